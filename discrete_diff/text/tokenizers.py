@@ -1,0 +1,119 @@
+"""Text tokenizers, all `transformers` fast tokenizers backed by HF `tokenizers`.
+
+Three ways to get one: a character vocabulary built from the corpus, a byte-level BPE trained on the
+corpus, or a `tokenizer.json` the user gives. [PAD], [MASK], [BOS], [EOS] (and [UNK]) are always there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
+
+from ..errors import UserInputError
+
+SPECIAL_TOKENS = {
+    "pad_token": "[PAD]",
+    "mask_token": "[MASK]",
+    "bos_token": "[BOS]",
+    "eos_token": "[EOS]",
+    "unk_token": "[UNK]",
+}
+
+TextChunks = Callable[[], Iterable[str]]
+"""A callable returning a fresh iterator over the corpus text (tokenizer training may read it twice)."""
+
+
+def wrap_tokenizer(tokenizer: Tokenizer) -> PreTrainedTokenizerFast:
+    """Wrap a `tokenizers.Tokenizer` as a fast tokenizer, adding any missing special token."""
+    tokenizer.add_special_tokens([t for t in SPECIAL_TOKENS.values() if tokenizer.token_to_id(t) is None])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
+
+
+def tokenizer_from_json(text: str) -> PreTrainedTokenizerFast:
+    """Rebuild a tokenizer saved with `tokenizer.backend_tokenizer.to_str()` (e.g. inside a checkpoint)."""
+    return wrap_tokenizer(Tokenizer.from_str(text))
+
+
+class TextTokenizer(ABC):
+    """How a text tokenizer is obtained for a corpus."""
+
+    @abstractmethod
+    def build(self, corpus: TextChunks) -> PreTrainedTokenizerFast:
+        """Build (or load) the tokenizer, reading the corpus if it needs to."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """A stable description of this choice, part of the cache key."""
+
+
+class CharacterTokenizer(TextTokenizer):
+    """One token per character seen in the corpus; characters never seen map to [UNK]."""
+
+    def build(self, corpus: TextChunks) -> PreTrainedTokenizerFast:
+        alphabet: set[str] = set()
+        for chunk in corpus():
+            alphabet.update(chunk)
+        specials = list(SPECIAL_TOKENS.values())
+        vocab = {token: i for i, token in enumerate(specials + sorted(alphabet - set(specials)))}
+        # BPE with no merges and no pre-tokenizer splits text into single characters, spaces included.
+        tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=SPECIAL_TOKENS["unk_token"]))
+        tokenizer.decoder = decoders.Fuse()
+        return wrap_tokenizer(tokenizer)
+
+    def describe(self) -> str:
+        return "char"
+
+
+class ByteLevelBPETokenizer(TextTokenizer):
+    """A byte-level BPE trained on the corpus: no [UNK] ever needed, vocabulary size chosen by the user."""
+
+    def __init__(self, vocab_size: int = 4096, min_frequency: int = 2) -> None:
+        if vocab_size < 256 + len(SPECIAL_TOKENS):
+            raise ValueError(f"vocab_size must be at least {256 + len(SPECIAL_TOKENS)} (bytes + specials)")
+        self.vocab_size = vocab_size
+        self.min_frequency = min_frequency
+
+    def build(self, corpus: TextChunks) -> PreTrainedTokenizerFast:
+        tokenizer = Tokenizer(models.BPE(unk_token=None))
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=self.vocab_size,
+            min_frequency=self.min_frequency,
+            special_tokens=list(SPECIAL_TOKENS.values()),
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        tokenizer.train_from_iterator(corpus(), trainer=trainer)
+        return wrap_tokenizer(tokenizer)
+
+    def describe(self) -> str:
+        return f"bpe-{self.vocab_size}-{self.min_frequency}"
+
+
+class TokenizerFile(TextTokenizer):
+    """A `tokenizer.json` (HF tokenizers format) the user provides."""
+
+    def __init__(self, path: str) -> None:
+        self.path = str(path)
+
+    def build(self, corpus: TextChunks) -> PreTrainedTokenizerFast:
+        path = Path(self.path).expanduser()
+        if not path.is_file():
+            raise UserInputError(f"{path}: tokenizer file not found")
+        try:
+            tokenizer = Tokenizer.from_file(str(path))
+        except Exception as error:  # tokenizers raises plain Exception subclasses for bad JSON
+            raise UserInputError(f"{path}: not a tokenizers JSON file ({error})") from None
+        return wrap_tokenizer(tokenizer)
+
+    def describe(self) -> str:
+        path = Path(self.path).expanduser()
+        if not path.is_file():
+            raise UserInputError(f"{path}: tokenizer file not found")
+        return "file-" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]

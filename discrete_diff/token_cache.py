@@ -1,0 +1,93 @@
+"""Memory-mapped token files: a corpus is tokenized once, streamed to disk, and read back block by block."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+@dataclass
+class SplitInfo:
+    """Where a split lies in the token file, and how many characters its tokens stand for."""
+
+    start: int
+    end: int
+    characters: int
+    scored_tokens: int
+    """Tokens that are not special (the ones a loss is computed on)."""
+
+    @property
+    def tokens(self) -> int:
+        return self.end - self.start
+
+    @property
+    def tokens_per_character(self) -> float:
+        return self.scored_tokens / max(self.characters, 1)
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    return np.dtype(np.uint16) if vocab_size <= np.iinfo(np.uint16).max + 1 else np.dtype(np.uint32)
+
+
+class TokenFileWriter:
+    """Appends token ids to `<dir>/tokens.bin`; `close()` renames it into place so readers never see half a file."""
+
+    def __init__(self, directory: Path, vocab_size: int) -> None:
+        self.directory = directory
+        self.dtype = token_dtype(vocab_size)
+        self.partial = directory / "tokens.bin.partial"
+        self.handle = open(self.partial, "wb")
+        self.count = 0
+
+    def write(self, ids: Iterable[int] | np.ndarray) -> None:
+        array = np.asarray(ids, dtype=self.dtype)
+        array.tofile(self.handle)
+        self.count += array.size
+
+    def close(self, splits: dict[str, SplitInfo], extra: dict) -> None:
+        self.handle.close()
+        meta = {
+            "dtype": self.dtype.name,
+            "tokens": self.count,
+            "splits": {k: asdict(v) for k, v in splits.items()},
+        }
+        meta.update(extra)
+        meta_partial = self.directory / "meta.json.partial"
+        meta_partial.write_text(json.dumps(meta, indent=2))
+        os.replace(self.partial, self.directory / "tokens.bin")
+        # meta.json appears last: its presence marks a complete cache.
+        os.replace(meta_partial, self.directory / "meta.json")
+
+
+def read_token_cache(directory: Path) -> tuple[np.memmap, dict[str, SplitInfo], dict]:
+    meta = json.loads((directory / "meta.json").read_text())
+    tokens = np.memmap(directory / "tokens.bin", dtype=np.dtype(meta["dtype"]), mode="r")
+    splits = {name: SplitInfo(**info) for name, info in meta["splits"].items()}
+    return tokens, splits, meta
+
+
+class TokenBlocks(Dataset):
+    """Non-overlapping blocks of `length` tokens from tokens[start:end], read from the memory map on demand."""
+
+    def __init__(self, tokens: np.memmap, split: SplitInfo, length: int) -> None:
+        self.tokens = tokens
+        self.start = split.start
+        self.length = length
+        self.count = split.tokens // length
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        begin = self.start + index * self.length
+        return torch.from_numpy(self.tokens[begin : begin + self.length].astype(np.int64))  # (L,)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return (self[i] for i in range(len(self)))

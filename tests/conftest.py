@@ -1,0 +1,46 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).parent))
+
+SONNETS = """\
+Shall I compare thee to a summer's day?
+Thou art more lovely and more temperate:
+Rough winds do shake the darling buds of May,
+And summer's lease hath all too short a date:
+Sometime too hot the eye of heaven shines,
+And often is his gold complexion dimm'd;
+And every fair from fair sometime declines,
+By chance or nature's changing course untrimm'd;
+But thy eternal summer shall not fade
+Nor lose possession of that fair thou owest;
+Nor shall Death brag thou wander'st in his shade,
+When in eternal lines to time thou growest:
+So long as men can breathe or eyes can see,
+So long lives this and this gives life to thee.
+"""
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    """A directory of four short works (about 16 KB): enough blocks for a tiny model to learn from."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for index in range(4):
+        lines = SONNETS.splitlines(keepends=True)
+        rotated = lines[index:] + lines[:index]
+        (corpus / f"work_{index}.txt").write_text("".join(rotated) * 6, encoding="utf-8")
+    return corpus
+
+
+@pytest.fixture
+def cli_env() -> dict[str, str]:
+    """Environment for CLI subprocesses: the repo's interpreter, quiet, single-threaded, offline."""
+    env = dict(os.environ)
+    env.update({"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"})
+    env.pop("DISCRETE_DIFF_DEBUG", None)
+    return env

@@ -1,0 +1,157 @@
+"""End to end on a real tiny model, a real Lightning Trainer and a real corpus on disk."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO
+
+from discrete_diff.checkpoint import load_trained_model, read_checkpoint
+from discrete_diff.commands.train import build_cli, fit
+from discrete_diff.generation import generate_ids
+
+
+def tiny_args(corpus: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--config",
+        str(REPO / "configs/tiny.yaml"),
+        "--data.init_args.corpus",
+        str(corpus),
+        "--trainer.logger.init_args.save_dir",
+        str(out),
+        "--trainer.enable_progress_bar",
+        "false",
+        *extra,
+    ]
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    files = sorted(run_dir.rglob("metrics.csv"))
+    return [row for f in files for row in csv.DictReader(open(f))]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, request):
+    """Train the tiny config for 60 steps once; several tests read the run."""
+    small_corpus = request.getfixturevalue("module_corpus")
+    out = tmp_path_factory.mktemp("run")
+    cli = build_cli(tiny_args(small_corpus, out, "--trainer.max_steps", "60", "--trainer.val_check_interval", "30"))
+    fit(cli)
+    return cli, out, small_corpus
+
+
+@pytest.fixture(scope="module")
+def module_corpus(tmp_path_factory):
+    from conftest import SONNETS
+
+    corpus = tmp_path_factory.mktemp("corpus")
+    for index in range(4):
+        lines = SONNETS.splitlines(keepends=True)
+        (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
+    return corpus
+
+
+def test_loss_falls(trained):
+    _, out, _ = trained
+    losses = [float(r["train/loss"]) for r in metrics(out) if r.get("train/loss")]
+    assert len(losses) >= 10
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.3
+    val = [float(r["val/bits_per_char"]) for r in metrics(out) if r.get("val/bits_per_char")]
+    assert len(val) == 2 and val[1] < val[0]
+
+
+def test_checkpoint_reloads_to_identical_outputs(trained):
+    cli, _, _ = trained
+    model = load_trained_model(cli.trainer.checkpoint_callback.last_model_path)
+    tokens = torch.randint(0, len(model.tokenizer), (2, 32), generator=torch.Generator().manual_seed(0))
+    cli.model.eval()
+    with torch.no_grad():
+        expected = cli.model.eval_network(tokens)
+        assert torch.equal(model.network(tokens), expected)
+    assert model.global_step == 60
+    first, _ = generate_ids(model, num_samples=2, length=32, steps=16, seed=3)
+    again, _ = generate_ids(
+        load_trained_model(cli.trainer.checkpoint_callback.last_model_path),
+        num_samples=2,
+        length=32,
+        steps=16,
+        seed=3,
+    )
+    assert torch.equal(first, again) and not (first == model.mask_id).any()
+
+
+def test_checkpoint_holds_no_pickled_objects(trained):
+    cli, _, _ = trained
+    checkpoint = read_checkpoint(cli.trainer.checkpoint_callback.best_model_path)  # weights_only=True load
+    assert checkpoint["discrete_diff"]["objective"]["class_path"] == "discrete_diff.objectives.MaskedDiffusion"
+
+
+def test_resume_continues_from_the_saved_step(trained, tmp_path):
+    cli, _, corpus = trained
+    last = cli.trainer.checkpoint_callback.last_model_path
+    resumed = build_cli(
+        tiny_args(
+            corpus,
+            tmp_path,
+            "--trainer.max_steps",
+            "80",
+            "--trainer.val_check_interval",
+            "30",
+            "--ckpt_path",
+            last,
+        )
+    )
+    fit(resumed)
+    assert resumed.trainer.global_step == 80
+    steps = [int(r["step"]) for r in metrics(tmp_path) if r.get("train/loss")]
+    assert min(steps) >= 60
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
+def test_every_config_parses(config, tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "discrete_diff",
+            "train",
+            "--config",
+            str(REPO / "configs" / config),
+            "--print_config",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "model:" in result.stdout and "trainer:" in result.stdout and "class_path" in result.stdout
+
+
+def test_ddp_two_cpu_processes(module_corpus, tmp_path, cli_env):
+    command = [
+        sys.executable,
+        "-m",
+        "discrete_diff",
+        "train",
+        *tiny_args(
+            module_corpus,
+            tmp_path,
+            "--trainer.strategy",
+            "ddp",
+            "--trainer.devices",
+            "2",
+            "--trainer.max_steps",
+            "6",
+            "--trainer.val_check_interval",
+            "3",
+        ),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=cli_env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "distributed_backend=gloo" in result.stderr + result.stdout
+    assert "All distributed processes registered" in result.stderr + result.stdout
+    checkpoints = list(tmp_path.rglob("last.ckpt"))
+    assert len(checkpoints) == 1 and load_trained_model(checkpoints[0]).global_step == 6
