@@ -57,11 +57,15 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def load_trained_model(path: str | Path) -> TrainedModel:
-    """The EMA weights of a checkpoint in an inference-ready network."""
+    """The EMA weights of a checkpoint (or a model directory from `discrete-diff export`), ready for inference."""
+    if Path(path).expanduser().is_dir():
+        from .hf.directory import from_pretrained
+
+        return from_pretrained(path)
     checkpoint = read_checkpoint(path)
     meta = checkpoint[CHECKPOINT_KEY]
     tokenizer = tokenizer_from_dict(meta["tokenizer"])
-    network = Transformer(TransformerConfig(**meta["network"]), vocab_size=len(tokenizer))
+    network = build_network(meta["network"], vocab_size=len(tokenizer))
     prefix = "ema.module."
     weights = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
     try:
@@ -78,3 +82,12 @@ def load_trained_model(path: str | Path) -> TrainedModel:
         data=meta.get("data", {}),
         global_step=int(checkpoint.get("global_step", 0)),
     )
+
+
+def build_network(description: dict[str, Any], vocab_size: int) -> nn.Module:
+    """A randomly initialised network of the recorded shape: our Transformer, or a transformers masked LM."""
+    if "masked_lm" in description:
+        from .hf.adapter import MaskedLMAdapter
+
+        return MaskedLMAdapter.from_description(description, vocab_size)
+    return Transformer(TransformerConfig(**description), vocab_size=vocab_size)

@@ -1,4 +1,4 @@
-"""Unconditional generation from a trained model: all-[MASK] sequences through the sampling loop."""
+"""Generation from a trained model through the one sampling loop: unconditional (all-[MASK]) or with pinned tokens."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import torch
 from torch import Tensor
 
 from .checkpoint import TrainedModel
-from .sampling import Ancestral, BanTokens, Temperature, run_sampler
-from .sampling.strategies import Strategy
+from .sampling import SamplingResult, run_sampler
+from .sampling.options import SamplingSettings
 
 
 def banned_ids(tokenizer) -> list[int]:
@@ -16,37 +16,64 @@ def banned_ids(tokenizer) -> list[int]:
     return [i for i in ids if i is not None]
 
 
+def denoise(
+    model: TrainedModel,
+    tokens: Tensor,
+    settings: SamplingSettings,
+    *,
+    pinned: Tensor | None = None,
+    attention_mask: Tensor | None = None,
+    banned: list[int] | None = None,
+    generator: torch.Generator | None = None,
+    record: bool = False,
+) -> SamplingResult:
+    """Fill the [MASK] positions of tokens (B, L) with the model; `pinned` positions (default: the rest) stay.
+
+    `banned` ids are never drawn (default: the tokenizer's [MASK], [PAD], [BOS], [UNK]).
+    """
+    strategy = settings.make_strategy(getattr(model.objective, "schedule", None))
+    banned = banned_ids(model.tokenizer) if banned is None else banned
+    filters = settings.make_filters(banned, model.mask_id)
+    return run_sampler(
+        model.network,
+        tokens,
+        mask_id=model.mask_id,
+        strategy=strategy,
+        num_steps=settings.steps,
+        filters=filters,
+        pinned=pinned,
+        attention_mask=attention_mask,
+        generator=generator,
+        record=record,
+    )
+
+
 def generate_ids(
     model: TrainedModel,
     *,
     num_samples: int,
     length: int,
-    steps: int,
+    steps: int | None = None,
     seed: int = 0,
-    temperature: float = 1.0,
-    strategy: Strategy | None = None,
+    temperature: float | None = None,
+    settings: SamplingSettings | None = None,
     batch_size: int = 64,
 ) -> tuple[Tensor, int]:
-    """Token ids (num_samples, length) and the total number of network calls."""
-    if num_samples < 1 or length < 1 or steps < 1:
+    """Token ids (num_samples, length) and the total number of network calls.
+
+    `steps` and `temperature`, when given, override those of `settings` (default: ancestral, 256 steps).
+    """
+    settings = settings or SamplingSettings()
+    overrides = {k: v for k, v in {"steps": steps, "temperature": temperature}.items() if v is not None}
+    settings = SamplingSettings(**{**settings.__dict__, **overrides})
+    if num_samples < 1 or length < 1 or settings.steps < 1:
         raise ValueError("num_samples, length and steps must be positive")
-    schedule = getattr(model.objective, "schedule", None)
-    strategy = strategy or Ancestral(schedule)
-    filters = [BanTokens(banned_ids(model.tokenizer)), Temperature(temperature)]
     generator = torch.Generator().manual_seed(seed)
     outputs, calls = [], 0
     for start in range(0, num_samples, batch_size):
         size = min(batch_size, num_samples - start)
         tokens = torch.full((size, length), model.mask_id, dtype=torch.long)
-        result = run_sampler(
-            model.network,
-            tokens,
-            mask_id=model.mask_id,
-            strategy=strategy,
-            num_steps=steps,
-            filters=filters,
-            generator=generator,
-        )
+        result = denoise(model, tokens, settings, generator=generator)
         outputs.append(result.tokens)
         calls += result.network_calls
     return torch.cat(outputs), calls

@@ -13,6 +13,8 @@ from transformers import PreTrainedTokenizerFast
 
 from .data import Batch
 from .ema import ema_model
+from .errors import UserInputError
+from .hf.adapter import MaskedLMAdapter, PretrainedMaskedLM, pretrained_denoiser
 from .models.transformer import Transformer, TransformerConfig
 from .objectives import MaskedDiffusion, Objective
 from .optim import OptimizerConfig, build_optimizer
@@ -29,7 +31,7 @@ class DiffusionModule(L.LightningModule):
     def __init__(
         self,
         tokenizer: PreTrainedTokenizerFast,
-        network: TransformerConfig | None = None,
+        network: TransformerConfig | PretrainedMaskedLM | None = None,
         objective: Objective | None = None,
         optimizer: OptimizerConfig | None = None,
         ema_decay: float = 0.999,
@@ -38,9 +40,14 @@ class DiffusionModule(L.LightningModule):
         self.tokenizer = tokenizer
         self.objective = objective or MaskedDiffusion()
         self.network_config = network or TransformerConfig()
-        self.network_config.causal = self.objective.causal
         self.optimizer_config = optimizer or OptimizerConfig()
-        self.network = Transformer(self.network_config, vocab_size=len(tokenizer))
+        if isinstance(self.network_config, PretrainedMaskedLM):  # fine-tuning a transformers masked LM
+            if self.objective.causal:
+                raise UserInputError("model.network: a pretrained masked LM is bidirectional; it cannot be causal")
+            self.network = pretrained_denoiser(self.network_config, tokenizer)
+        else:
+            self.network_config.causal = self.objective.causal
+            self.network = Transformer(self.network_config, vocab_size=len(tokenizer))
         self.ema = ema_model(self.network, ema_decay).requires_grad_(False)
         self.ema_decay = ema_decay
         self.mask_id = tokenizer.mask_token_id
@@ -85,7 +92,9 @@ class DiffusionModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[CHECKPOINT_KEY] = {
             "tokenizer": tokenizer_to_dict(self.tokenizer),
-            "network": asdict(self.network_config),
+            "network": (
+                self.network.describe() if isinstance(self.network, MaskedLMAdapter) else asdict(self.network_config)
+            ),
             "objective": to_spec(self.objective),
             "optimizer": asdict(self.optimizer_config),
             "ema_decay": self.ema_decay,

@@ -7,11 +7,13 @@ everything else (network, data, optimizer, loop).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
 
 from .data import Batch
+from .evaluation.likelihood import LikelihoodBound, nelbo_bound
 from .process import NelboStats, forward_mask, nelbo, sample_times, subs_log_probs
 from .schedules import LogLinearSchedule, NoiseSchedule
 
@@ -26,6 +28,20 @@ class Objective(ABC):
         self, network: nn.Module, batch: Batch, mask_id: int, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Returns (loss in nats per scored token, per-sequence nats (B,), per-sequence scored tokens (B,))."""
+
+    @abstractmethod
+    def likelihood(
+        self,
+        network: nn.Module,
+        batches: Iterable[Batch],
+        mask_id: int,
+        *,
+        time_draws: int = 8,
+        tokens_per_character: float = 1.0,
+        seed: int = 0,
+        max_batches: int | None = None,
+    ) -> LikelihoodBound:
+        """The validation number `eval` reports for this kind of model (a NELBO bound, or an exact NLL)."""
 
 
 class MaskedDiffusion(Objective):
@@ -80,6 +96,28 @@ class MaskedDiffusion(Objective):
         """The NELBO estimate at given times t (B,); evaluation uses it with stratified draws."""
         stats = self.stats_at(network, batch, t, mask_id, generator)
         return stats.loss, stats.per_sequence, stats.scored_tokens
+
+    def likelihood(
+        self,
+        network: nn.Module,
+        batches: Iterable[Batch],
+        mask_id: int,
+        *,
+        time_draws: int = 8,
+        tokens_per_character: float = 1.0,
+        seed: int = 0,
+        max_batches: int | None = None,
+    ) -> LikelihoodBound:
+        return nelbo_bound(
+            network,
+            self,
+            batches,
+            mask_id,
+            time_draws=time_draws,
+            tokens_per_character=tokens_per_character,
+            seed=seed,
+            max_batches=max_batches,
+        )
 
     def loss(
         self, network: nn.Module, batch: Batch, mask_id: int, generator: torch.Generator | None = None

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from ..protein.datasets import fetch_hemopexin, fetch_proteome
 from ..text.shakespeare import fetch_shakespeare
 
 NAME = "data"
 HELP = "download a built-in data set (checksummed) into the data folder"
 
-FETCHERS = {"shakespeare": fetch_shakespeare}
+FETCHERS = {"shakespeare": fetch_shakespeare, "proteome": fetch_proteome, "hemopexin": fetch_hemopexin}
 """Built-in data set name -> fetch(data_dir, archive=..., index_url=...) returning the extracted folder."""
 
 

@@ -1,4 +1,5 @@
-"""`discrete-diff eval --checkpoint C`: validation NELBO bound in bits per character, with standard error."""
+"""`discrete-diff eval --checkpoint C`: validation bits per character (diffusion: NELBO bound ± standard error;
+autoregressive: exact NLL), whichever the checkpoint's objective reports."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import json
 from ..checkpoint import TrainedModel, load_trained_model
 from ..data import SequenceDataModule
 from ..errors import UserInputError
-from ..evaluation.likelihood import LikelihoodBound, nelbo_bound
+from ..evaluation.likelihood import LikelihoodBound
 from ..specs import build
 
 NAME = "eval"
-HELP = "validation likelihood bound (NELBO) of a checkpoint, averaged over K time draws per sequence"
+HELP = "validation bits/char of a checkpoint: NELBO bound over K time draws (diffusion) or exact NLL (autoregressive)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -41,9 +42,8 @@ def evaluate(
     if time_draws < 1:
         raise ValueError(f"--time-draws must be at least 1, got {time_draws}")
     datamodule = rebuild_datamodule(model)
-    return nelbo_bound(
+    return model.objective.likelihood(
         model.network,
-        model.objective,
         datamodule.validation_batches(batch_size),
         model.mask_id,
         time_draws=time_draws,

@@ -5,17 +5,23 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from ..data import Batch
-from ..objectives import MaskedDiffusion
+
+if TYPE_CHECKING:  # objectives.py calls nelbo_bound: a run-time import would be circular
+    from ..objectives import MaskedDiffusion
 
 
 @dataclass(frozen=True)
 class LikelihoodBound:
-    """NELBO in nats per scored token with the Monte Carlo standard error of its time draws."""
+    """NELBO in nats per scored token with the Monte Carlo standard error of its time draws.
+
+    An autoregressive model fills in the same record with its exact NLL (`exact`, no draws, no error).
+    """
 
     nats_per_token: float
     standard_error: float
@@ -23,6 +29,7 @@ class LikelihoodBound:
     sequences: int
     tokens: int
     time_draws: int
+    exact: bool = False
 
     @property
     def bits_per_character(self) -> float:
@@ -37,6 +44,11 @@ class LikelihoodBound:
         return math.exp(self.nats_per_token)
 
     def summary(self) -> str:
+        if self.exact:
+            return (
+                f"NLL = {self.bits_per_character:.4f} bits/char (exact; {self.nats_per_token:.4f} nats/token, "
+                f"perplexity {self.perplexity:.3f}) over {self.sequences} sequences, {self.tokens} tokens"
+            )
         return (
             f"NELBO <= {self.bits_per_character:.4f} ± {self.bits_per_character_error:.4f} bits/char "
             f"({self.nats_per_token:.4f} nats/token, perplexity <= {self.perplexity:.3f}) over "

@@ -54,10 +54,11 @@ class Rotary(nn.Module):
         self.register_buffer("cos", angles.cos(), persistent=False)
         self.register_buffer("sin", angles.sin(), persistent=False)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (B, H, L, D) -> same shape, rotated."""
+    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
+        """x: (B, H, L, D) at positions offset .. offset + L - 1 (a key-value cache decodes at offset > 0)."""
         length = x.shape[-2]
-        cos, sin = self.cos[:length].to(x.dtype), self.sin[:length].to(x.dtype)  # (L, D/2)
+        cos = self.cos[offset : offset + length].to(x.dtype)  # (L, D/2)
+        sin = self.sin[offset : offset + length].to(x.dtype)  # (L, D/2)
         x1, x2 = x[..., 0::2], x[..., 1::2]  # (B, H, L, D/2) each
         rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (B, H, L, D/2, 2)
         return rearrange(rotated, "b h l d two -> b h l (d two)")

@@ -1,8 +1,14 @@
-"""Sampling strategies: each decides, from the current tokens and p_theta(x0 | x_t), what to reveal this step."""
+"""Sampling strategies: each plans its steps and decides, from the tokens and p_theta(x0 | x_t), what to change.
+
+The loop (loop.py) owns the network calls, the filters, caching and pinning; a strategy only sees the
+positions a step may change (`StepPlan.active`: never a pinned one) and returns the new tokens.
+"""
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -11,26 +17,56 @@ from ..schedules import LogLinearSchedule, NoiseSchedule
 from .categorical import sample_categorical
 
 
-class Strategy(ABC):
-    """One step of a reverse process over a fixed number of steps.
+@dataclass(frozen=True)
+class StepPlan:
+    """One step of a strategy's plan: the `index`-th of `count` steps of a phase, over the `active` positions."""
 
-    `cacheable` means the step depends on the network output only through p_theta(x0 | x_t), so when no
-    token changed the previous output can be reused (valid for a time-independent denoiser).
+    index: int
+    count: int
+    active: Tensor
+    """(B, L) bool: positions this step may reveal or re-mask (a subset of the unpinned ones)."""
+
+
+@dataclass
+class SamplerContext:
+    """What a step needs besides tokens and probabilities; `time` (B,) float64 is the diffusion time reached."""
+
+    mask_id: int
+    generator: torch.Generator
+    time: Tensor
+
+
+class Strategy(ABC):
+    """A reverse process: a plan of steps, and one step.
+
+    `remasks` says whether a step can mask revealed tokens again; strategies that cannot are done as soon as
+    nothing is masked, which lets the loop skip the network for the remaining steps.
     """
 
-    cacheable: bool = True
+    remasks: bool = False
+
+    def plan(self, num_steps: int, editable: Tensor, masked: Tensor) -> list[StepPlan]:
+        """The steps for sequences whose `editable` positions (B, L) may change; `masked` (B, L) is where
+        [MASK] is now. By default `num_steps` steps over all editable positions."""
+        return [StepPlan(index, num_steps, editable) for index in range(num_steps)]
 
     @abstractmethod
-    def step(
-        self,
-        tokens: Tensor,
-        log_probs: Tensor,
-        step: int,
-        num_steps: int,
-        mask_id: int,
-        generator: torch.Generator,
-    ) -> Tensor:
+    def step(self, tokens: Tensor, log_probs: Tensor, plan: StepPlan, context: SamplerContext) -> Tensor:
         """tokens: (B, L) with mask_id at undecided positions; log_probs: (B, L, V) float64. Returns (B, L)."""
+
+
+def reveal(tokens: Tensor, where: Tensor, log_probs: Tensor, generator: torch.Generator) -> Tensor:
+    """Draw tokens at the `where` (B, L) positions from log_probs (B, L, V); other positions are kept."""
+    if not where.any():
+        return tokens
+    tokens = tokens.clone()
+    tokens[where] = sample_categorical(log_probs[where], generator)  # (N,) drawn for revealed slots only
+    return tokens
+
+
+def grid_times(plan: StepPlan) -> tuple[float, float]:
+    """A uniform time grid over a phase: the step goes from t to s < t."""
+    return 1.0 - plan.index / plan.count, 1.0 - (plan.index + 1) / plan.count
 
 
 class Ancestral(Strategy):
@@ -43,28 +79,46 @@ class Ancestral(Strategy):
     def __init__(self, schedule: NoiseSchedule | None = None) -> None:
         self.schedule = schedule or LogLinearSchedule()
 
-    def reveal_probability(self, step: int, num_steps: int) -> float:
-        if step == num_steps - 1:
+    def reveal_probability(self, plan: StepPlan) -> float:
+        if plan.index == plan.count - 1:
             return 1.0
-        t = torch.tensor(1.0 - step / num_steps, dtype=torch.float64)
-        s = torch.tensor(1.0 - (step + 1) / num_steps, dtype=torch.float64)
+        t, s = (torch.tensor(value, dtype=torch.float64) for value in grid_times(plan))
         alpha_t, alpha_s = self.schedule.alpha(t), self.schedule.alpha(s)
         return float((alpha_s - alpha_t) / (1.0 - alpha_t))
 
-    def step(
-        self,
-        tokens: Tensor,
-        log_probs: Tensor,
-        step: int,
-        num_steps: int,
-        mask_id: int,
-        generator: torch.Generator,
-    ) -> Tensor:
-        masked = tokens == mask_id  # (B, L)
-        u = torch.rand(tokens.shape, dtype=torch.float64, generator=generator, device=tokens.device)
-        reveal = masked & (u < self.reveal_probability(step, num_steps))  # (B, L)
-        if not reveal.any():
-            return tokens
-        tokens = tokens.clone()
-        tokens[reveal] = sample_categorical(log_probs[reveal], generator)  # (N,) drawn for revealed slots only
-        return tokens
+    def step(self, tokens: Tensor, log_probs: Tensor, plan: StepPlan, context: SamplerContext) -> Tensor:
+        masked = (tokens == context.mask_id) & plan.active  # (B, L)
+        u = torch.rand(tokens.shape, dtype=torch.float64, generator=context.generator, device=tokens.device)
+        context.time.fill_(grid_times(plan)[1])
+        return reveal(tokens, masked & (u < self.reveal_probability(plan)), log_probs, context.generator)
+
+
+class FirstHitting(Strategy):
+    """Jump straight to the next time a position is revealed: one reveal per sequence per network call, exact.
+
+    With n masked positions at time t, each reveals independently at a time whose law is fixed by alpha; the
+    first of them happens where alpha(s) = 1 - (1 - alpha(t)) * u^(1/n), u ~ U(0, 1) (Zheng et al. 2024), at a
+    position chosen uniformly. The plan has as many steps as the most-masked sequence has blanks.
+    """
+
+    def __init__(self, schedule: NoiseSchedule | None = None) -> None:
+        self.schedule = schedule or LogLinearSchedule()
+
+    def plan(self, num_steps: int, editable: Tensor, masked: Tensor) -> list[StepPlan]:
+        count = int((editable & masked).sum(-1).max()) if masked.numel() else 0
+        return [StepPlan(index, count, editable) for index in range(count)]
+
+    def step(self, tokens: Tensor, log_probs: Tensor, plan: StepPlan, context: SamplerContext) -> Tensor:
+        masked = (tokens == context.mask_id) & plan.active  # (B, L)
+        remaining = masked.sum(-1)  # (B,)
+        if plan.index == 0:
+            context.time.fill_(1.0)  # a phase (e.g. a block) starts fully masked
+        u = torch.rand(remaining.shape, dtype=torch.float64, generator=context.generator, device=tokens.device)
+        alpha_t = self.schedule.alpha(context.time)
+        alpha_s = 1.0 - (1.0 - alpha_t) * u ** (1.0 / remaining.clamp_min(1))
+        context.time = torch.where(remaining > 0, self.schedule.time_at(alpha_s), context.time)
+        # A uniformly chosen masked position: the argmax of uniform noise over the masked ones.
+        scores = torch.rand(tokens.shape, dtype=torch.float64, generator=context.generator, device=tokens.device)
+        choice = scores.masked_fill(~masked, -math.inf).argmax(-1)  # (B,)
+        chosen = torch.zeros_like(masked).scatter_(1, choice[:, None], True) & masked
+        return reveal(tokens, chosen, log_probs, context.generator)

@@ -117,3 +117,29 @@ class TokenizerFile(TextTokenizer):
         if not path.is_file():
             raise UserInputError(f"{path}: tokenizer file not found")
         return "file-" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+class PretrainedTokenizer(TextTokenizer):
+    """The tokenizer of a local transformers model directory, to fine-tune that model as the denoiser.
+
+    Its special tokens are renamed to the roles above (ids unchanged); a missing mask token is added, or refused.
+    """
+
+    def __init__(self, path: str, add_mask_token: bool = True) -> None:
+        self.path = str(path)
+        self.add_mask_token = add_mask_token
+
+    def build(self, corpus: TextChunks) -> PreTrainedTokenizerFast:
+        from ..hf.tokenizer import text_tokenizer
+
+        return text_tokenizer(self.path, self.add_mask_token)
+
+    def describe(self) -> str:
+        directory = Path(self.path).expanduser()
+        if not directory.is_dir():
+            raise UserInputError(f"{directory}: model directory not found")
+        digest = hashlib.sha256(str(self.add_mask_token).encode())
+        for path in sorted(directory.iterdir()):
+            if path.is_file() and path.suffix in (".json", ".txt", ".model"):  # tokenizer files, not weights
+                digest.update(path.name.encode() + path.read_bytes())
+        return "pretrained-" + digest.hexdigest()[:16]

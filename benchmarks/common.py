@@ -1,0 +1,134 @@
+"""What every benchmark script shares: options, input errors, spreads, isolated workers, JSON + Markdown output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from discrete_diff.errors import UserInputError
+from discrete_diff.files import atomic_write_text
+
+REPO = Path(__file__).resolve().parent.parent
+MODES = ("smoke", "quick", "full")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's default prints the usage over several lines
+        raise UserInputError(message)
+
+
+def parser(name: str, description: str) -> argparse.ArgumentParser:
+    """--quick (minutes, to check the script works), --smoke (seconds, for the test suite), --out DIR."""
+    result = _Parser(prog=f"benchmarks/{name}.py", description=description)
+    size = result.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes: a few minutes, to check the script works")
+    size.add_argument("--smoke", action="store_true", help="the smallest configuration: seconds, for the tests")
+    result.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="where JSON and Markdown go")
+    result.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # one measurement in a fresh process
+    return result
+
+
+def mode(args: argparse.Namespace) -> str:
+    return "smoke" if args.smoke else "quick" if args.quick else "full"
+
+
+def positive(value: float, option: str) -> float:
+    if not value > 0:
+        raise UserInputError(f"{option} must be positive, got {value}")
+    return value
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Mean, sample standard deviation, min and max over repeats."""
+    values = [float(v) for v in values]
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "std": std, "min": min(values), "max": max(values), "n": len(values)}
+
+
+def show(stat: dict[str, float] | float | None, digits: int = 3) -> str:
+    """'mean ± std' for a spread, a plain number otherwise."""
+    if stat is None:
+        return "—"
+    if isinstance(stat, dict):
+        return f"{stat['mean']:.{digits}g} ± {stat['std']:.2g}" if stat["n"] > 1 else f"{stat['mean']:.{digits}g}"
+    if isinstance(stat, bool):
+        return "yes" if stat else "**no**"
+    return f"{stat:.{digits}g}" if isinstance(stat, float) else str(stat)
+
+
+def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(show(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_isolated(script: str, job: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+    """Run one measurement as `python benchmarks/SCRIPT.py --worker JSON` so its peak memory is its own."""
+    command = [sys.executable, str(REPO / "benchmarks" / script), "--worker", json.dumps(job)]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"worker {job} failed: {result.stderr.strip().splitlines()[-1:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def worker_output(measurement: dict[str, Any]) -> None:
+    print(json.dumps({**measurement, "peak_rss_mib": peak_rss_mib()}))
+
+
+def timed(function: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    value = function()
+    return time.perf_counter() - start, value
+
+
+def finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def machine() -> dict[str, Any]:
+    import platform
+
+    import torch
+
+    return {
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+    }
+
+
+def write_report(out: str | Path, name: str, payload: dict[str, Any], tables: dict[str, str]) -> Path:
+    """Write NAME.json and NAME.md atomically; returns the Markdown path."""
+    out = Path(out)
+    atomic_write_text(out / f"{name}.json", json.dumps(payload, indent=2) + "\n")
+    sections = [f"# {name}\n", f"Mode: {payload['mode']}; machine: {payload['machine']}\n"]
+    sections += [f"## {title}\n\n{table}\n" for title, table in tables.items()]
+    return atomic_write_text(out / f"{name}.md", "\n".join(sections))
+
+
+def main_guard(name: str, run: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Bad input -> one line `benchmarks/NAME.py: error: ...` on stderr and exit status 2."""
+    try:
+        return run(argv)
+    except (UserInputError, ValueError) as error:
+        print(f"benchmarks/{name}.py: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 2

@@ -1,0 +1,215 @@
+"""Validation bits/char of masked diffusion against the autoregressive baseline trained the same way.
+
+Two comparisons on Shakespeare characters: the same wall-clock budget, and the same number of training tokens.
+Diffusion reports its NELBO bound over K time draws with the standard error; AR its exact NLL; then the ratio.
+Learning curves (bits/char against wall time) go to likelihood.png. Checkpoints stay under OUT/runs for
+benchmarks/sampling.py. Command: `python benchmarks/likelihood.py [--quick] [--out DIR]`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import common
+import lightning as L
+import torch
+
+from discrete_diff.checkpoint import load_trained_model
+from discrete_diff.commands.train import build_cli, fit
+from discrete_diff.text.datamodule import BUILTIN_CORPORA
+
+NAME = "likelihood"
+CONFIGS = {"diffusion": "configs/shakespeare_char.yaml", "ar": "configs/shakespeare_char_ar.yaml"}
+SIZES = {
+    # budget: seconds of training per model; steps: the equal-token comparison; draws: K for the NELBO.
+    "full": {"network": {}, "block": 256, "batch": 32, "budget": 600, "steps": 1000, "every": 100, "val": 8,
+             "draws": 8, "eval_batches": 64},
+    "quick": {"network": {"d_model": 64, "n_layers": 2, "n_heads": 2}, "block": 128, "batch": 16, "budget": 40,
+              "steps": 60, "every": 20, "val": 4, "draws": 4, "eval_batches": 8},
+    "smoke": {"network": {"d_model": 16, "n_layers": 1, "n_heads": 2}, "block": 32, "batch": 4, "budget": 2,
+              "steps": 4, "every": 2, "val": 1, "draws": 2, "eval_batches": 1},
+}  # fmt: skip
+
+
+class Curve(L.Callback):
+    """(seconds since training started, validation bits/char, step) at every validation."""
+
+    def __init__(self) -> None:
+        self.points: list[dict] = []
+        self.start = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.start = time.perf_counter()
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        bits = trainer.callback_metrics.get("val/bits_per_char")
+        if bits is not None and not trainer.sanity_checking:
+            point = {"seconds": time.perf_counter() - self.start, "bits_per_char": float(bits)}
+            self.points.append({**point, "step": trainer.global_step})
+
+
+def duration(seconds: int) -> str:
+    """Lightning's DD:HH:MM:SS."""
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return f"{days:02d}:{hours:02d}:{minutes:02d}:{seconds:02d}"
+
+
+def train(model: str, comparison: str, size: dict, args, out: Path) -> dict:
+    """Train one model under one comparison's limit; evaluate its last checkpoint on the validation blocks."""
+    wall = comparison == "wall_clock"
+    overrides = ["--config", str(common.REPO / CONFIGS[model])]
+    overrides += ["--data.init_args.corpus", args.corpus, "--data.init_args.data_dir", str(common.REPO / "data")]
+    overrides += [
+        "--data.init_args.block_length",
+        str(size["block"]),
+        "--data.init_args.batch_size",
+        str(size["batch"]),
+    ]
+    overrides += ["--model.network.max_length", str(size["block"])]
+    for key, value in size["network"].items():
+        overrides += [f"--model.network.{key}", str(value)]
+    # Wall-clock runs stop on time: the cosine is stretched over far more steps than fit, so both keep a flat lr.
+    overrides += ["--trainer.max_time", duration(args.budget) if wall else "null"]
+    overrides += ["--trainer.max_steps", str(10**6 if wall else args.steps)]
+    overrides += ["--trainer.val_check_interval", str(size["every"]), "--trainer.limit_val_batches", str(size["val"])]
+    overrides += ["--trainer.logger.init_args.save_dir", str(out / "runs"), "--trainer.logger.init_args.name"]
+    overrides += [f"{comparison}_{model}", "--trainer.enable_progress_bar", "false"]
+    overrides += [
+        "--trainer.enable_model_summary",
+        "false",
+        "--model.optimizer.warmup_steps",
+        str(min(100, args.steps)),
+    ]
+    cli = build_cli(overrides)
+    curve = Curve()
+    cli.trainer.callbacks.append(curve)
+    started = time.perf_counter()
+    fit(cli)
+    seconds = time.perf_counter() - started
+    checkpoint = cli.trainer.checkpoint_callback.last_model_path
+    trained = load_trained_model(checkpoint)
+    bound = trained.objective.likelihood(
+        trained.network,
+        cli.datamodule.validation_batches(size["batch"]),
+        trained.mask_id,
+        time_draws=size["draws"],
+        tokens_per_character=cli.datamodule.tokens_per_character(),
+        max_batches=size["eval_batches"],
+    )
+    steps = cli.trainer.global_step
+    return {
+        "model": model,
+        "comparison": comparison,
+        "steps": steps,
+        "training_tokens": steps * size["batch"] * size["block"],
+        "wall_seconds": seconds,
+        "bits_per_char": bound.bits_per_character,
+        "bits_per_char_error": bound.bits_per_character_error,
+        "exact": bound.exact,
+        "time_draws": bound.time_draws,
+        "eval_tokens": bound.tokens,
+        "checkpoint": checkpoint,
+        "curve": curve.points,
+    }
+
+
+def ratio_row(comparison: str, diffusion: dict, ar: dict) -> dict:
+    ratio = diffusion["bits_per_char"] / ar["bits_per_char"]
+    return {
+        "comparison": comparison,
+        "diffusion_bits_per_char": diffusion["bits_per_char"],
+        "diffusion_error": diffusion["bits_per_char_error"],
+        "ar_bits_per_char": ar["bits_per_char"],
+        "ratio": ratio,
+        "ratio_error": ratio * diffusion["bits_per_char_error"] / diffusion["bits_per_char"],
+        "target_met": ratio <= 1.10,
+        "diffusion_steps": diffusion["steps"],
+        "ar_steps": ar["steps"],
+    }
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    comparisons = sorted({r["comparison"] for r in runs})
+    figure, axes = plt.subplots(1, len(comparisons), figsize=(6 * len(comparisons), 4), squeeze=False)
+    for axis, comparison in zip(axes[0], comparisons, strict=True):
+        for run in (r for r in runs if r["comparison"] == comparison):
+            points = run["curve"]
+            label = f"{run['model']} ({'exact NLL' if run['exact'] else 'NELBO bound'})"
+            axis.plot([p["seconds"] for p in points], [p["bits_per_char"] for p in points], marker="o", label=label)
+        axis.set(title=comparison.replace("_", " "), xlabel="wall time (s)", ylabel="validation bits/char")
+        axis.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".partial.png")
+    figure.savefig(temporary, dpi=100)
+    temporary.replace(path)
+
+
+def run(argv: list[str] | None = None) -> int:
+    options = common.parser(NAME, __doc__.splitlines()[0])
+    options.add_argument(
+        "--corpus", default="shakespeare", help="a built-in corpus name or a path (default shakespeare)"
+    )
+    options.add_argument("--budget", type=int, default=None, help="seconds of training per model (wall-clock run)")
+    options.add_argument("--steps", type=int, default=None, help="training steps per model (equal-token run)")
+    args = options.parse_args(argv)
+    mode = common.mode(args)
+    size = SIZES[mode]
+    args.budget = common.positive(size["budget"] if args.budget is None else args.budget, "--budget")
+    args.steps = int(common.positive(size["steps"] if args.steps is None else args.steps, "--steps"))
+    if args.corpus not in BUILTIN_CORPORA and not Path(args.corpus).exists():
+        known = ", ".join(BUILTIN_CORPORA)
+        raise common.UserInputError(f"--corpus {args.corpus}: no such file or folder, and not a dataset name ({known})")
+    out = Path(args.out)
+    torch.manual_seed(0)
+    runs = [
+        train(model, comparison, size, args, out) for comparison in ("wall_clock", "equal_tokens") for model in CONFIGS
+    ]
+    found = {(r["comparison"], r["model"]): r for r in runs}
+    ratios = [ratio_row(c, found[(c, "diffusion")], found[(c, "ar")]) for c in ("wall_clock", "equal_tokens")]
+    plot(runs, out / f"{NAME}.png")
+    payload = {
+        "benchmark": NAME,
+        "mode": mode,
+        "machine": common.machine(),
+        "size": size,
+        "corpus": args.corpus,
+        "budget_seconds": args.budget,
+        "steps": args.steps,
+        "runs": runs,
+        "ratios": ratios,
+    }
+    columns = [
+        "comparison",
+        "diffusion_bits_per_char",
+        "diffusion_error",
+        "ar_bits_per_char",
+        "ratio",
+        "ratio_error",
+        "target_met",
+        "diffusion_steps",
+        "ar_steps",
+    ]
+    tables = {
+        "Validation bits/char (diffusion: NELBO bound ± standard error of K draws; AR: exact); target ratio <= 1.10": (
+            common.markdown_table(ratios, columns)
+        ),
+        "Runs": common.markdown_table(
+            runs, ["comparison", "model", "steps", "training_tokens", "wall_seconds", "bits_per_char", "time_draws"]
+        ),
+    }
+    print(common.write_report(out, NAME, payload, tables).read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.main_guard(NAME, run))

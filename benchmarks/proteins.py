@@ -1,0 +1,164 @@
+"""The protein numbers: train on hemopexin and on the proteome, generate, and run the protein metrics.
+
+hemopexin (90% train / 10% held out by sequence): held-out NELBO perplexity per residue next to the unigram
+perplexity; for generated sequences the HMM hit rate (held-out naturals: ceiling, shuffled ones: floor), novelty,
+diversity and composition distance. proteome: held-out NELBO perplexity next to the unigram one. Generation speed:
+residues per second for 100 sequences of length 100. Each model trains for `--budget` seconds with its config
+(configs/hemopexin.yaml, configs/proteome.yaml). Command: `python benchmarks/proteins.py [--quick] [--out DIR]`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import common
+import torch
+
+from discrete_diff.checkpoint import TrainedModel, load_trained_model
+from discrete_diff.commands.train import build_cli, fit
+from discrete_diff.evaluation.likelihood import nelbo_bound
+from discrete_diff.protein.datamodule import encode_proteins, protein_loader
+from discrete_diff.protein.datasets import DATASETS, alignment_paths
+from discrete_diff.protein.generate import GenerationSettings, choose_lengths, generate_proteins
+from discrete_diff.protein.hmm import read_alignment
+from discrete_diff.protein.metrics import unigram_perplexity
+from discrete_diff.protein.report import evaluate_proteins, format_table, plot_comparison
+
+NAME = "proteins"
+SIZES = {
+    # budget: training seconds per data set; generated: sequences for the metrics; speed: sequences x length.
+    "full": {"network": {}, "budget": 1200, "warmup": None, "every": 500, "generated": 200, "steps": 100,
+             "speed": (100, 100), "draws": 4},
+    "quick": {"network": {"d_model": 64, "n_layers": 2, "n_heads": 2}, "budget": 40, "warmup": 20, "every": 100,
+              "generated": 20, "steps": 20, "speed": (20, 100), "draws": 2},
+    "smoke": {"network": {"d_model": 16, "n_layers": 1, "n_heads": 2}, "budget": 3, "warmup": 2, "every": 5,
+              "generated": 4, "steps": 4, "speed": (4, 20), "draws": 1},
+}  # fmt: skip
+
+
+def duration(seconds: int) -> str:
+    """Lightning's DD:HH:MM:SS."""
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return f"{days:02d}:{hours:02d}:{minutes:02d}:{seconds:02d}"
+
+
+def train(dataset: str, size: dict, args, out: Path):
+    """Train the data set's config for the budget; returns (the CLI with its data module, the last checkpoint)."""
+    overrides = ["--config", str(common.REPO / "configs" / f"{dataset}.yaml"), "--data.init_args.data_dir"]
+    overrides += [args.data_dir, "--trainer.max_time", duration(int(args.budget))]
+    overrides += ["--trainer.logger.init_args.save_dir", str(out / "runs"), "--trainer.enable_progress_bar", "false"]
+    overrides += ["--trainer.val_check_interval", str(size["every"]), "--trainer.enable_model_summary", "false"]
+    if size["warmup"] is not None:  # short runs: stop on time with a flat learning rate after a short warm-up
+        overrides += ["--trainer.max_steps", str(10**6), "--model.optimizer.warmup_steps", str(size["warmup"])]
+    for key, value in size["network"].items():
+        overrides += [f"--model.network.{key}", str(value)]
+    cli = build_cli(overrides)
+    started = time.perf_counter()
+    fit(cli)
+    seconds = time.perf_counter() - started
+    return cli, cli.trainer.checkpoint_callback.last_model_path, seconds
+
+
+def held_out_likelihood(model: TrainedModel, held_out: list[str], draws: int) -> dict:
+    limit = model.data["datamodule"]["init_args"]["max_length"]
+    batches = protein_loader(encode_proteins(model.tokenizer, held_out), model.tokenizer, limit, batch_size=32)
+    bound = nelbo_bound(model.network, model.objective, batches, model.mask_id, time_draws=draws)
+    return {
+        "nelbo_perplexity_per_residue": bound.perplexity,
+        "standard_error_nats": bound.standard_error,
+        "unigram_perplexity": unigram_perplexity(held_out),
+        "residues": bound.tokens,
+    }
+
+
+def generation_speed(model: TrainedModel, size: dict) -> dict:
+    count, length = size["speed"]
+    settings = GenerationSettings(steps=size["steps"], batch_size=count)
+    generate_proteins(model, [length] * 2, settings)  # warm-up: first calls pay for allocation
+    seconds, (_, calls) = common.timed(lambda: generate_proteins(model, [length] * count, settings))
+    return {"sequences": count, "length": length, "steps": size["steps"], "seconds": seconds,
+            "network_calls": calls, "residues_per_second": count * length / seconds}  # fmt: skip
+
+
+def hemopexin(size: dict, args, out: Path) -> dict:
+    cli, checkpoint, seconds = train("hemopexin", size, args, out)
+    model, data = load_trained_model(checkpoint), cli.datamodule
+    settings = GenerationSettings(steps=size["steps"], seed=0)
+    lengths = choose_lengths(model, size["generated"], None, torch.Generator().manual_seed(0))
+    records, _ = generate_proteins(model, lengths, settings)
+    generated = [r.sequence for r in records]
+    train_ids = {r.id for r in data.train_records}
+    rows = read_alignment(alignment_paths("hemopexin", args.data_dir)[0], keep=train_ids)
+    held_out = [r.sequence for r in data.validation_records]
+    train_seqs = [r.sequence for r in data.train_records]
+    metrics = evaluate_proteins(
+        generated, train_seqs, held_out, alignment_rows=rows, model=model, time_draws=size["draws"]
+    )
+    plot_comparison(out / f"{NAME}_hemopexin.png", generated, held_out)
+    print(format_table(metrics))
+    return {"steps": cli.trainer.global_step, "train_seconds": seconds, "checkpoint": checkpoint, "metrics": metrics,
+            "speed": generation_speed(model, size)}  # fmt: skip
+
+
+def proteome(size: dict, args, out: Path) -> dict:
+    cli, checkpoint, seconds = train("proteome", size, args, out)
+    model = load_trained_model(checkpoint)
+    held_out = [r.sequence for r in cli.datamodule.validation_records]
+    likelihood = held_out_likelihood(model, held_out, size["draws"])
+    return {"steps": cli.trainer.global_step, "train_seconds": seconds, "checkpoint": checkpoint,
+            "likelihood": likelihood, "speed": generation_speed(model, size)}  # fmt: skip
+
+
+def summary_rows(results: dict) -> list[dict]:
+    rows = []
+    for name, result in results.items():
+        likelihood = result.get("likelihood") or result["metrics"]["likelihood"]
+        row = {"data set": name, "train steps": result["steps"], "train s": result["train_seconds"],
+               "held-out NELBO ppl <=": likelihood["nelbo_perplexity_per_residue"],
+               "unigram ppl": likelihood["unigram_perplexity"],
+               "beats unigram": likelihood["nelbo_perplexity_per_residue"] < likelihood["unigram_perplexity"],
+               "residues/s": result["speed"]["residues_per_second"]}  # fmt: skip
+        if "metrics" in result:
+            metrics = result["metrics"]
+            row.update({"HMM hit gen": metrics["family_hmm"]["generated"],
+                        "HMM hit held-out": metrics["family_hmm"]["held_out"],
+                        "HMM hit shuffled": metrics["family_hmm"]["shuffled_held_out"],
+                        "median novelty": metrics["novelty"]["median"],
+                        "diversity (mean pairwise id)": metrics["diversity"]["generated_mean_pairwise_identity"],
+                        "composition JS bits": metrics["composition"]["js_bits"]})  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def run(argv: list[str] | None = None) -> int:
+    options = common.parser(NAME, __doc__.splitlines()[0])
+    options.add_argument("--datasets", default="hemopexin,proteome", help="comma-separated: hemopexin, proteome")
+    options.add_argument("--budget", type=float, default=None, help="training seconds per data set")
+    options.add_argument("--data-dir", default=str(common.REPO / "data"), help="where built-in sets are kept")
+    args = options.parse_args(argv)
+    mode = common.mode(args)
+    size = SIZES[mode]
+    args.budget = common.positive(size["budget"] if args.budget is None else args.budget, "--budget")
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    unknown = [d for d in datasets if d not in DATASETS]
+    if unknown or not datasets:
+        raise common.UserInputError(f"--datasets {args.datasets!r}: choose from {', '.join(sorted(DATASETS))}")
+    out = Path(args.out)
+    torch.manual_seed(0)
+    runners = {"hemopexin": hemopexin, "proteome": proteome}
+    results = {name: runners[name](size, args, out) for name in datasets}
+    rows = summary_rows(results)
+    payload = {"benchmark": NAME, "mode": mode, "machine": common.machine(), "size": size,
+               "budget_seconds": args.budget, "results": results, "summary": rows}  # fmt: skip
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    report = common.write_report(out, NAME, payload, {"Proteins": common.markdown_table(rows, columns)})
+    print(report.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.main_guard(NAME, run))

@@ -1,0 +1,241 @@
+"""Sampling speed at a given quality: every diffusion sampler at several step counts against the AR baseline.
+
+Quality is judged by an independent autoregressive model (exact bits/char of the samples) together with the
+samples' entropy; speed is wall time at batch 1 and at batch N, and sequential network calls. The AR baseline
+decodes with a key-value cache. Runs unchanged on a GPU with `--device cuda`.
+Command: `python benchmarks/sampling.py --diffusion C --ar C --judge C [--quick] [--out DIR] [--device cuda]`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import common
+import torch
+from torch import Tensor
+
+from discrete_diff.autoregressive import Autoregressive, generate_autoregressive
+from discrete_diff.checkpoint import TrainedModel, load_trained_model
+from discrete_diff.data import make_batch
+from discrete_diff.generation import banned_ids
+from discrete_diff.sampling import STRATEGIES, BanTokens, make_strategy, run_sampler
+
+NAME = "sampling"
+SIZES = {
+    "full": {"length": 256, "steps": [16, 32, 64, 128, 256], "samples": 64, "repeats": 3},
+    "quick": {"length": 128, "steps": [16, 64, 128], "samples": 16, "repeats": 2},
+    "smoke": {"length": 16, "steps": [8], "samples": 2, "repeats": 2},
+}
+TOLERANCE = 0.05  # judge bits and entropy within 5% of the AR baseline's own samples
+
+
+def load(path: str, option: str, causal: bool, device: torch.device) -> TrainedModel:
+    model = load_trained_model(path)
+    if model.objective.causal != causal:
+        wanted = "an autoregressive (causal)" if causal else "a diffusion (bidirectional)"
+        raise common.UserInputError(f"{option} {path}: not {wanted} checkpoint")
+    model.network.to(device)
+    return model
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def diffusion_sampler(model: TrainedModel, strategy: str, steps: int):
+    schedule = getattr(model.objective, "schedule", None)
+    filters = [BanTokens(banned_ids(model.tokenizer))]
+
+    def sample(batch: int, length: int, generator: torch.Generator) -> tuple[Tensor, int]:
+        tokens = torch.full((batch, length), model.mask_id, dtype=torch.long, device=generator.device)
+        result = run_sampler(
+            model.network,
+            tokens,
+            mask_id=model.mask_id,
+            strategy=make_strategy(strategy, schedule),
+            num_steps=steps,
+            filters=filters,
+            generator=generator,
+        )
+        return result.tokens, result.network_calls
+
+    return sample
+
+
+def ar_sampler(model: TrainedModel):
+    filters = [BanTokens(banned_ids(model.tokenizer))]
+
+    def sample(batch: int, length: int, generator: torch.Generator) -> tuple[Tensor, int]:
+        start = torch.full((batch, 1), model.mask_id, dtype=torch.long, device=generator.device)  # the start symbol
+        result = generate_autoregressive(model.network, start, length, filters=filters, generator=generator)
+        return result.tokens, result.network_calls
+
+    return sample
+
+
+def entropy_bits(tokens: Tensor) -> float:
+    """Unigram entropy of one sample's tokens, in bits (repetitive, collapsed samples score low)."""
+    counts = Counter(tokens.tolist())
+    total = sum(counts.values())
+    return -sum(c / total * math.log2(c / total) for c in counts.values())
+
+
+def judge_bits(judge: TrainedModel, tokens: Tensor) -> list[float]:
+    """Per-sample bits/char of the judge's exact NLL; characters counted in the decoded text."""
+    batch = make_batch(tokens, judge.tokenizer)
+    with torch.no_grad():
+        _, nats, _ = Autoregressive().loss(judge.network, batch, judge.mask_id)
+    texts = judge.tokenizer.batch_decode(tokens.tolist(), skip_special_tokens=True)
+    return [n / math.log(2) / max(len(text), 1) for n, text in zip(nats.tolist(), texts, strict=True)]
+
+
+def measure(label: str, sample, judge: TrainedModel, size: dict, device: torch.device) -> dict:
+    """Batch-N samples (timed once, judged) and batch-1 wall time over `repeats` samples."""
+    sample(1, size["length"], torch.Generator(device=device).manual_seed(1))  # warm-up: first calls pay set-up
+    generator = torch.Generator(device=device).manual_seed(0)
+    synchronize(device)
+    start = time.perf_counter()
+    tokens, calls = sample(size["samples"], size["length"], generator)
+    synchronize(device)
+    batch_seconds = time.perf_counter() - start
+    single = []
+    for _ in range(size["repeats"]):
+        start = time.perf_counter()
+        sample(1, size["length"], generator)
+        synchronize(device)
+        single.append(time.perf_counter() - start)
+    tokens = tokens.cpu()
+    bits = judge_bits(judge, tokens.to(device))
+    return {
+        "sampler": label,
+        "network_calls": calls,
+        "judge_bits_per_char": common.spread(bits),
+        "entropy_bits": common.spread([entropy_bits(row) for row in tokens]),
+        "batch_1_seconds": common.spread(single),
+        f"batch_{size['samples']}_seconds": batch_seconds,
+        "example": judge.tokenizer.decode(tokens[0].tolist(), skip_special_tokens=True)[:120],
+    }
+
+
+def matches(row: dict, reference: dict) -> bool:
+    bits, ref_bits = row["judge_bits_per_char"]["mean"], reference["judge_bits_per_char"]["mean"]
+    entropy, ref_entropy = row["entropy_bits"]["mean"], reference["entropy_bits"]["mean"]
+    return bits <= (1 + TOLERANCE) * ref_bits and abs(entropy - ref_entropy) <= TOLERANCE * ref_entropy
+
+
+def plot(rows: list[dict], reference: dict, batch_key: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for strategy in dict.fromkeys(r["strategy"] for r in rows):
+        own = sorted((r for r in rows if r["strategy"] == strategy), key=lambda r: r["network_calls"])
+        bits = [r["judge_bits_per_char"]["mean"] for r in own]
+        axes[0].plot([r["network_calls"] for r in own], bits, marker="o", label=strategy)
+        axes[1].plot([r[batch_key] for r in own], bits, marker="o", label=strategy)
+    ref_bits = reference["judge_bits_per_char"]["mean"]
+    axes[0].plot([reference["network_calls"]], [ref_bits], "k*", markersize=12, label="AR + KV cache")
+    axes[1].plot([reference[batch_key]], [ref_bits], "k*", markersize=12, label="AR + KV cache")
+    for axis, xlabel in zip(
+        axes, ("sequential network calls", f"wall time, {batch_key.replace('_', ' ')}"), strict=True
+    ):
+        axis.axhline((1 + TOLERANCE) * ref_bits, color="grey", linestyle="--", linewidth=1)
+        axis.set(xscale="log", xlabel=xlabel, ylabel="judge bits/char (lower is better)")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".partial.png")
+    figure.savefig(temporary, dpi=100)
+    temporary.replace(path)
+
+
+def run(argv: list[str] | None = None) -> int:
+    options = common.parser(NAME, __doc__.splitlines()[0])
+    options.add_argument("--diffusion", required=True, help="a diffusion checkpoint")
+    options.add_argument("--ar", required=True, help="the autoregressive baseline's checkpoint")
+    options.add_argument("--judge", required=True, help="an AR checkpoint other than --ar (e.g. another seed)")
+    options.add_argument("--device", default="cpu", help="cpu or cuda")
+    options.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated names")
+    args = options.parse_args(argv)
+    mode = common.mode(args)
+    size = dict(SIZES[mode])
+    if args.device not in ("cpu", "cuda") or (args.device == "cuda" and not torch.cuda.is_available()):
+        raise common.UserInputError(f"--device {args.device}: not available here (cpu, or cuda on a GPU machine)")
+    unknown = [s for s in args.strategies.split(",") if s not in STRATEGIES]
+    if unknown:
+        raise common.UserInputError(f"--strategies: unknown {unknown}; choose from {', '.join(STRATEGIES)}")
+    device = torch.device(args.device)
+    diffusion = load(args.diffusion, "--diffusion", causal=False, device=device)
+    ar = load(args.ar, "--ar", causal=True, device=device)
+    judge = load(args.judge, "--judge", causal=True, device=device)
+    for option, model in (("--ar", ar), ("--judge", judge)):
+        if model.tokenizer.get_vocab() != diffusion.tokenizer.get_vocab():
+            raise common.UserInputError(f"{option}: its tokenizer differs from the --diffusion checkpoint's")
+    longest = min(getattr(getattr(m.network, "config", None), "max_length", size["length"]) for m in (diffusion, ar))
+    size["length"] = min(size["length"], longest)
+    batch_key, speedup_key = f"batch_{size['samples']}_seconds", f"speedup_batch_{size['samples']}"
+    reference = {**measure("ar+kv-cache", ar_sampler(ar), judge, size, device), "strategy": "ar", "steps": None}
+    rows = []
+    for strategy in args.strategies.split(","):
+        for steps in size["steps"]:
+            row = measure(f"{strategy}@{steps}", diffusion_sampler(diffusion, strategy, steps), judge, size, device)
+            row.update(strategy=strategy, steps=steps, matches_ar=matches(row, reference))
+            row["speedup_batch_1"] = reference["batch_1_seconds"]["mean"] / row["batch_1_seconds"]["mean"]
+            row[speedup_key] = reference[batch_key] / row[batch_key]
+            rows.append(row)
+            print(f"{row['sampler']}: {row['network_calls']} calls", file=sys.stderr)
+    matched = [r for r in rows if r["matches_ar"]]
+    best = min(matched, key=lambda r: r["network_calls"]) if matched else None
+    summary = {
+        "fewest_calls_matching_ar": best["network_calls"] if best else None,
+        "sampler_at_fewest_calls": best["sampler"] if best else None,
+        "speedup_batch_1_there": best["speedup_batch_1"] if best else None,
+        f"{speedup_key}_there": best[speedup_key] if best else None,
+        "target_calls_at_most_64": bool(best) and best["network_calls"] <= 64,
+        "ar_network_calls": reference["network_calls"],
+    }
+    plot(rows, reference, batch_key, Path(args.out) / f"{NAME}.png")
+    payload = {
+        "benchmark": NAME,
+        "mode": mode,
+        "machine": common.machine(),
+        "device": args.device,
+        "size": size,
+        "checkpoints": {"diffusion": args.diffusion, "ar": args.ar, "judge": args.judge},
+        "judge_is_ar_baseline": Path(args.judge).resolve() == Path(args.ar).resolve(),
+        "reference": reference,
+        "rows": rows,
+        "summary": summary,
+    }
+    columns = [
+        "sampler",
+        "network_calls",
+        "judge_bits_per_char",
+        "entropy_bits",
+        "batch_1_seconds",
+        batch_key,
+        "matches_ar",
+        "speedup_batch_1",
+        speedup_key,
+    ]
+    tables = {
+        f"{size['length']}-token samples (mean ± std over samples / repeats)": common.markdown_table(
+            [reference, *rows], columns
+        ),
+        "Fewest calls at AR quality (target <= 64; AR needs one call per token)": common.markdown_table(
+            [summary], list(summary)
+        ),
+    }
+    print(common.write_report(args.out, NAME, payload, tables).read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.main_guard(NAME, run))

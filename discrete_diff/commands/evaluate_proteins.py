@@ -1,0 +1,94 @@
+"""`discrete-diff evaluate-proteins --generated x.fasta --checkpoint C`: do generated proteins look natural?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..checkpoint import TrainedModel, load_trained_model
+from ..errors import UserInputError
+from ..files import atomic_write_text
+from ..protein.datamodule import ProteinDataModule, resolve_fasta
+from ..protein.datasets import DATASETS, alignment_paths
+from ..protein.fasta import FastaPolicy, read_fasta
+from ..protein.hmm import read_alignment
+from ..protein.report import evaluate_proteins, format_table, plot_comparison
+from ..specs import build
+
+NAME = "evaluate-proteins"
+HELP = "protein metrics of generated sequences against training and held-out naturals (table, JSON, PNG)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--generated", required=True, help="FASTA of generated sequences")
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="the protein model: gives the likelihood bound, and its training/held-out split unless --train/--held-out",
+    )
+    parser.add_argument("--train", default=None, help="FASTA (or built-in set name) of the training sequences")
+    parser.add_argument("--held-out", default=None, help="FASTA of held-out natural sequences")
+    parser.add_argument(
+        "--alignment", default=None, help="aligned FASTA of the family for the HMM (default: the built-in set's)"
+    )
+    parser.add_argument("--data-dir", default="data", help="where built-in sets are kept (default: data)")
+    parser.add_argument("--time-draws", type=int, default=4, help="time draws per sequence for the NELBO")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="write all numbers here (atomically)")
+    parser.add_argument("--plot", default=None, help="write the length / composition plot here (PNG)")
+
+
+def run(args: argparse.Namespace) -> int:
+    lenient = FastaPolicy(duplicates="keep")
+    generated = [r.sequence for r in read_fasta(args.generated, lenient)[0]]
+    if len(generated) < 2:
+        raise UserInputError(f"{args.generated}: need at least two generated sequences")
+    model = load_trained_model(args.checkpoint) if args.checkpoint else None
+    train_ids, train, held_out, corpus = _reference_sets(args, model, lenient)
+    alignment_rows = None
+    alignment = args.alignment or _builtin_alignment(corpus, args.data_dir)
+    if alignment:
+        # Only training rows: the HMM must not have seen the held-out naturals it is compared with.
+        alignment_rows = read_alignment(alignment, keep=train_ids)
+    result = evaluate_proteins(
+        generated,
+        train,
+        held_out,
+        alignment_rows=alignment_rows,
+        model=model,
+        time_draws=args.time_draws,
+        seed=args.seed,
+    )
+    print(format_table(result))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
+    if args.plot:
+        plot_comparison(args.plot, generated, held_out)
+    return 0
+
+
+def _reference_sets(
+    args: argparse.Namespace, model: TrainedModel | None, policy: FastaPolicy
+) -> tuple[set[str] | None, list[str], list[str], str | None]:
+    """(training ids, training sequences, held-out sequences, built-in corpus name or None)."""
+    if args.train and args.held_out:
+        train = read_fasta(resolve_fasta(args.train, args.data_dir), policy)[0]
+        held_out = read_fasta(resolve_fasta(args.held_out, args.data_dir), policy)[0]
+        corpus = args.train if args.train in DATASETS else None
+        return {r.id for r in train}, [r.sequence for r in train], [r.sequence for r in held_out], corpus
+    spec = (model.data if model else {}).get("datamodule")
+    if not spec or not spec.get("class_path", "").endswith("ProteinDataModule"):
+        raise UserInputError("give --train and --held-out FASTA files, or a --checkpoint of a protein model")
+    data = build(spec, ProteinDataModule)
+    corpus = spec["init_args"].get("corpus")
+    return (
+        {r.id for r in data.train_records},
+        [r.sequence for r in data.train_records],
+        [r.sequence for r in data.validation_records],
+        corpus if corpus in DATASETS else None,
+    )
+
+
+def _builtin_alignment(corpus: str | None, data_dir: str) -> str | None:
+    paths = alignment_paths(corpus, data_dir) if corpus else []
+    return str(paths[0]) if paths else None

@@ -1,0 +1,24 @@
+"""`discrete-diff export --checkpoint C --out DIR`: a Lightning checkpoint as a transformers model directory."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..checkpoint import load_trained_model
+
+NAME = "export"
+HELP = "write a checkpoint as a transformers model directory (config.json, model.safetensors, tokenizer.json)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="a .ckpt written by `discrete-diff train`")
+    parser.add_argument("--out", required=True, help="the model directory to create")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..hf.directory import save_pretrained
+
+    model = load_trained_model(args.checkpoint)
+    print(save_pretrained(model, args.out, overwrite=args.overwrite))
+    return 0

@@ -1,0 +1,61 @@
+"""The trained denoiser as a `transformers` PreTrainedModel, so AutoModelForMaskedLM can load our directories."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from transformers import AutoModelForMaskedLM, PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import MaskedLMOutput
+
+from ..models.transformer import Rotary, TimeEmbedding, Transformer, TransformerConfig
+from .adapter import MaskedLMAdapter
+from .configuration import DiscreteDiffConfig
+
+
+class DiscreteDiffForMaskedLM(PreTrainedModel):
+    """Logits of p(x0 | x_t) before SUBS (the caller sets the [MASK] logit to -inf and copies unmasked tokens).
+
+    `denoiser` has the engine's signature; samplers and the objective use it directly.
+    """
+
+    config_class = DiscreteDiffConfig
+    main_input_name = "input_ids"
+
+    def __init__(self, config: DiscreteDiffConfig) -> None:
+        super().__init__(config)
+        if (config.network is None) == (config.backbone is None):
+            raise ValueError("a discrete_diff config sets exactly one of `network` and `backbone`")
+        if config.network is not None:
+            self.denoiser = Transformer(TransformerConfig(**config.network), vocab_size=config.vocab_size)
+        else:
+            self.denoiser = MaskedLMAdapter(AutoModelForMaskedLM.from_config(config.backbone), config.vocab_size)
+        self.post_init()
+        if isinstance(self.denoiser, MaskedLMAdapter):  # post_init only looks one module deep for tied weights
+            tied = self.denoiser.backbone.all_tied_weights_keys
+            self.all_tied_weights_keys.update(
+                {f"denoiser.backbone.{k}": f"denoiser.backbone.{v}" for k, v in tied.items()}
+            )
+
+    def _init_weights(self, module: torch.nn.Module) -> None:
+        """Transformers' defaults match our Transformer's init; tables it cannot know about are rebuilt here."""
+        super()._init_weights(module)
+        if isinstance(module, Rotary):  # non-persistent, so never in the weights file
+            head_dim, max_length = 2 * module.cos.shape[1], module.cos.shape[0]
+            fresh = Rotary(head_dim, max_length, TransformerConfig(**self.config.network).rope_base)
+            init.copy_(module.cos, fresh.cos)
+            init.copy_(module.sin, fresh.sin)
+        elif isinstance(module, TimeEmbedding):
+            init.copy_(module.freqs, TimeEmbedding(2 * module.freqs.shape[0]).freqs)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        t: Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> MaskedLMOutput:
+        """input_ids: (B, L); attention_mask: (B, L), nonzero at real tokens; t: (B,) for time-conditioned models."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids, dtype=torch.bool)
+        return MaskedLMOutput(logits=self.denoiser(input_ids, attention_mask.bool(), t))  # (B, L, V)

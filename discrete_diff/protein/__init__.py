@@ -1,0 +1,1 @@
+"""Proteins: the amino-acid tokenizer, FASTA sources, built-in protein sets, generation and metrics."""

@@ -1,0 +1,183 @@
+"""Protein training data: one protein per example, never packed, batched by length."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections import Counter
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+from transformers import PreTrainedTokenizerFast
+
+from ..data import SequenceDataModule, make_batch
+from ..errors import UserInputError
+from .batching import LengthBucketBatchSampler, ProteinWindows
+from .datasets import DATASETS, sequences_path
+from .fasta import FastaPolicy, ProteinRecord, read_fasta
+from .identity import cluster_by_identity
+from .tokenizer import build_protein_tokenizer
+
+
+def resolve_fasta(corpus: str, data_dir: str) -> Path:
+    """A built-in set name (fetched on first use) or a path to a FASTA file."""
+    if corpus in DATASETS:
+        return sequences_path(corpus, data_dir)
+    return Path(corpus).expanduser()
+
+
+def split_records(
+    records: list[ProteinRecord], val_fraction: float, identity_threshold: float | None = None
+) -> tuple[list[ProteinRecord], list[ProteinRecord]]:
+    """Deterministic validation split by sequence: groups are ranked by a hash, the first ones held out.
+
+    A group is one distinct sequence (duplicates stay together) or, with `identity_threshold`, one identity
+    cluster, so near-duplicates never straddle the split. Independent of record order.
+    """
+    sequences = [r.sequence for r in records]
+    if identity_threshold is None:
+        keys = sequences
+    else:
+        distinct = sorted(set(sequences))
+        clusters = cluster_by_identity(distinct, identity_threshold)
+        representative: dict[int, str] = {}
+        for seq, cluster in zip(distinct, clusters, strict=True):
+            representative.setdefault(cluster, seq)
+        key_of = {seq: representative[c] for seq, c in zip(distinct, clusters, strict=True)}
+        keys = [key_of[s] for s in sequences]
+    sizes = Counter(keys)
+    if len(sizes) < 2:
+        raise UserInputError("cannot split: all records fall in one sequence group; add more distinct proteins")
+    target = max(1, round(val_fraction * len(records)))
+    held_out: set[str] = set()
+    count = 0
+    for key in sorted(sizes, key=lambda k: hashlib.sha256(k.encode()).hexdigest()):
+        if count >= target or len(held_out) == len(sizes) - 1:
+            break
+        held_out.add(key)
+        count += sizes[key]
+    train = [r for r, k in zip(records, keys, strict=True) if k not in held_out]
+    validation = [r for r, k in zip(records, keys, strict=True) if k in held_out]
+    return train, validation
+
+
+class ProteinDataModule(SequenceDataModule):
+    """Proteins from a FASTA file or a built-in set (`proteome`, `hemopexin`), ESM-2 vocabulary.
+
+    Loss and bits are per residue (<cls>/<eos>/<pad> are never masked nor scored).
+    """
+
+    def __init__(
+        self,
+        corpus: str = "hemopexin",
+        max_length: int = 256,
+        batch_size: int = 32,
+        val_fraction: float = 0.1,
+        split_identity: float | None = None,
+        ambiguous: str = "keep",
+        invalid: str = "error",
+        duplicates: str = "error",
+        min_residues: int = 1,
+        max_residues: int | None = None,
+        seed: int = 0,
+        data_dir: str = "data",
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.init_args = {
+            "corpus": corpus,
+            "max_length": max_length,
+            "batch_size": batch_size,
+            "val_fraction": val_fraction,
+            "split_identity": split_identity,
+            "ambiguous": ambiguous,
+            "invalid": invalid,
+            "duplicates": duplicates,
+            "min_residues": min_residues,
+            "max_residues": max_residues,
+            "seed": seed,
+            "data_dir": data_dir,
+        }
+        if max_length < 3:
+            raise UserInputError(f"data.max_length must be at least 3 (<cls>, a residue, <eos>), got {max_length}")
+        if not 0.0 < val_fraction < 1.0:
+            raise UserInputError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
+        if batch_size < 1:
+            raise UserInputError(f"data.batch_size must be positive, got {batch_size}")
+        if split_identity is not None and not 0.0 < split_identity <= 1.0:
+            raise UserInputError(f"data.split_identity must be in (0, 1], got {split_identity}")
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.seed = seed
+        self.num_workers = num_workers
+        self.tokenizer: PreTrainedTokenizerFast = build_protein_tokenizer()
+        policy = FastaPolicy(ambiguous, invalid, duplicates, min_residues, max_residues)
+        records, self.read_report = read_fasta(resolve_fasta(corpus, data_dir), policy)
+        if self.read_report.dropped:
+            print(self.read_report.summary(), file=sys.stderr)
+        self.train_records, self.validation_records = split_records(records, val_fraction, split_identity)
+        self.proteins = {
+            "train": encode_proteins(self.tokenizer, [r.sequence for r in self.train_records]),
+            "validation": encode_proteins(self.tokenizer, [r.sequence for r in self.validation_records]),
+        }
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    def length_distribution(self) -> dict[str, list[int]]:
+        """Residue counts of the training proteins (before cropping) as sorted lengths and their counts."""
+        counts = Counter(len(r.sequence) for r in self.train_records)
+        lengths = sorted(counts)
+        return {"length": lengths, "count": [counts[n] for n in lengths]}
+
+    def description(self) -> dict[str, Any]:
+        spec = {"class_path": f"{type(self).__module__}.{type(self).__qualname__}", "init_args": dict(self.init_args)}
+        return {"datamodule": spec, "lengths": self.length_distribution()}
+
+    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+        return protein_loader(
+            self.proteins[split], self.tokenizer, self.max_length, batch_size, shuffle, self.seed, self.num_workers
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True, batch_size=self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", shuffle=False, batch_size=self.batch_size)
+
+    def validation_batches(self, batch_size: int | None = None) -> DataLoader:
+        return self._loader("validation", shuffle=False, batch_size=batch_size or self.batch_size)
+
+
+def protein_loader(
+    proteins: list[list[int]],
+    tokenizer: PreTrainedTokenizerFast,
+    max_length: int,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    num_workers: int = 0,
+) -> DataLoader:
+    """Length-bucketed batches of tokenized proteins (residue ids, no specials): random windows when shuffling."""
+    windows = ProteinWindows(proteins, tokenizer.bos_token_id, tokenizer.eos_token_id, max_length, shuffle)
+    lengths = [windows.window_length(i) for i in range(len(windows))]
+    return DataLoader(
+        windows,
+        batch_sampler=LengthBucketBatchSampler(lengths, batch_size, shuffle=shuffle, seed=seed),
+        num_workers=num_workers,
+        collate_fn=partial(_pad_and_batch, tokenizer=tokenizer),
+    )
+
+
+def encode_proteins(tokenizer: PreTrainedTokenizerFast, sequences: list[str]) -> list[list[int]]:
+    """Residue ids of each sequence, without <cls>/<eos> (the windows add them)."""
+    return [e.ids for e in tokenizer.backend_tokenizer.encode_batch(sequences, add_special_tokens=False)]
+
+
+def _pad_and_batch(windows: list[torch.Tensor], tokenizer: PreTrainedTokenizerFast) -> dict[str, torch.Tensor]:
+    ids = torch.nn.utils.rnn.pad_sequence(windows, batch_first=True, padding_value=tokenizer.pad_token_id)  # (B, L)
+    return make_batch(ids, tokenizer)

@@ -1,0 +1,159 @@
+"""All protein metrics for one set of generated sequences: a dict (JSON), a table and a PNG plot."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..checkpoint import TrainedModel
+from ..evaluation.likelihood import nelbo_bound
+from .datamodule import encode_proteins, protein_loader
+from .generate import trained_length_limit
+from .hmm import EVALUE_THRESHOLD, build_hmm, hit_rate
+from .identity import mean_pairwise_identity, nearest_identity
+from .metrics import (
+    composition,
+    distribution,
+    homopolymer_fraction,
+    js_divergence,
+    kl_divergence,
+    low_complexity_fraction,
+    shuffled,
+    unigram_perplexity,
+)
+from .tokenizer import CANONICAL_AMINO_ACIDS
+
+
+def evaluate_proteins(
+    generated: list[str],
+    train: list[str],
+    held_out: list[str],
+    *,
+    alignment_rows: dict[str, str] | None = None,
+    model: TrainedModel | None = None,
+    time_draws: int = 4,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Every metric of the issue; family membership needs `alignment_rows`, the likelihood bound `model`."""
+    reference = composition(held_out)
+    result: dict[str, Any] = {
+        "counts": {"generated": len(generated), "train": len(train), "held_out": len(held_out)},
+        "composition": {
+            "js_bits": js_divergence(composition(generated), reference),
+            "kl_bits": kl_divergence(composition(generated), reference),
+            "js_bits_train_vs_held_out": js_divergence(composition(train), reference),
+        },
+        "low_complexity_fraction": {
+            "generated": low_complexity_fraction(generated),
+            "held_out": low_complexity_fraction(held_out),
+        },
+        "homopolymer_fraction": {
+            "generated": homopolymer_fraction(generated),
+            "held_out": homopolymer_fraction(held_out),
+        },
+        "novelty": distribution([nearest_identity(s, train) for s in generated]),
+        "held_out_novelty": distribution([nearest_identity(s, train) for s in held_out[: len(generated)]]),
+        "diversity": {
+            "generated_mean_pairwise_identity": mean_pairwise_identity(generated),
+            "held_out_mean_pairwise_identity": mean_pairwise_identity(held_out[: len(generated)]),
+        },
+    }
+    if alignment_rows is not None:
+        hmm = build_hmm(alignment_rows)
+        result["family_hmm"] = {
+            "evalue_threshold": EVALUE_THRESHOLD,
+            "alignment_rows": len(alignment_rows),
+            "generated": hit_rate(hmm, generated),
+            "held_out": hit_rate(hmm, held_out),
+            "shuffled_held_out": hit_rate(hmm, shuffled(held_out, seed)),
+        }
+    if model is not None:
+        limit = trained_length_limit(model) + 2
+        batches = protein_loader(encode_proteins(model.tokenizer, held_out), model.tokenizer, limit, batch_size=32)
+        bound = nelbo_bound(model.network, model.objective, batches, model.mask_id, time_draws=time_draws, seed=seed)
+        result["likelihood"] = {
+            "nelbo_perplexity_per_residue": bound.perplexity,
+            "nats_per_residue": bound.nats_per_token,
+            "standard_error_nats": bound.standard_error,
+            "bits_per_residue": bound.bits_per_character,
+            "unigram_perplexity": unigram_perplexity(held_out),
+            "residues": bound.tokens,
+            "time_draws": time_draws,
+        }
+    return result
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A two-column plain-text table of the headline numbers."""
+    rows = [
+        ("sequences (generated / train / held-out)", "{generated} / {train} / {held_out}".format(**result["counts"])),
+        ("composition JS to held-out (bits)", f"{result['composition']['js_bits']:.4f}"),
+        ("  train vs held-out, for scale", f"{result['composition']['js_bits_train_vs_held_out']:.4f}"),
+        ("composition KL to held-out (bits)", f"{result['composition']['kl_bits']:.4f}"),
+        ("low-complexity fraction (gen / held-out)", _pair(result["low_complexity_fraction"])),
+        ("homopolymer fraction (gen / held-out)", _pair(result["homopolymer_fraction"])),
+        ("novelty: median identity to train", f"{result['novelty']['median']:.3f}"),
+        ("  quartiles (q1 / q3)", f"{result['novelty']['q1']:.3f} / {result['novelty']['q3']:.3f}"),
+        ("  held-out naturals, median", f"{result['held_out_novelty']['median']:.3f}"),
+        ("diversity: mean pairwise identity (gen)", f"{result['diversity']['generated_mean_pairwise_identity']:.3f}"),
+        ("  held-out naturals", f"{result['diversity']['held_out_mean_pairwise_identity']:.3f}"),
+    ]
+    if "family_hmm" in result:
+        hmm = result["family_hmm"]
+        rows.append(
+            (
+                f"HMM hit rate, E <= {hmm['evalue_threshold']:g} (gen)",
+                f"{hmm['generated']:.3f} (held-out {hmm['held_out']:.3f}, shuffled {hmm['shuffled_held_out']:.3f})",
+            )
+        )
+    if "likelihood" in result:
+        lik = result["likelihood"]
+        rows.append(
+            (
+                "held-out NELBO perplexity / residue",
+                f"<= {lik['nelbo_perplexity_per_residue']:.3f} (unigram {lik['unigram_perplexity']:.3f})",
+            )
+        )
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _pair(values: dict[str, float]) -> str:
+    return f"{values['generated']:.4f} / {values['held_out']:.4f}"
+
+
+def plot_comparison(path: str | Path, generated: list[str], natural: list[str]) -> Path:
+    """Length histograms and residue compositions, generated vs natural, written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, (lengths, residues) = plt.subplots(1, 2, figsize=(12, 4))
+    bins = range(0, max(map(len, generated + natural)) + 10, 5)
+    lengths.hist([len(s) for s in natural], bins=bins, alpha=0.6, density=True, label=f"natural (n={len(natural)})")
+    lengths.hist(
+        [len(s) for s in generated], bins=bins, alpha=0.6, density=True, label=f"generated (n={len(generated)})"
+    )
+    lengths.set(xlabel="length (residues)", ylabel="density", title="Length")
+    lengths.legend()
+    x = range(len(CANONICAL_AMINO_ACIDS))
+    residues.bar([i - 0.2 for i in x], composition(natural), width=0.4, label="natural")
+    residues.bar([i + 0.2 for i in x], composition(generated), width=0.4, label="generated")
+    residues.set_xticks(list(x), list(CANONICAL_AMINO_ACIDS))
+    residues.set(ylabel="frequency", title="Composition")
+    residues.legend()
+    figure.tight_layout()
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(handle)
+    try:
+        figure.savefig(temporary, dpi=100)
+        os.replace(temporary, path)
+    finally:
+        plt.close(figure)
+        Path(temporary).unlink(missing_ok=True)
+    return path

@@ -1,0 +1,102 @@
+"""Watching a sequence denoise: a terminal view that redraws it as it fills in, and a picture (positions x steps)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+import torch
+
+from .trajectory import Trajectory
+
+STATE_NAMES = ("masked", "revealed", "revealed this step", "given")
+STATE_COLOURS = ("#d9d9d9", "#4c72b0", "#dd8452", "#2ca02c")
+CLEAR_SCREEN = "\x1b[H\x1b[J"
+BOLD, RESET = "\x1b[1m", "\x1b[0m"
+
+
+def frame_text(
+    trajectory: Trajectory,
+    frame: int,
+    token_text: Callable[[int], str],
+    row: int = 0,
+    placeholder: str = "_",
+    highlight: bool = False,
+    positions: slice = slice(None),
+) -> str:
+    """One frame as text: masked positions as `placeholder`, tokens revealed in this step bold if `highlight`."""
+    states = trajectory.states(row)[frame, positions]  # (L,)
+    pieces = []
+    for token, state in zip(trajectory.frames[frame, row, positions].tolist(), states.tolist(), strict=True):
+        text = placeholder if state == 0 else token_text(token)
+        pieces.append(f"{BOLD}{text}{RESET}" if highlight and state == 2 else text)
+    return "".join(pieces)
+
+
+def render_terminal(
+    trajectory: Trajectory,
+    token_text: Callable[[int], str],
+    stream: TextIO,
+    *,
+    row: int = 0,
+    delay: float = 0.05,
+    positions: slice = slice(None),
+) -> None:
+    """Redraw the row after every step that changed it (in place on a terminal; one block per frame otherwise).
+
+    `positions` selects what to show (e.g. a sequence without its framing and padding).
+    """
+    interactive = stream.isatty()
+    frames = trajectory.frames[:, row, positions]  # (F, L)
+    for frame, step in enumerate(trajectory.steps):
+        if frame > 0 and torch.equal(frames[frame], frames[frame - 1]):
+            continue  # another row of the batch changed
+        text = frame_text(trajectory, frame, token_text, row, highlight=interactive, positions=positions)
+        header = "start" if step < 0 else f"step {step + 1}"
+        stream.write(f"{CLEAR_SCREEN if interactive else ''}--- {header} ---\n{text}\n")
+        stream.flush()
+        if interactive:
+            time.sleep(delay)
+
+
+def save_trajectory_png(
+    trajectory: Trajectory, path: str | Path, *, row: int = 0, title: str = "", positions: slice = slice(None)
+) -> Path:
+    """Positions (x) against recorded steps (y), coloured by state; written atomically."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    states = trajectory.states(row)[:, positions]  # (F, L)
+    changed = torch.ones(len(states), dtype=torch.bool)
+    changed[1:] = (trajectory.frames[1:, row, positions] != trajectory.frames[:-1, row, positions]).any(-1)
+    states = states[changed].numpy()  # frames where this row changed
+    width = max(6.0, min(16.0, 2.0 + 0.06 * states.shape[1]))
+    figure = Figure(figsize=(width, max(3.0, min(12.0, 2.0 + 0.08 * states.shape[0]))))
+    axes = figure.add_subplot()
+    axes.imshow(states, cmap=ListedColormap(STATE_COLOURS), vmin=0, vmax=3, aspect="auto", interpolation="nearest")
+    axes.set_xlabel("position")
+    axes.set_ylabel("recorded step (top: start)")
+    axes.set_title(title or f"denoising trajectory, {len(states) - 1} steps that changed the sequence")
+    axes.legend(
+        handles=[Patch(color=c, label=n) for c, n in zip(STATE_COLOURS, STATE_NAMES, strict=True)],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.2),
+        ncol=4,
+        fontsize="small",
+    )
+    path = Path(path).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(handle)
+    try:
+        figure.savefig(temporary, format="png", dpi=100, bbox_inches="tight")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,146 @@
+"""The autoregressive baseline: exact next-token NLL, causality, key-value decoding, training and checkpoints."""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO, SONNETS
+from torch import nn
+
+from discrete_diff.autoregressive import Autoregressive, KVCache, generate_autoregressive
+from discrete_diff.checkpoint import load_trained_model
+from discrete_diff.cli import main
+from discrete_diff.commands.train import build_cli, fit
+from discrete_diff.models.transformer import Transformer, TransformerConfig
+from discrete_diff.sampling.categorical import sample_categorical
+from discrete_diff.sampling.filters import BanTokens, apply_filters
+
+MASK = 0
+
+
+class Bigram(nn.Module):
+    """logits at position i = table[token at i]: the NLL of a sequence can be written down by hand."""
+
+    def __init__(self, table: torch.Tensor) -> None:
+        super().__init__()
+        self.table = table
+
+    def forward(self, input_ids, attention_mask=None, t=None):
+        return self.table[input_ids]  # (B, L, V)
+
+
+def tiny_network(seed: int = 0, causal: bool = True) -> Transformer:
+    torch.manual_seed(seed)
+    config = TransformerConfig(d_model=16, n_layers=2, n_heads=2, max_length=32, causal=causal)
+    return Transformer(config, vocab_size=7).eval()
+
+
+def test_objective_equals_hand_computed_next_token_nll():
+    table = torch.tensor([[0.0, 1.0, 2.0], [2.0, 0.0, 0.0], [0.5, 0.5, 3.0]])
+    batch = {
+        "input_ids": torch.tensor([[1, 2, 2]]),
+        "attention_mask": torch.ones(1, 3, dtype=torch.bool),
+        "maskable": torch.tensor([[True, True, False]]),  # the last token is special: not scored
+    }
+
+    def nll(row: int, token: int) -> float:
+        logits = table[row].tolist()
+        return -(logits[token] - math.log(sum(math.exp(v) for v in logits)))
+
+    # x0 = 1 is predicted from the start symbol [MASK] (id 0); x1 = 2 from x0 = 1.
+    expected = nll(MASK, 1) + nll(1, 2)
+    loss, per_sequence, scored = Autoregressive().loss(Bigram(table), batch, MASK)
+    assert per_sequence.item() == pytest.approx(expected, rel=1e-6)
+    assert scored.tolist() == [2] and loss.item() == pytest.approx(expected / 2, rel=1e-6)
+
+
+def test_causal_logits_ignore_later_tokens():
+    network = tiny_network()
+    tokens = torch.randint(1, 7, (2, 12), generator=torch.Generator().manual_seed(1))
+    changed = tokens.clone()
+    changed[:, 6:] = (changed[:, 6:] % 6) + 1  # every token from position 6 on differs
+    with torch.no_grad():
+        before, after = network(tokens), network(changed)
+    assert torch.allclose(before[:, :6], after[:, :6], atol=1e-6)
+    assert not torch.allclose(before[:, 6:], after[:, 6:], atol=1e-3)
+    bidirectional = tiny_network(causal=False)
+    with torch.no_grad():
+        assert not torch.allclose(bidirectional(tokens)[:, :6], bidirectional(changed)[:, :6], atol=1e-3)
+
+
+def test_kv_cache_logits_equal_full_recomputation():
+    network = tiny_network()
+    tokens = torch.randint(1, 7, (3, 20), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        full = network(tokens)  # (B, L, V)
+    cache = KVCache(network)
+    pieces = [cache.forward(tokens[:, :5])]  # a 5-token prompt in one call, then one token per call
+    pieces += [cache.forward(tokens[:, i : i + 1]) for i in range(5, 20)]
+    assert torch.allclose(torch.cat(pieces, dim=1), full, atol=1e-5)
+
+
+def test_kv_cache_generation_equals_full_recomputation():
+    network = tiny_network(seed=3)
+    prefix = torch.tensor([[MASK, 3], [MASK, 5]])
+    filters = [BanTokens([MASK])]
+    cached = generate_autoregressive(network, prefix, 15, filters=filters, generator=torch.Generator().manual_seed(4))
+    generator, tokens = torch.Generator().manual_seed(4), prefix
+    with torch.no_grad():
+        for _ in range(15):
+            logits = network(tokens)[:, -1:]  # (B, 1, V): the whole prefix recomputed every step
+            tokens = torch.cat((tokens, sample_categorical(apply_filters(logits, filters), generator)), dim=1)
+    assert torch.equal(cached.tokens, tokens[:, 2:])
+    assert cached.network_calls == 15 and not (cached.tokens == MASK).any()
+
+
+def test_kv_cache_refuses_a_bidirectional_network():
+    with pytest.raises(ValueError, match="causal"):
+        KVCache(tiny_network(causal=False))
+
+
+@pytest.fixture(scope="module")
+def trained_ar(tmp_path_factory):
+    corpus = tmp_path_factory.mktemp("corpus")
+    for index in range(4):
+        lines = SONNETS.splitlines(keepends=True)
+        (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
+    out = tmp_path_factory.mktemp("run")
+    args = ["--config", str(REPO / "configs/tiny.yaml"), "--data.init_args.corpus", str(corpus)]
+    args += ["--model.objective", "discrete_diff.autoregressive.Autoregressive"]
+    args += ["--trainer.logger.init_args.save_dir", str(out), "--trainer.enable_progress_bar", "false"]
+    args += ["--trainer.max_steps", "60", "--trainer.val_check_interval", "30"]
+    cli = build_cli(args)
+    fit(cli)
+    return cli, out
+
+
+def logged(out: Path, key: str) -> list[float]:
+    rows = [row for f in sorted(out.rglob("metrics.csv")) for row in csv.DictReader(open(f))]
+    return [float(r[key]) for r in rows if r.get(key)]
+
+
+def test_tiny_ar_model_trains(trained_ar):
+    cli, out = trained_ar
+    assert cli.model.network.config.causal
+    losses = logged(out, "train/loss")
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.3
+    val = logged(out, "val/bits_per_char")
+    assert len(val) == 2 and val[1] < val[0]
+
+
+def test_ar_checkpoint_loads_and_evaluates_exactly(trained_ar, capsys):
+    cli, out = trained_ar
+    path = cli.trainer.checkpoint_callback.last_model_path
+    model = load_trained_model(path)
+    assert isinstance(model.objective, Autoregressive) and model.network.config.causal
+    tokens = torch.randint(1, len(model.tokenizer), (2, 16), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(model.network(tokens), cli.model.eval_network.eval()(tokens))
+    # tiny.yaml validates 2 batches of 8: `eval` over the same blocks must give the Trainer's last number.
+    assert main(["eval", "--checkpoint", path, "--json", "--batch-size", "8", "--max-batches", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["exact"] and result["standard_error"] == 0.0
+    assert result["bits_per_character"] == pytest.approx(logged(out, "val/bits_per_char")[-1], rel=1e-4)

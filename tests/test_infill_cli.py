@@ -1,0 +1,156 @@
+"""`discrete-diff infill` and `discrete-diff sample --strategy` on real checkpoints of tiny models trained here with
+the real Lightning Trainer (a text model and a protein model, a few seconds each)."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from Bio import SeqIO
+from conftest import REPO, SONNETS
+
+from discrete_diff.cli import main
+from discrete_diff.commands.train import build_cli, fit
+
+PROTEINS = ["MKVLAAGWWCEEKLRSTNPQDYHFMKVL", "GWWCAKLLKEEGRSTMKVLPQDNNHY", "ACDEFGHIKLMNPQRSTVWYMKVLWWC"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def train(tmp, data_lines: list[str]) -> str:
+    config = tmp / "config.yaml"
+    config.write_text("\n".join([(REPO / "configs/tiny.yaml").read_text().split("\ndata:")[0], "data:", *data_lines]))
+    cli = build_cli(
+        ["--config", str(config), "--trainer.max_steps", "10", "--trainer.logger.init_args.save_dir", str(tmp / "runs"),
+         "--trainer.enable_progress_bar", "false"]
+    )  # fmt: skip
+    fit(cli)
+    return cli.trainer.checkpoint_callback.last_model_path
+
+
+@pytest.fixture(scope="module")
+def text_checkpoint(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("text")
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    for index in range(4):
+        (corpus / f"work_{index}.txt").write_text(SONNETS * 6, encoding="utf-8")
+    return train(tmp, [
+        "  class_path: discrete_diff.text.datamodule.TextDataModule",
+        "  init_args:",
+        f"    corpus: {corpus}",
+        "    tokenizer: {class_path: discrete_diff.text.tokenizers.CharacterTokenizer}",
+        "    block_length: 64",
+        "    batch_size: 8",
+    ])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def protein_checkpoint(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("protein")
+    fasta = tmp / "proteins.fasta"
+    fasta.write_text("".join(f">p{i}\n{PROTEINS[i % 3][i % 5 :]}\n" for i in range(30)))
+    return train(tmp, [
+        "  class_path: discrete_diff.protein.datamodule.ProteinDataModule",
+        f"  init_args: {{corpus: {fasta}, max_length: 48, batch_size: 8, val_fraction: 0.2}}",
+    ])  # fmt: skip
+
+
+def test_text_infill_prints_the_filled_prompts(text_checkpoint, tmp_path, capsys):
+    png = tmp_path / "trajectory.png"
+    argv = ["infill", "--checkpoint", text_checkpoint, "--prompt", "Shall I [MASK:7] thee", "--prompt",
+            "Rough [MASK:2-6] do shake", "--steps", "16", "--trajectory-png", str(png), "--watch"]  # fmt: skip
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    results, view = out.split("--- start ---\n")
+    first, second = (block.split(" ===\n", 1)[1][:-1] for block in results.split("=== ")[1:])
+    assert first.startswith("Shall I ") and first.endswith(" thee") and len(first) == 20
+    assert second.startswith("Rough ") and second.endswith(" do shake")
+    assert view.startswith("Shall I _______ thee") and view.rstrip("\n").endswith(first)  # the terminal view
+    assert "'Rough [MASK:2-6] do shake': blank lengths (" in err and "chosen by the NELBO" in err
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_prompts_from_a_file_are_batched_into_one_output_file(text_checkpoint, tmp_path, capsys):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("So long as [MASK:5] can see\n\n[MASK:4] lives this\nAnd summer's [MASK:6]\n")
+    out = tmp_path / "filled.txt"
+    argv = ["infill", "--checkpoint", text_checkpoint, "--prompt-file", str(prompts), "--num", "2", "--batch-size",
+            "4", "--strategy", "confidence", "--top-k", "5", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    blocks = out.read_text().split("=== ")[1:]
+    assert len(blocks) == 6
+    assert sum(block.startswith("[MASK:4] lives this ===\n") for block in blocks) == 2
+    assert "6 fills" in capsys.readouterr().err
+
+
+def test_protein_scaffolds_are_written_as_fasta_with_their_motifs(protein_checkpoint, tmp_path):
+    out = tmp_path / "scaffolds.fasta"
+    argv = ["infill", "--checkpoint", protein_checkpoint, "--template", "[3-6]MKVL[2-5]WWC[1-4]", "--num", "5",
+            "--free-motif-position", "--strategy", "first-hitting", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    records = list(SeqIO.parse(out, "fasta"))
+    assert len(records) == 5
+    for record in records:
+        spacers = [int(n) for n in record.description.split("spacers=")[1].split(",")]
+        sequence = str(record.seq)
+        assert sequence[spacers[0] : spacers[0] + 4] == "MKVL"
+        assert sequence[spacers[0] + 4 + spacers[1] :][:3] == "WWC"
+        assert len(sequence) == sum(spacers) + 7
+
+
+def test_sample_takes_a_strategy_and_filters(text_checkpoint, tmp_path):
+    def samples(*options):
+        out = tmp_path / "samples.txt"
+        argv = ["sample", "--checkpoint", text_checkpoint, "--num", "3", "--length", "32", *options, "--out", str(out)]
+        assert main(argv) == 0
+        return out.read_text().split("=== sample ")[1:]
+
+    blocks = ["--strategy", "blocks", "--inner-strategy", "first-hitting", "--block-length", "8", "--top-p", "0.9"]
+    first = samples(*blocks)
+    assert len(first) == 3 and all(len(s.split("===\n", 1)[1]) <= 33 for s in first)  # [EOS] decodes to nothing
+    assert samples(*blocks) == first
+    assert samples("--strategy", "ancestral") != first
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (
+            ["--prompt", "x" * 70 + "[MASK:3]"],
+            "73 tokens with the longest blanks, more than the model's maximum length 64",
+        ),
+        (["--prompt", "Shall [MASK:3"], "prompt: malformed blank at character 7"),
+        (["--prompt", "Shall [MASK:9-3]"], "prompt: blank range 9-3 at character 7 has min > max"),
+        (["--prompt", "Shall I compare"], "prompt: no blank to fill"),
+        (["--prompt", "Sha{l [MASK:3]"], "prompt: '{' at character 4 is not in the model's vocabulary"),
+        (["--prompt", "a [MASK:2]", "--template", "[3]MKV"], "not both"),
+        (["--prompt", "a [MASK:2]", "--strategy", "nope"], "--strategy: invalid choice"),
+    ],
+)
+def test_prompts_that_cannot_be_served_exit_2_with_one_line(text_checkpoint, capsys, args, fragment):
+    assert main(["infill", "--checkpoint", text_checkpoint, *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("discrete-diff: error: ") and fragment in err[0], err
+
+
+def test_bad_residues_and_missing_checkpoints_through_the_real_entry_point(protein_checkpoint, tmp_path, cli_env):
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "discrete_diff", "infill", *args], capture_output=True, text=True, env=cli_env,
+            cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+
+    for result, fragment in [
+        (run("--checkpoint", protein_checkpoint, "--template", "[3]MKVJ[2]"), "residue 'J' at character 7"),
+        (run("--checkpoint", str(tmp_path / "none.ckpt"), "--template", "[3]MKV"), "checkpoint not found"),
+    ]:
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert len(lines) == 1 and fragment in lines[0], result.stderr

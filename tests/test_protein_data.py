@@ -1,0 +1,111 @@
+"""Protein training data: whole proteins with <cls>/<eos>, windows for long ones, length buckets, splits."""
+
+import random
+
+import pytest
+import torch
+from protein_family import CANONICAL, fasta_text, make_family
+
+from discrete_diff.data import SequenceDataModule
+from discrete_diff.errors import UserInputError
+from discrete_diff.protein.batching import LengthBucketBatchSampler
+from discrete_diff.protein.datamodule import ProteinDataModule, split_records
+from discrete_diff.protein.fasta import ProteinRecord
+from discrete_diff.specs import build
+
+CLS, PAD, EOS = 0, 1, 2
+
+
+def random_proteins(count, low, high, seed=0):
+    rng = random.Random(seed)
+    return ["".join(rng.choice(CANONICAL) for _ in range(rng.randint(low, high))) for _ in range(count)]
+
+
+@pytest.fixture
+def fasta(tmp_path):
+    path = tmp_path / "set.fasta"
+    path.write_text(fasta_text(random_proteins(80, 5, 40)))
+    return path
+
+
+def test_each_example_is_one_protein_between_cls_and_eos(fasta):
+    data = ProteinDataModule(str(fasta), max_length=64, batch_size=8, val_fraction=0.2)
+    residues = {tuple(p) for p in data.proteins["validation"]}
+    seen = 0
+    for batch in data.val_dataloader():
+        for row, mask in zip(batch["input_ids"].tolist(), batch["attention_mask"].tolist(), strict=True):
+            real = row[: sum(mask)]
+            assert real[0] == CLS and real[-1] == EOS and set(row[sum(mask) :]) <= {PAD}
+            assert tuple(real[1:-1]) in residues  # never packed: exactly one whole protein
+            seen += 1
+        assert not batch["maskable"][batch["input_ids"] <= EOS].any()  # specials and padding never masked
+    assert seen == len(data.validation_records)
+
+
+def test_long_proteins_are_cropped_randomly_in_training_and_from_the_start_in_validation(tmp_path):
+    path = tmp_path / "long.fasta"
+    path.write_text(fasta_text(random_proteins(20, 100, 100, seed=1)))
+    data = ProteinDataModule(str(path), max_length=16, batch_size=4, val_fraction=0.2)
+    protein = data.proteins["train"][0]
+    windows = data.train_dataloader().dataset
+    full = [CLS, *protein, EOS]
+    torch.manual_seed(0)
+    starts = set()
+    for _ in range(20):
+        window = windows[0].tolist()
+        matches = [s for s in range(len(full) - 15) if full[s : s + 16] == window]
+        assert len(window) == 16 and matches  # a true window: <cls>/<eos> only where the protein starts/ends
+        starts.add(matches[0])
+    assert len(starts) > 3
+    validation = data.val_dataloader().dataset
+    assert validation[0].tolist() == [CLS, *data.proteins["validation"][0][:15]]
+
+
+def test_training_batches_are_length_homogeneous_and_cover_every_protein_once():
+    lengths = [random.Random(i).randint(3, 300) for i in range(400)]
+    sampler = LengthBucketBatchSampler(lengths, batch_size=8, shuffle=True, seed=0)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(400)) and len(batches) == len(sampler)
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    assert padded / sum(lengths) < 1.05  # random batches of 8 from 3..300 would pad to about 1.6x
+    assert list(sampler) != batches  # a fresh order each epoch
+
+
+def test_split_is_deterministic_order_free_and_keeps_duplicates_together():
+    seqs = random_proteins(50, 10, 20, seed=2)
+    records = [ProteinRecord(f"r{i}", f"r{i}", s) for i, s in enumerate(seqs + seqs[:5])]
+    train, validation = split_records(records, 0.2)
+    again_train, again_validation = split_records(list(reversed(records)), 0.2)
+    assert {r.id for r in validation} == {r.id for r in again_validation}
+    assert not {r.sequence for r in train} & {r.sequence for r in validation}
+    assert 8 <= len(validation) <= 14
+
+
+def test_identity_split_keeps_near_duplicates_on_one_side():
+    families = [make_family(6, length=50, mutation_rate=0.1, seed=s) for s in range(10)]
+    records = [ProteinRecord(f"f{f}_{i}", "", s) for f, family in enumerate(families) for i, s in enumerate(family)]
+    train, validation = split_records(records, 0.2, identity_threshold=0.6)
+    held_families = {r.id.split("_")[0] for r in validation}
+    assert held_families and not held_families & {r.id.split("_")[0] for r in train}
+    plain_train, plain_validation = split_records(records, 0.2)
+    assert {r.id.split("_")[0] for r in plain_validation} & {r.id.split("_")[0] for r in plain_train}
+
+
+def test_description_holds_lengths_and_rebuilds_the_same_data(fasta):
+    data = ProteinDataModule(str(fasta), max_length=64, batch_size=8)
+    described = data.description()
+    lengths = described["lengths"]
+    assert sum(lengths["count"]) == len(data.train_records)
+    assert lengths["length"] == sorted({len(r.sequence) for r in data.train_records})
+    rebuilt = build(described["datamodule"], SequenceDataModule)
+    assert [r.id for r in rebuilt.validation_records] == [r.id for r in data.validation_records]
+    assert data.tokens_per_character() == 1.0
+
+
+def test_bad_options_are_user_errors(fasta):
+    with pytest.raises(UserInputError, match="data.max_length must be at least 3"):
+        ProteinDataModule(str(fasta), max_length=2)
+    with pytest.raises(UserInputError, match="data.split_identity must be in"):
+        ProteinDataModule(str(fasta), split_identity=1.5)
+    with pytest.raises(UserInputError, match="FASTA file not found"):
+        ProteinDataModule(str(fasta.parent / "missing.fasta"))

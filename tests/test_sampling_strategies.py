@@ -1,0 +1,147 @@
+"""Every strategy with every filter, on a real (random-weight) transformer: pinned positions, no [MASK] left,
+reproducibility, and the number of network calls each strategy promises."""
+
+import math
+
+import pytest
+import torch
+
+from discrete_diff.models.transformer import Transformer, TransformerConfig
+from discrete_diff.sampling import STRATEGIES, Remasking, make_filters, make_strategy, run_sampler
+
+VOCAB, MASK, LENGTH = 12, 11, 24
+
+STRATEGY_CASES = {
+    "ancestral": ("ancestral", {}),
+    "first-hitting": ("first-hitting", {}),
+    "confidence-max-prob": ("confidence", {}),
+    "confidence-margin-k3": ("confidence", {"confidence": "margin", "reveals_per_step": 3}),
+    "confidence-entropy": ("confidence", {"confidence": "entropy"}),
+    "remasking": ("remasking", {"remask_eta": 0.2}),
+    "blocks-ancestral": ("blocks", {"block_length": 8}),
+    "blocks-first-hitting": ("blocks", {"block_length": 8, "inner": "first-hitting"}),
+    "blocks-confidence": ("blocks", {"block_length": 8, "inner": "confidence"}),
+}
+FILTER_CASES = {
+    "none": {},
+    "temperature": {"temperature": 0.7},
+    "top-k": {"top_k": 3},
+    "top-p": {"top_p": 0.8},
+    "repetition": {"repetition_penalty": 1.5},
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks run fastest on one thread; two threads on a shared 2-core machine are 30x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_every_named_strategy_has_a_case():
+    assert {name for name, _ in STRATEGY_CASES.values()} == set(STRATEGIES)
+
+
+@pytest.fixture(scope="module")
+def network():
+    torch.manual_seed(0)
+    config = TransformerConfig(d_model=32, n_layers=2, n_heads=2, max_length=LENGTH)
+    return Transformer(config, vocab_size=VOCAB).eval()
+
+
+def prompt(batch=3, seed=0):
+    """Rows with given tokens scattered among blanks (different blanks per row)."""
+    generator = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, MASK, (batch, LENGTH), generator=generator)
+    blanks = torch.rand(batch, LENGTH, generator=generator) < 0.6
+    return tokens.masked_fill(blanks, MASK), blanks
+
+
+def sample(network, case, filters=None, seed=1, steps=10, tokens=None, **kwargs):
+    name, options = STRATEGY_CASES[case]
+    tokens = prompt()[0] if tokens is None else tokens
+    return run_sampler(
+        network,
+        tokens,
+        mask_id=MASK,
+        strategy=make_strategy(name, **options),
+        num_steps=steps,
+        filters=make_filters(mask_id=MASK, **(filters or {})),
+        generator=torch.Generator().manual_seed(seed),
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("filters", FILTER_CASES.values(), ids=FILTER_CASES.keys())
+@pytest.mark.parametrize("case", STRATEGY_CASES)
+def test_given_positions_kept_no_mask_left_and_seeded(network, case, filters):
+    tokens, blanks = prompt()
+    first = sample(network, case, filters, tokens=tokens)
+    assert torch.equal(first.tokens[~blanks], tokens[~blanks])
+    assert not (first.tokens == MASK).any()
+    again = sample(network, case, filters, tokens=tokens)
+    assert torch.equal(first.tokens, again.tokens) and first.network_calls == again.network_calls
+    other = sample(network, case, filters, tokens=tokens, seed=2)
+    assert not torch.equal(first.tokens, other.tokens)
+
+
+def one_row(blanks: int):
+    tokens = torch.arange(LENGTH)[None] % MASK
+    tokens[0, torch.randperm(LENGTH, generator=torch.Generator().manual_seed(blanks))[:blanks]] = MASK
+    return tokens
+
+
+@pytest.mark.parametrize("blanks", [1, 5, 17])
+def test_network_calls_are_as_promised(network, blanks):
+    tokens, steps = one_row(blanks), 8
+    calls = {case: sample(network, case, tokens=tokens, steps=steps).network_calls for case in STRATEGY_CASES}
+    assert calls["first-hitting"] == blanks
+    assert calls["blocks-first-hitting"] == blanks
+    assert calls["ancestral"] <= min(steps, blanks)
+    assert calls["blocks-ancestral"] <= min(steps, blanks)
+    # Confidence spreads the blanks evenly: every step reveals at least one until none are left.
+    assert calls["confidence-max-prob"] == min(steps, blanks)
+    assert calls["confidence-margin-k3"] == math.ceil(blanks / 3)
+    assert calls["remasking"] <= steps
+
+
+def test_caching_changes_nothing_but_the_number_of_calls(network):
+    for case in STRATEGY_CASES:
+        cached = sample(network, case, steps=40)
+        plain = sample(network, case, steps=40, cache=False)
+        assert torch.equal(cached.tokens, plain.tokens), case
+        assert cached.network_calls <= plain.network_calls
+
+
+def test_remasking_revises_revealed_tokens_but_never_pinned_ones(network):
+    tokens, blanks = prompt(batch=4)
+    prefilled = torch.where(blanks, torch.zeros_like(tokens), tokens)  # revealed, not pinned: may be revised
+    pinned = ~blanks
+    strategy = Remasking(eta=1.0)
+    result = run_sampler(
+        network, prefilled, mask_id=MASK, strategy=strategy, num_steps=20, pinned=pinned, record=True,
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    assert torch.equal(result.tokens[pinned], tokens[pinned])
+    frames = result.trajectory.frames  # (F, B, L)
+    assert (frames[:, pinned] == tokens[pinned]).all()
+    assert (frames[:, blanks] == MASK).any(), "eta=1 must mask revealed tokens again"
+    assert (result.tokens[blanks] != 0).any()
+
+
+def test_a_pinned_mask_is_refused(network):
+    tokens, _ = prompt()
+    with pytest.raises(ValueError, match="pinned position holds"):
+        run_sampler(network, tokens, mask_id=MASK, strategy=make_strategy("ancestral"), num_steps=4,
+                    pinned=torch.ones_like(tokens, dtype=torch.bool))  # fmt: skip
+
+
+def test_unknown_strategy_and_options_are_refused():
+    with pytest.raises(ValueError, match="unknown strategy"):
+        make_strategy("nope")
+    with pytest.raises(ValueError, match="unknown confidence"):
+        make_strategy("confidence", confidence="nope")
+    with pytest.raises(TypeError):
+        make_strategy("ancestral", no_such_option=1)
