@@ -8,6 +8,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Timer
 from torch import Tensor
 from transformers import PreTrainedTokenizerFast
 
@@ -81,9 +82,20 @@ class DiffusionModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer, schedule = build_optimizer(
-            self.network, self.optimizer_config, int(self.trainer.estimated_stepping_batches)
+            self.network,
+            self.optimizer_config,
+            int(self.trainer.estimated_stepping_batches),
+            self._time_fraction,
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def _time_fraction(self) -> float:
+        """Share of `trainer.max_time` spent so far (0 without a time limit)."""
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        if timer is None or timer.time_remaining() is None:
+            return 0.0
+        elapsed = timer.time_elapsed()
+        return elapsed / max(elapsed + timer.time_remaining(), 1e-9)
 
     def on_fit_start(self) -> None:
         datamodule = self.trainer.datamodule

