@@ -15,8 +15,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch import nn
+
 from discrete_diff.errors import UserInputError
 from discrete_diff.files import atomic_write_text
+from discrete_diff.objectives import Objective
+from discrete_diff.optim import OptimizerConfig, build_optimizer
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = ("smoke", "quick", "full")
@@ -132,3 +137,41 @@ def main_guard(name: str, run: Callable[[list[str] | None], int], argv: list[str
     except (UserInputError, ValueError) as error:
         print(f"benchmarks/{name}.py: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
+
+
+def time_training_steps(
+    network: nn.Module, objective: Objective, batch: dict, mask_id: int, dtype: torch.dtype | None, size: dict
+) -> dict[str, Any]:
+    """Seconds per full training step (forward, backward, clipping, AdamW) over `repeats` timed runs of `steps`
+    steps, after one warm-up step; dtype None = fp32, else autocast to it."""
+    optimizer, _ = build_optimizer(network, OptimizerConfig(), total_steps=1000)
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            loss, _, _ = objective.loss(network, batch, mask_id)
+        loss.backward()
+        nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()
+    seconds = []
+    for _ in range(size["repeats"]):
+        start = time.perf_counter()
+        for _ in range(size["steps"]):
+            step()
+        seconds.append((time.perf_counter() - start) / size["steps"])
+    return {"step_seconds": seconds, "parameters": sum(p.numel() for p in network.parameters())}
+
+
+def training_row(model: str, precision: str, size: dict, result: dict) -> dict[str, Any]:
+    """One table row from `time_training_steps` (plus the worker's peak_rss_mib)."""
+    tokens = size["batch"] * size["length"]
+    return {
+        "model": model,
+        "precision": precision,
+        "parameters": result["parameters"],
+        "step_ms": spread([1000 * s for s in result["step_seconds"]]),
+        "tokens_per_sec": spread([tokens / s for s in result["step_seconds"]]),
+        "peak_rss_mib": result["peak_rss_mib"],
+    }

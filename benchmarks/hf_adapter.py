@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import common
@@ -23,7 +22,6 @@ from discrete_diff.data import make_batch
 from discrete_diff.hf.adapter import PretrainedMaskedLM, pretrained_denoiser
 from discrete_diff.models.transformer import Transformer, TransformerConfig
 from discrete_diff.objectives import MaskedDiffusion
-from discrete_diff.optim import OptimizerConfig, build_optimizer
 from discrete_diff.protein.tokenizer import build_protein_tokenizer
 
 NAME = "hf_adapter"
@@ -81,37 +79,8 @@ def measure(job: dict) -> dict:
     torch.manual_seed(0)
     network = (esm2_denoiser if job["model"] == "esm2_adapter" else ours)(size, tokenizer).train()
     objective = MaskedDiffusion()
-    optimizer, _ = build_optimizer(network, OptimizerConfig(), total_steps=1000)
     batch = protein_batch(size, tokenizer)
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            loss, _, _ = objective.loss(network, batch, tokenizer.mask_token_id)
-        loss.backward()
-        nn.utils.clip_grad_norm_(network.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    step()
-    seconds = []
-    for _ in range(size["repeats"]):
-        start = time.perf_counter()
-        for _ in range(size["steps"]):
-            step()
-        seconds.append((time.perf_counter() - start) / size["steps"])
-    return {"step_seconds": seconds, "parameters": sum(p.numel() for p in network.parameters())}
-
-
-def row(model: str, precision: str, size: dict, result: dict) -> dict:
-    tokens = size["batch"] * size["length"]
-    return {
-        "model": model,
-        "precision": precision,
-        "parameters": result["parameters"],
-        "step_ms": common.spread([1000 * s for s in result["step_seconds"]]),
-        "tokens_per_sec": common.spread([tokens / s for s in result["step_seconds"]]),
-        "peak_rss_mib": result["peak_rss_mib"],
-    }
+    return common.time_training_steps(network, objective, batch, tokenizer.mask_token_id, dtype, size)
 
 
 def ratios(rows: list[dict]) -> list[dict]:
@@ -149,7 +118,7 @@ def run(argv: list[str] | None = None) -> int:
             job = {"model": model, "precision": precision, "size": size}
             result = common.run_isolated(f"{NAME}.py", job) if mode != "smoke" else measure(job)
             result.setdefault("peak_rss_mib", common.peak_rss_mib())
-            rows.append(row(model, precision, size, result))
+            rows.append(common.training_row(model, precision, size, result))
             print(f"{model:12s} {precision}: {common.show(rows[-1]['tokens_per_sec'])} tokens/s", file=sys.stderr)
     payload = {
         "benchmark": NAME,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import common
 import torch
@@ -18,7 +17,6 @@ from torch import Tensor, nn
 from discrete_diff.autoregressive import Autoregressive
 from discrete_diff.models.transformer import Transformer, TransformerConfig
 from discrete_diff.objectives import MaskedDiffusion
-from discrete_diff.optim import OptimizerConfig, build_optimizer
 
 NAME = "throughput"
 VOCAB = 89  # Shakespeare's 84 characters plus the 5 special tokens
@@ -75,40 +73,10 @@ def measure(job: dict) -> dict:
     make_network, make_objective = MODELS[job["model"]]
     torch.manual_seed(0)
     network, objective = make_network(size), make_objective()
-    optimizer, _ = build_optimizer(network, OptimizerConfig(), total_steps=1000)
     ids = torch.randint(0, VOCAB - 5, (size["batch"], size["length"]), generator=torch.Generator().manual_seed(0))
     ones = torch.ones_like(ids, dtype=torch.bool)
     batch = {"input_ids": ids, "attention_mask": ones, "maskable": ones}
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            loss, _, _ = objective.loss(network, batch, VOCAB - 1)
-        loss.backward()
-        nn.utils.clip_grad_norm_(network.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    step()
-    seconds = []
-    for _ in range(size["repeats"]):
-        start = time.perf_counter()
-        for _ in range(size["steps"]):
-            step()
-        seconds.append((time.perf_counter() - start) / size["steps"])
-    parameters = sum(p.numel() for p in network.parameters())
-    return {"step_seconds": seconds, "parameters": parameters}
-
-
-def row(model: str, precision: str, size: dict, result: dict) -> dict:
-    tokens = size["batch"] * size["length"]
-    return {
-        "model": model,
-        "precision": precision,
-        "parameters": result["parameters"],
-        "step_ms": common.spread([1000 * s for s in result["step_seconds"]]),
-        "tokens_per_sec": common.spread([tokens / s for s in result["step_seconds"]]),
-        "peak_rss_mib": result["peak_rss_mib"],
-    }
+    return common.time_training_steps(network, objective, batch, VOCAB - 1, dtype, size)
 
 
 def ratios(rows: list[dict]) -> list[dict]:
@@ -157,7 +125,7 @@ def run(argv: list[str] | None = None) -> int:
             isolated = mode != "smoke"
             result = common.run_isolated(f"{NAME}.py", job) if isolated else measure(job)
             result.setdefault("peak_rss_mib", common.peak_rss_mib())
-            rows.append(row(model, precision, size, result))
+            rows.append(common.training_row(model, precision, size, result))
             print(f"{model:9s} {precision}: {common.show(rows[-1]['tokens_per_sec'])} tokens/s", file=sys.stderr)
     payload = {
         "benchmark": NAME,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .autoregressive import generate_autoregressive
 from .checkpoint import TrainedModel
 from .sampling import SamplingResult, run_sampler
 from .sampling.options import SamplingSettings
@@ -72,8 +73,12 @@ def generate_ids(
     outputs, calls = [], 0
     for start in range(0, num_samples, batch_size):
         size = min(batch_size, num_samples - start)
-        tokens = torch.full((size, length), model.mask_id, dtype=torch.long)
-        result = denoise(model, tokens, settings, generator=generator)
+        tokens = torch.full((size, length), model.mask_id, dtype=torch.long)  # (B, L)
+        if model.objective.causal:  # the AR baseline decodes left to right, after its [MASK] start symbol
+            filters = settings.make_filters(banned_ids(model.tokenizer), model.mask_id)
+            result = generate_autoregressive(model.network, tokens[:, :1], length, filters=filters, generator=generator)
+        else:
+            result = denoise(model, tokens, settings, generator=generator)
         outputs.append(result.tokens)
         calls += result.network_calls
     return torch.cat(outputs), calls

@@ -48,13 +48,17 @@ class MaskedDiffusion(Objective):
     """The continuous-time NELBO of absorbing-state diffusion with the SUBS parameterization.
 
     Training may reweight the masking levels: any positive weighting over t has the same optimal denoiser
-    (the true conditionals), so `train_weighting="flat"` (every masked token counts the same, MaskGIT/BERT
-    style) trades the NELBO's 1/t weights, whose variance is high when few tokens are masked, for a
-    steadier gradient. Validation and `eval` always report the NELBO itself.
+    (the true conditionals), so the training loss need not be the NELBO itself. `train_weighting`:
+    - "elbo": the NELBO, w(t) * sum of masked cross-entropies; a sequence drawn at small t has a handful of
+      masked tokens times a weight ~1/t, so its gradient is noisy and, under clipping, can swamp the batch;
+    - "sequence": each sequence contributes the mean cross-entropy of its masked tokens: the NELBO's equal
+      weight per masking level with the random count of masked tokens replaced by its expectation;
+    - "flat": every masked token in the batch counts the same (MaskGIT / BERT style), favouring high t.
+    Validation and `eval` always report the NELBO.
     """
 
     causal = False
-    WEIGHTINGS = ("elbo", "flat")
+    WEIGHTINGS = ("elbo", "sequence", "flat")
 
     def __init__(
         self,
@@ -127,5 +131,7 @@ class MaskedDiffusion(Objective):
             x0.shape[0], antithetic=self.antithetic, t_min=self.t_min, generator=generator, device=x0.device
         )
         stats = self.stats_at(network, batch, t, mask_id, generator)
-        loss = stats.masked_cross_entropy if self.train_weighting == "flat" else stats.loss
+        loss = {"elbo": stats.loss, "sequence": stats.sequence_cross_entropy, "flat": stats.masked_cross_entropy}[
+            self.train_weighting
+        ]
         return loss, stats.per_sequence, stats.scored_tokens

@@ -69,7 +69,8 @@ class NelboStats:
 
     loss: nats per scored token, the quantity to minimise; per_sequence: (B,) NELBO of each sequence in nats;
     scored_tokens: (B,) number of maskable tokens in each sequence; masked_tokens: total masked this draw;
-    masked_cross_entropy: mean -log p over the masked tokens, unweighted.
+    masked_cross_entropy: mean -log p over all masked tokens of the batch, unweighted;
+    sequence_cross_entropy: the mean over sequences (with any masked token) of their masked tokens' mean -log p.
     """
 
     loss: Tensor
@@ -77,6 +78,7 @@ class NelboStats:
     scored_tokens: Tensor
     masked_tokens: Tensor
     masked_cross_entropy: Tensor
+    sequence_cross_entropy: Tensor
 
 
 def nelbo(
@@ -94,12 +96,16 @@ def nelbo(
     scored = maskable.sum(dim=-1)  # (B,)
     loss = per_sequence.sum() / scored.sum().clamp_min(1)
     count = masked.sum()
+    per_sequence_count = masked.sum(dim=-1)  # (B,)
+    has_masks = per_sequence_count > 0
+    sequence_means = summed[has_masks] / per_sequence_count[has_masks]  # (B',)
     return NelboStats(
         loss=loss,
         per_sequence=per_sequence,
         scored_tokens=scored,
         masked_tokens=count,
         masked_cross_entropy=summed.sum() / count.clamp_min(1),
+        sequence_cross_entropy=sequence_means.mean() if len(sequence_means) else summed.sum() * 0.0,
     )
 
 

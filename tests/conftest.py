@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
@@ -35,6 +36,15 @@ def small_corpus(tmp_path: Path) -> Path:
         rotated = lines[index:] + lines[:index]
         (corpus / f"work_{index}.txt").write_text("".join(rotated) * 6, encoding="utf-8")
     return corpus
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny networks run fastest on one thread: two threads on a shared 2-core machine were 30x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

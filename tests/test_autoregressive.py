@@ -14,6 +14,7 @@ from discrete_diff.autoregressive import Autoregressive, KVCache, generate_autor
 from discrete_diff.checkpoint import load_trained_model
 from discrete_diff.cli import main
 from discrete_diff.commands.train import build_cli, fit
+from discrete_diff.generation import banned_ids, generate_ids
 from discrete_diff.models.transformer import Transformer, TransformerConfig
 from discrete_diff.sampling.categorical import sample_categorical
 from discrete_diff.sampling.filters import BanTokens, apply_filters
@@ -144,3 +145,13 @@ def test_ar_checkpoint_loads_and_evaluates_exactly(trained_ar, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["exact"] and result["standard_error"] == 0.0
     assert result["bits_per_character"] == pytest.approx(logged(out, "val/bits_per_char")[-1], rel=1e-4)
+
+
+def test_ar_checkpoint_samples_left_to_right_with_one_call_per_token(trained_ar):
+    cli, _ = trained_ar
+    model = load_trained_model(cli.trainer.checkpoint_callback.last_model_path)
+    ids, calls = generate_ids(model, num_samples=3, length=24, seed=0)
+    assert ids.shape == (3, 24) and calls == 24  # KV cache: the start symbol's call, then one per new token
+    assert not torch.isin(ids, torch.tensor(banned_ids(model.tokenizer))).any()
+    again, _ = generate_ids(model, num_samples=3, length=24, seed=0)
+    assert torch.equal(ids, again)

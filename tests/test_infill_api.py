@@ -19,12 +19,7 @@ from discrete_diff.text.tokenizers import CharacterTokenizer
 MAX_LENGTH = 64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_model(tokenizer) -> TrainedModel:

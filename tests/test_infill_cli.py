@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from Bio import SeqIO
 from conftest import REPO, SONNETS
 
@@ -15,12 +14,7 @@ from discrete_diff.commands.train import build_cli, fit
 PROTEINS = ["MKVLAAGWWCEEKLRSTNPQDYHFMKVL", "GWWCAKLLKEEGRSTMKVLPQDNNHY", "ACDEFGHIKLMNPQRSTVWYMKVLWWC"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def train(tmp, data_lines: list[str]) -> str:

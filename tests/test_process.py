@@ -56,3 +56,15 @@ def test_nelbo_counts_only_masked_positions_with_weight():
     expected = (1 / 0.5) * 2 * torch.log(torch.tensor(4.0))
     assert torch.allclose(stats.per_sequence, expected.reshape(1))
     assert torch.allclose(stats.loss, expected / 3)
+
+
+def test_training_weightings_reduce_the_same_masked_cross_entropies():
+    x0 = torch.tensor([[1, 2, 3, 4], [4, 3, 2, 1]])
+    log_probs = torch.log_softmax(torch.randn(2, 4, 6, generator=torch.Generator().manual_seed(0)), dim=-1)
+    masked = torch.tensor([[True, False, False, False], [True, True, True, False]])
+    stats = nelbo(log_probs, x0, masked, torch.tensor([0.1, 0.7]), LogLinearSchedule(0.0), torch.ones_like(masked))
+    nll = -log_probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
+    first, second = nll[0, 0], nll[1, :3]
+    assert torch.allclose(stats.masked_cross_entropy, (first + second.sum()) / 4)
+    assert torch.allclose(stats.sequence_cross_entropy, (first + second.mean()) / 2)
+    assert torch.allclose(stats.per_sequence, torch.stack((first / 0.1, second.sum() / 0.7)))

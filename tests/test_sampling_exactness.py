@@ -15,13 +15,7 @@ TV_BOUND = 0.03
 GIVEN = {0: 0, 3: 1}  # x0 = 0 and x3 = 1 given, positions 1 and 2 blank; seed 1 makes them strongly dependent
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensor ops run fastest on one thread on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class DistinctRows(torch.nn.Module):
