@@ -5,7 +5,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from discrete_diff.sampling.strategies import Ancestral
+from discrete_diff.sampling.strategies import Ancestral, StepPlan
 from discrete_diff.schedules import (
     CosineSchedule,
     LinearSchedule,
@@ -64,7 +64,7 @@ def test_reverse_reveal_probabilities_track_the_schedule(schedule, steps):
     sampler = Ancestral(schedule)
     still_masked = 1.0
     for k in range(steps):
-        still_masked *= 1.0 - sampler.reveal_probability(k, steps)
+        still_masked *= 1.0 - sampler.reveal_probability(StepPlan(k, steps, torch.ones(1, 1, dtype=torch.bool)))
         s = torch.tensor(1.0 - (k + 1) / steps, dtype=torch.float64)
         expected = float((1 - schedule.alpha(s)) / (1 - schedule.alpha(torch.tensor(1.0, dtype=torch.float64))))
         assert still_masked == pytest.approx(expected, abs=1e-12)
