@@ -175,3 +175,19 @@ def training_row(model: str, precision: str, size: dict, result: dict) -> dict[s
         "tokens_per_sec": spread([tokens / s for s in result["step_seconds"]]),
         "peak_rss_mib": result["peak_rss_mib"],
     }
+
+
+def training_rows(
+    script: str, models: Sequence[str], precisions: Sequence[str], size: dict, mode: str, measure: Callable
+) -> list[dict[str, Any]]:
+    """Time every (model, precision) with `measure(job)`: each in a fresh process, except at the smoke size, which runs
+    in-process (a fresh interpreter per configuration costs more than the test suite allows)."""
+    rows = []
+    for precision in precisions:
+        for model in models:
+            job = {"model": model, "precision": precision, "size": size}
+            result = run_isolated(script, job) if mode != "smoke" else measure(job)
+            result.setdefault("peak_rss_mib", peak_rss_mib())
+            rows.append(training_row(model, precision, size, result))
+            print(f"{model:12s} {precision}: {show(rows[-1]['tokens_per_sec'])} tokens/s", file=sys.stderr)
+    return rows

@@ -112,14 +112,7 @@ def run(argv: list[str] | None = None) -> int:
         raise common.UserInputError(f"--precisions: unknown {unknown or 'empty list'}; choose from fp32, bf16")
     mode = common.mode(args)
     size = SIZES[mode]
-    rows = []
-    for precision in precisions:
-        for model in MODELS:
-            job = {"model": model, "precision": precision, "size": size}
-            result = common.run_isolated(f"{NAME}.py", job) if mode != "smoke" else measure(job)
-            result.setdefault("peak_rss_mib", common.peak_rss_mib())
-            rows.append(common.training_row(model, precision, size, result))
-            print(f"{model:12s} {precision}: {common.show(rows[-1]['tokens_per_sec'])} tokens/s", file=sys.stderr)
+    rows = common.training_rows(f"{NAME}.py", list(MODELS), precisions, size, mode, measure)
     payload = {
         "benchmark": NAME,
         "mode": mode,

@@ -117,16 +117,7 @@ def run(argv: list[str] | None = None) -> int:
         raise common.UserInputError(f"--precisions: unknown {unknown or 'empty list'}; choose from fp32, bf16")
     mode = common.mode(args)
     size = SIZES[mode]
-    rows = []
-    for precision in precisions:
-        for model in MODELS:
-            job = {"model": model, "precision": precision, "size": size}
-            # The smoke size runs in-process: a fresh interpreter per configuration costs more than the test allows.
-            isolated = mode != "smoke"
-            result = common.run_isolated(f"{NAME}.py", job) if isolated else measure(job)
-            result.setdefault("peak_rss_mib", common.peak_rss_mib())
-            rows.append(common.training_row(model, precision, size, result))
-            print(f"{model:9s} {precision}: {common.show(rows[-1]['tokens_per_sec'])} tokens/s", file=sys.stderr)
+    rows = common.training_rows(f"{NAME}.py", list(MODELS), precisions, size, mode, measure)
     payload = {
         "benchmark": NAME,
         "mode": mode,
