@@ -191,3 +191,12 @@ def training_rows(
             rows.append(training_row(model, precision, size, result))
             print(f"{model:12s} {precision}: {show(rows[-1]['tokens_per_sec'])} tokens/s", file=sys.stderr)
     return rows
+
+
+def parse_precisions(text: str, known: Sequence[str]) -> list[str]:
+    """`--precisions fp32,bf16` as a list, refusing unknown or empty ones."""
+    precisions = [p for p in text.split(",") if p]
+    unknown = [p for p in precisions if p not in known]
+    if unknown or not precisions:
+        raise UserInputError(f"--precisions: unknown {unknown or 'empty list'}; choose from {', '.join(known)}")
+    return precisions

@@ -106,10 +106,7 @@ def run(argv: list[str] | None = None) -> int:
     if args.worker:
         common.worker_output(measure(json.loads(args.worker)))
         return 0
-    precisions = [p for p in args.precisions.split(",") if p]
-    unknown = [p for p in precisions if p not in PRECISIONS]
-    if unknown or not precisions:
-        raise common.UserInputError(f"--precisions: unknown {unknown or 'empty list'}; choose from fp32, bf16")
+    precisions = common.parse_precisions(args.precisions, list(PRECISIONS))
     mode = common.mode(args)
     size = SIZES[mode]
     rows = common.training_rows(f"{NAME}.py", list(MODELS), precisions, size, mode, measure)

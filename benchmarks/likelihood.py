@@ -18,6 +18,7 @@ import torch
 
 from discrete_diff.checkpoint import load_trained_model
 from discrete_diff.commands.train import build_cli, fit
+from discrete_diff.files import atomic_save_figure
 from discrete_diff.text.datamodule import BUILTIN_CORPORA
 
 NAME = "likelihood"
@@ -148,10 +149,7 @@ def plot(runs: list[dict], path: Path) -> None:
         axis.set(title=comparison.replace("_", " "), xlabel="wall time (s)", ylabel="validation bits/char")
         axis.legend()
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".partial.png")
-    figure.savefig(temporary, dpi=100)
-    temporary.replace(path)
+    atomic_save_figure(figure, path)
 
 
 def run(argv: list[str] | None = None) -> int:

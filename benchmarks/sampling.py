@@ -21,6 +21,7 @@ from torch import Tensor
 from discrete_diff.autoregressive import Autoregressive, generate_autoregressive
 from discrete_diff.checkpoint import TrainedModel, load_trained_model
 from discrete_diff.data import make_batch
+from discrete_diff.files import atomic_save_figure
 from discrete_diff.generation import banned_ids
 from discrete_diff.sampling import STRATEGIES, BanTokens, make_strategy, run_sampler
 
@@ -150,10 +151,7 @@ def plot(rows: list[dict], reference: dict, batch_key: str, path: Path) -> None:
         axis.set(xscale="log", xlabel=xlabel, ylabel="judge bits/char (lower is better)")
         axis.legend(fontsize=8)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".partial.png")
-    figure.savefig(temporary, dpi=100)
-    temporary.replace(path)
+    atomic_save_figure(figure, path)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..checkpoint import TrainedModel
 from ..evaluation.likelihood import nelbo_bound
+from ..files import atomic_save_figure
 from .datamodule import encode_proteins, protein_loader
 from .generate import trained_length_limit
 from .hmm import EVALUE_THRESHOLD, build_hmm, hit_rate
@@ -148,12 +147,7 @@ def plot_comparison(path: str | Path, generated: list[str], natural: list[str]) 
     residues.set(ylabel="frequency", title="Composition")
     residues.legend()
     figure.tight_layout()
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(handle)
     try:
-        figure.savefig(temporary, dpi=100)
-        os.replace(temporary, path)
+        return atomic_save_figure(figure, path)
     finally:
         plt.close(figure)
-        Path(temporary).unlink(missing_ok=True)
-    return path

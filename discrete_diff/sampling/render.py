@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +9,7 @@ from typing import TextIO
 
 import torch
 
+from ..files import atomic_save_figure
 from .trajectory import Trajectory
 
 STATE_NAMES = ("masked", "revealed", "revealed this step", "given")
@@ -89,14 +88,4 @@ def save_trajectory_png(
         ncol=4,
         fontsize="small",
     )
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(handle)
-    try:
-        figure.savefig(temporary, format="png", dpi=100, bbox_inches="tight")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_save_figure(figure, path, bbox_inches="tight")
