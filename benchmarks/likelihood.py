@@ -25,8 +25,8 @@ NAME = "likelihood"
 CONFIGS = {"diffusion": "configs/shakespeare_char.yaml", "ar": "configs/shakespeare_char_ar.yaml"}
 SIZES = {
     # budget: seconds of training per model; steps: the equal-token comparison; draws: K for the NELBO.
-    "full": {"network": {}, "block": 256, "batch": 32, "budget": 600, "steps": 1000, "every": 100, "val": 8,
-             "draws": 8, "eval_batches": 64},
+    "full": {"network": {}, "block": 256, "batch": 16, "budget": 600, "steps": 1000, "every": 100, "val": 8,
+             "draws": 8, "eval_batches": 128},
     "quick": {"network": {"d_model": 64, "n_layers": 2, "n_heads": 2}, "block": 128, "batch": 16, "budget": 40,
               "steps": 60, "every": 20, "val": 4, "draws": 4, "eval_batches": 8},
     "smoke": {"network": {"d_model": 16, "n_layers": 1, "n_heads": 2}, "block": 32, "batch": 4, "budget": 2,
