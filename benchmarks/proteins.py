@@ -25,6 +25,7 @@ from discrete_diff.protein.generate import GenerationSettings, choose_lengths, g
 from discrete_diff.protein.hmm import read_alignment
 from discrete_diff.protein.metrics import unigram_perplexity
 from discrete_diff.protein.report import evaluate_proteins, format_table, plot_comparison
+from discrete_diff.sampling.options import SamplingSettings
 
 NAME = "proteins"
 SIZES = {
@@ -77,7 +78,7 @@ def held_out_likelihood(model: TrainedModel, held_out: list[str], draws: int) ->
 
 def generation_speed(model: TrainedModel, size: dict) -> dict:
     count, length = size["speed"]
-    settings = GenerationSettings(steps=size["steps"], batch_size=count)
+    settings = GenerationSettings(SamplingSettings(steps=size["steps"]), batch_size=count)
     generate_proteins(model, [length] * 2, settings)  # warm-up: first calls pay for allocation
     seconds, (_, calls) = common.timed(lambda: generate_proteins(model, [length] * count, settings))
     return {"sequences": count, "length": length, "steps": size["steps"], "seconds": seconds,
@@ -87,7 +88,7 @@ def generation_speed(model: TrainedModel, size: dict) -> dict:
 def hemopexin(size: dict, args, out: Path) -> dict:
     cli, checkpoint, seconds = train("hemopexin", size, args, out)
     model, data = load_trained_model(checkpoint), cli.datamodule
-    settings = GenerationSettings(steps=size["steps"], seed=0)
+    settings = GenerationSettings(SamplingSettings(steps=size["steps"]), seed=0)
     lengths = choose_lengths(model, size["generated"], None, torch.Generator().manual_seed(0))
     records, _ = generate_proteins(model, lengths, settings)
     generated = [r.sequence for r in records]

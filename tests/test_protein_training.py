@@ -82,7 +82,7 @@ def test_generate_writes_fasta_with_the_requested_lengths(trained, tmp_path):
     assert [len(seq) for _, _, seq in records] == [5, 17, 30, 5, 17]
     assert all(set(seq) <= set(CANONICAL_AMINO_ACIDS) for _, _, seq in records)
     assert records[1][0] == "sample_1"
-    assert "length=17 steps=8 sampler=ancestral temperature=1.0 seed=3" in records[1][1]
+    assert "length=17 steps=8 strategy=ancestral temperature=1.0 seed=3" in records[1][1]
 
 
 def test_lengths_come_from_the_checkpoint_or_a_range(trained, tmp_path):
@@ -96,6 +96,21 @@ def test_lengths_come_from_the_checkpoint_or_a_range(trained, tmp_path):
     args = ["generate", "--checkpoint", checkpoint, "--num", "12", "--length", "3-9", "--steps", "4"]
     assert main([*args, "--out", str(ranged), "--allow-noncanonical"]) == 0
     assert all(3 <= len(seq) <= 9 and set(seq) <= set(CANONICAL_AMINO_ACIDS + AMBIGUOUS) for _, _, seq in parse(ranged))
+
+
+def test_generate_takes_every_sampling_option(trained, tmp_path):
+    # Greedy draws (top-k 1) with confidence-ordered reveals leave nothing to chance: the seed must not matter,
+    # while the default ancestral sampler draws different proteins for different seeds.
+    _, checkpoint, _ = trained
+    base = ["generate", "--checkpoint", checkpoint, "--num", "4", "--length", "20", "--steps", "5"]
+    greedy = [*base, "--strategy", "confidence", "--reveals-per-step", "4", "--top-k", "1"]
+    outputs = {}
+    for name, args, seed in [("g1", greedy, "1"), ("g2", greedy, "2"), ("a1", base, "1"), ("a2", base, "2")]:
+        assert main([*args, "--seed", seed, "--out", str(tmp_path / f"{name}.fasta")]) == 0
+        outputs[name] = parse(tmp_path / f"{name}.fasta")
+    assert [seq for _, _, seq in outputs["g1"]] == [seq for _, _, seq in outputs["g2"]]
+    assert [seq for _, _, seq in outputs["a1"]] != [seq for _, _, seq in outputs["a2"]]
+    assert "steps=5 strategy=confidence temperature=1.0 top_k=1 seed=1" in outputs["g1"][0][1]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from ..errors import UserInputError
 from ..protein.fasta import write_fasta
 from ..protein.generate import GenerationSettings, choose_lengths, generate_proteins, parse_lengths
 from ..protein.tokenizer import ESM2_VOCABULARY
-from ..sampling import STRATEGIES
+from ..sampling.options import add_sampling_arguments, settings_from_args
 
 NAME = "generate"
 HELP = "generate protein sequences from a protein checkpoint into a FASTA file"
@@ -26,14 +26,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="residues: N, LOW-HIGH (uniform) or N1,N2,... (cycled); default: drawn from the training lengths",
     )
-    parser.add_argument("--steps", type=int, default=100, help="reverse-process steps (default: 100)")
-    parser.add_argument("--sampler", default="ancestral", choices=sorted(STRATEGIES), help="sampling strategy")
-    parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=50, help="sequences denoised together")
     parser.add_argument(
         "--allow-noncanonical", action="store_true", help="also emit X, B, Z, U, O (default: the 20 canonical only)"
     )
+    add_sampling_arguments(parser, default_steps=100)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,9 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if model.tokenizer.convert_ids_to_tokens(list(range(len(ESM2_VOCABULARY)))) != list(ESM2_VOCABULARY):
         raise UserInputError(f"{args.checkpoint}: not a protein model (its vocabulary is not the amino-acid one)")
     settings = GenerationSettings(
-        steps=args.steps,
-        sampler=args.sampler,
-        temperature=args.temperature,
+        sampling=settings_from_args(args),
         seed=args.seed,
         allow_noncanonical=args.allow_noncanonical,
         batch_size=args.batch_size,

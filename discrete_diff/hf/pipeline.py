@@ -78,14 +78,12 @@ class DiffusionPipeline:
     def generate_fasta(
         self, num: int = 10, length: int | str | None = None, *, seed: int = 0, **options: Any
     ) -> list[ProteinRecord]:
-        """Protein samples as the FASTA records `discrete-diff generate` writes (options: steps, sampler, ...)."""
+        """Protein samples as the FASTA records `discrete-diff generate` writes (options: steps, strategy, ...)."""
         if not self.is_protein:
             raise UserInputError("generate_fasta needs a protein model (its vocabulary is not the amino-acid one)")
         chosen = command_options(generate_command, num=num, seed=seed, **options)
         settings = GenerationSettings(
-            steps=chosen.steps,
-            sampler=chosen.sampler,
-            temperature=chosen.temperature,
+            sampling=settings_from_args(chosen),
             seed=chosen.seed,
             allow_noncanonical=chosen.allow_noncanonical,
             batch_size=chosen.batch_size,

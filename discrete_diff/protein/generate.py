@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from ..checkpoint import TrainedModel
 from ..errors import UserInputError
-from ..sampling import BanTokens, Temperature, make_strategy, run_sampler
+from ..generation import denoise
+from ..sampling.options import SamplingSettings
 from .fasta import ProteinRecord
 from .tokenizer import AMBIGUOUS, CANONICAL_AMINO_ACIDS
 
@@ -65,16 +66,20 @@ def choose_lengths(
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    steps: int = 100
-    sampler: str = "ancestral"
-    """A strategy name of discrete_diff.sampling.STRATEGIES, with its default options."""
-    temperature: float = 1.0
+    """How proteins are drawn: the shared sampling settings plus what only protein generation needs."""
+
+    sampling: SamplingSettings = field(default_factory=lambda: SamplingSettings(steps=100))
     seed: int = 0
     allow_noncanonical: bool = False
     batch_size: int = 50
 
     def header(self) -> str:
-        return f"steps={self.steps} sampler={self.sampler} temperature={self.temperature} seed={self.seed}"
+        """The settings a FASTA header carries; filters appear only when set."""
+        s = self.sampling
+        words = [f"steps={s.steps}", f"strategy={s.strategy}", f"temperature={s.temperature}"]
+        words += [f"{name}={value}" for name, value in (("top_k", s.top_k), ("top_p", s.top_p),
+                  ("repetition_penalty", s.repetition_penalty)) if value is not None]  # fmt: skip
+        return " ".join([*words, f"seed={self.seed}"])
 
 
 def allowed_residues(allow_noncanonical: bool) -> str:
@@ -85,13 +90,12 @@ def generate_proteins(
     model: TrainedModel, lengths: list[int], settings: GenerationSettings
 ) -> tuple[list[ProteinRecord], int]:
     """One record per requested length (in the same order) and the number of network calls."""
-    if settings.steps < 1:
-        raise UserInputError(f"--steps must be at least 1, got {settings.steps}")
+    if settings.sampling.steps < 1:
+        raise UserInputError(f"--steps must be at least 1, got {settings.sampling.steps}")
     tokenizer = model.tokenizer
     vocab = tokenizer.get_vocab()
     allowed = {vocab[r] for r in allowed_residues(settings.allow_noncanonical)}
-    filters = [BanTokens(set(vocab.values()) - allowed), Temperature(settings.temperature)]
-    strategy = make_strategy(settings.sampler, getattr(model.objective, "schedule", None))
+    banned = sorted(set(vocab.values()) - allowed)
     generator = torch.Generator().manual_seed(settings.seed)
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])  # similar lengths share a batch: less padding
     sequences: dict[int, str] = {}
@@ -104,15 +108,9 @@ def generate_proteins(
             tokens[row, 0] = tokenizer.bos_token_id
             tokens[row, 1 : lengths[i] + 1] = model.mask_id
             tokens[row, lengths[i] + 1] = tokenizer.eos_token_id
-        result = run_sampler(
-            model.network,
-            tokens,
-            mask_id=model.mask_id,
-            strategy=strategy,
-            num_steps=settings.steps,
-            filters=filters,
-            attention_mask=tokens != tokenizer.pad_token_id,
-            generator=generator,
+        attention_mask = tokens != tokenizer.pad_token_id  # (B, L)
+        result = denoise(
+            model, tokens, settings.sampling, attention_mask=attention_mask, banned=banned, generator=generator
         )
         calls += result.network_calls
         for row, i in enumerate(batch):
