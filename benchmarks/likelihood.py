@@ -73,7 +73,7 @@ def train(model: str, comparison: str, size: dict, args, out: Path) -> dict:
     overrides += ["--model.network.max_length", str(size["block"])]
     for key, value in size["network"].items():
         overrides += [f"--model.network.{key}", str(value)]
-    # Wall-clock runs stop on time: the cosine is stretched over far more steps than fit, so both keep a flat lr.
+    # Wall-clock runs stop on time; the cosine follows the share of max_time spent (lit.py), so both end annealed.
     overrides += ["--trainer.max_time", duration(args.budget) if wall else "null"]
     overrides += ["--trainer.max_steps", str(10**6 if wall else args.steps)]
     overrides += ["--trainer.val_check_interval", str(size["every"]), "--trainer.limit_val_batches", str(size["val"])]
