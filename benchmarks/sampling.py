@@ -181,8 +181,11 @@ def run(argv: list[str] | None = None) -> int:
     batch_key, speedup_key = f"batch_{size['samples']}_seconds", f"speedup_batch_{size['samples']}"
     reference = {**measure("ar+kv-cache", ar_sampler(ar), judge, size, device), "strategy": "ar", "steps": None}
     rows = []
+    schedule = getattr(diffusion.objective, "schedule", None)
     for strategy in args.strategies.split(","):
-        for steps in size["steps"]:
+        # A strategy that ignores the step count (first-hitting) draws the same samples at every count: once.
+        counts = size["steps"] if make_strategy(strategy, schedule).follows_num_steps else size["steps"][-1:]
+        for steps in counts:
             row = measure(f"{strategy}@{steps}", diffusion_sampler(diffusion, strategy, steps), judge, size, device)
             row.update(strategy=strategy, steps=steps, matches_ar=matches(row, reference))
             row["speedup_batch_1"] = reference["batch_1_seconds"]["mean"] / row["batch_1_seconds"]["mean"]

@@ -139,3 +139,14 @@ def test_unknown_strategy_and_options_are_refused():
         make_strategy("confidence", confidence="nope")
     with pytest.raises(TypeError):
         make_strategy("ancestral", no_such_option=1)
+
+
+@pytest.mark.parametrize("case", STRATEGY_CASES)
+def test_follows_num_steps_says_whether_the_step_count_changes_the_samples(network, case):
+    # Benchmarks measure a strategy that ignores the step count once; that is only sound if its samples and
+    # calls are the same at every count, and a strategy that follows the count must not claim otherwise.
+    name, options = STRATEGY_CASES[case]
+    tokens = prompt()[0]
+    runs = [sample(network, case, tokens=tokens, steps=steps) for steps in (2, 5, 40)]
+    same = all(torch.equal(r.tokens, runs[0].tokens) and r.network_calls == runs[0].network_calls for r in runs)
+    assert make_strategy(name, **options).follows_num_steps == (not same)

@@ -16,6 +16,7 @@ class Blocks(Strategy):
             raise ValueError(f"block length must be at least 1, got {block_length}")
         self.inner, self.block_length = inner, block_length
         self.remasks = inner.remasks
+        self.follows_num_steps = inner.follows_num_steps
 
     def plan(self, num_steps: int, editable: Tensor, masked: Tensor) -> list[StepPlan]:
         length = editable.shape[-1]

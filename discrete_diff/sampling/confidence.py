@@ -56,6 +56,7 @@ class ConfidenceUnmasking(Strategy):
             raise ValueError(f"reveals per step must be at least 1, got {reveals_per_step}")
         self.confidence = confidence or MaxProbability()
         self.reveals_per_step = reveals_per_step
+        self.follows_num_steps = reveals_per_step is None  # a fixed k sets the plan's length by itself
 
     def plan(self, num_steps: int, editable: Tensor, masked: Tensor) -> list[StepPlan]:
         if self.reveals_per_step is None:

@@ -40,10 +40,12 @@ class Strategy(ABC):
     """A reverse process: a plan of steps, and one step.
 
     `remasks` says whether a step can mask revealed tokens again; strategies that cannot are done as soon as
-    nothing is masked, which lets the loop skip the network for the remaining steps.
+    nothing is masked, which lets the loop skip the network for the remaining steps. `follows_num_steps` is False
+    for a strategy whose plan ignores the requested number of steps (first-hitting: one step per reveal).
     """
 
     remasks: bool = False
+    follows_num_steps: bool = True
 
     def plan(self, num_steps: int, editable: Tensor, masked: Tensor) -> list[StepPlan]:
         """The steps for sequences whose `editable` positions (B, L) may change; `masked` (B, L) is where
@@ -100,6 +102,8 @@ class FirstHitting(Strategy):
     first of them happens where alpha(s) = 1 - (1 - alpha(t)) * u^(1/n), u ~ U(0, 1) (Zheng et al. 2024), at a
     position chosen uniformly. The plan has as many steps as the most-masked sequence has blanks.
     """
+
+    follows_num_steps = False
 
     def __init__(self, schedule: NoiseSchedule | None = None) -> None:
         self.schedule = schedule or LogLinearSchedule()
