@@ -30,11 +30,16 @@ def test_smoke_run_reports_every_number(tmp_path):
     hemopexin = result["results"]["hemopexin"]["metrics"]
     assert hemopexin["counts"]["generated"] == proteins.SIZES["smoke"]["generated"]
     assert hemopexin["family_hmm"]["held_out"] == 1.0 and hemopexin["family_hmm"]["shuffled_held_out"] == 0.0
+    by_temperature = result["results"]["hemopexin"]["by_temperature"]
+    assert [row["temperature"] for row in by_temperature] == list(proteins.SIZES["smoke"]["temperatures"])
+    assert by_temperature[0]["HMM hit gen"] == hemopexin["family_hmm"]["generated"]  # the first is the main run
+    assert all(0.0 <= row["HMM hit gen"] <= 1.0 and 0.0 <= row["median novelty"] <= 1.0 for row in by_temperature)
     speed = result["results"]["proteome"]["speed"]
     assert (speed["sequences"], speed["length"]) == proteins.SIZES["smoke"]["speed"] and speed[
         "residues_per_second"
     ] > 0
-    assert (tmp_path / "out/proteins.md").read_text().startswith("# proteins")
+    report = (tmp_path / "out/proteins.md").read_text()
+    assert report.startswith("# proteins") and "Hemopexin samples by sampling temperature" in report
     assert (tmp_path / "out/proteins_hemopexin.png").read_bytes()[:4] == b"\x89PNG"
 
 
