@@ -42,6 +42,19 @@ def test_blocks_come_from_the_cached_memory_map(small_corpus):
     assert data.tokens_per_character() == pytest.approx(1.0)
 
 
+def test_blocks_read_from_the_file_equal_the_memory_map_in_every_worker(small_corpus):
+    data = TextDataModule(str(small_corpus), tokenizer=CharacterTokenizer(), block_length=16, batch_size=4)
+    split = data.splits["train"]
+    count = split.tokens // 16
+    expected = torch.from_numpy(data.tokens[split.start : split.start + count * 16].astype(np.int64)).view(-1, 16)
+    blocks = data.train_dataloader().dataset
+    assert torch.equal(torch.stack([blocks[i] for i in range(len(blocks))]), expected)
+    # The parent's handle is open now; two forked workers reading the same dataset must each open their own,
+    # or they would move one shared file offset under each other and return blocks from wrong places.
+    loader = torch.utils.data.DataLoader(blocks, batch_size=8, num_workers=2)
+    assert torch.equal(torch.cat(list(loader)), expected)
+
+
 def test_cache_is_reused_and_keyed_by_content_and_tokenizer(small_corpus, tmp_path):
     cache = tmp_path / "cache"
     first = TextDataModule(str(small_corpus), block_length=64, cache_dir=str(cache))

@@ -117,7 +117,7 @@ class TextDataModule(SequenceDataModule):
         return {"datamodule": spec}
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
-        blocks = TokenBlocks(self.tokens, self.splits[split], self.block_length)
+        blocks = TokenBlocks(self.cache / "tokens.bin", self.tokens.dtype, self.splits[split], self.block_length)
         return DataLoader(
             blocks,
             batch_size=batch_size,
