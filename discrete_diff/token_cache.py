@@ -1,4 +1,4 @@
-"""Memory-mapped token files: a corpus is tokenized once, streamed to disk, and read back block by block."""
+"""Token files: a corpus is tokenized once, streamed to disk, and read back block by block (or mapped whole)."""
 
 from __future__ import annotations
 
