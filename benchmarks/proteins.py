@@ -31,14 +31,13 @@ NAME = "proteins"
 SIZES = {
     # budget: training seconds per data set; generated: sequences for the metrics; speed: sequences x length.
     "full": {"network": {}, "budget": 1200, "warmup": None, "every": 500, "generated": 200, "steps": 100,
-             "speed": (100, 100), "draws": 4, "temperatures": (1.0, 0.9)},
+             "speed": (100, 100), "draws": 4},
     "quick": {"network": {"d_model": 64, "n_layers": 2, "n_heads": 2}, "budget": 40, "warmup": 20, "every": 100,
-              "generated": 20, "steps": 20, "speed": (20, 100), "draws": 2,
-              "temperatures": (1.0, 0.9)},
+              "generated": 20, "steps": 20, "speed": (20, 100), "draws": 2},
     "smoke": {"network": {"d_model": 16, "n_layers": 1, "n_heads": 2}, "budget": 3, "warmup": 2, "every": 5,
-              "generated": 4, "steps": 4, "speed": (4, 20), "draws": 1,
-              "temperatures": (1.0, 0.9)},
+              "generated": 4, "steps": 4, "speed": (4, 20), "draws": 1},
 }  # fmt: skip
+TEMPERATURES = (1.0, 0.9)  # sampling temperatures for the hemopexin samples; the first is the model's own
 
 
 def duration(seconds: int) -> str:
@@ -96,7 +95,7 @@ def hemopexin(size: dict, args, out: Path) -> dict:
     held_out = [r.sequence for r in data.validation_records]
     train_seqs = [r.sequence for r in data.train_records]
     by_temperature = {}
-    for index, temperature in enumerate(size["temperatures"]):
+    for index, temperature in enumerate(TEMPERATURES):
         settings = GenerationSettings(SamplingSettings(steps=size["steps"], temperature=temperature), seed=0)
         lengths = choose_lengths(model, size["generated"], None, torch.Generator().manual_seed(0))
         generated = [r.sequence for r in generate_proteins(model, lengths, settings)[0]]
@@ -107,7 +106,7 @@ def hemopexin(size: dict, args, out: Path) -> dict:
         if index == 0:
             plot_comparison(out / f"{NAME}_hemopexin.png", generated, held_out)
             print(format_table(by_temperature[temperature]))
-    metrics = by_temperature[size["temperatures"][0]]
+    metrics = by_temperature[TEMPERATURES[0]]
     return {"steps": cli.trainer.global_step, "train_seconds": seconds, "checkpoint": checkpoint, "metrics": metrics,
             "by_temperature": [temperature_row(t, m) for t, m in by_temperature.items()],
             "speed": generation_speed(model, size)}  # fmt: skip

@@ -31,7 +31,7 @@ def test_smoke_run_reports_every_number(tmp_path):
     assert hemopexin["counts"]["generated"] == proteins.SIZES["smoke"]["generated"]
     assert hemopexin["family_hmm"]["held_out"] == 1.0 and hemopexin["family_hmm"]["shuffled_held_out"] == 0.0
     by_temperature = result["results"]["hemopexin"]["by_temperature"]
-    assert [row["temperature"] for row in by_temperature] == list(proteins.SIZES["smoke"]["temperatures"])
+    assert [row["temperature"] for row in by_temperature] == list(proteins.TEMPERATURES)
     assert by_temperature[0]["HMM hit gen"] == hemopexin["family_hmm"]["generated"]  # the first is the main run
     assert all(0.0 <= row["HMM hit gen"] <= 1.0 and 0.0 <= row["median novelty"] <= 1.0 for row in by_temperature)
     speed = result["results"]["proteome"]["speed"]
