@@ -18,10 +18,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from discrete_diff.batch import Batch
 from discrete_diff.errors import UserInputError
 from discrete_diff.files import atomic_write_text
 from discrete_diff.objectives import Objective
-from discrete_diff.optim import OptimizerConfig, build_optimizer
+from discrete_diff.training.optimizer import OptimizerConfig, build_optimizer
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = ("smoke", "quick", "full")
@@ -134,13 +135,13 @@ def main_guard(name: str, run: Callable[[list[str] | None], int], argv: list[str
     """Bad input -> one line `benchmarks/NAME.py: error: ...` on stderr and exit status 2."""
     try:
         return run(argv)
-    except (UserInputError, ValueError) as error:
+    except UserInputError as error:
         print(f"benchmarks/{name}.py: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
 
 
 def time_training_steps(
-    network: nn.Module, objective: Objective, batch: dict, mask_id: int, dtype: torch.dtype | None, size: dict
+    network: nn.Module, objective: Objective, batch: Batch, mask_id: int, dtype: torch.dtype | None, size: dict
 ) -> dict[str, Any]:
     """Seconds per full training step (forward, backward, clipping, AdamW) over `repeats` timed runs of `steps`
     steps, after one warm-up step; dtype None = fp32, else autocast to it."""
@@ -148,7 +149,7 @@ def time_training_steps(
 
     def step() -> None:
         with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            loss, _, _ = objective.loss(network, batch, mask_id)
+            loss = objective.loss(network, batch, mask_id).value
         loss.backward()
         nn.utils.clip_grad_norm_(network.parameters(), 1.0)
         optimizer.step()

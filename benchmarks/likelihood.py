@@ -2,7 +2,7 @@
 
 Two comparisons on Shakespeare characters: the same wall-clock budget, and the same number of training tokens.
 Diffusion reports its NELBO bound over K time draws with the standard error; AR its exact NLL; then the ratio.
-Learning curves (bits/char against wall time) go to likelihood.png. Checkpoints stay under OUT/runs for
+Learning curves (bits per character against wall time) go to likelihood.png. Checkpoints stay under OUT/runs for
 benchmarks/sampling.py. Command: `python benchmarks/likelihood.py [--quick] [--out DIR]`.
 """
 
@@ -16,9 +16,9 @@ import common
 import lightning as L
 import torch
 
-from discrete_diff.checkpoint import load_trained_model
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.files import atomic_save_figure
+from discrete_diff.inference import load_model
 from discrete_diff.text.datamodule import BUILTIN_CORPORA
 
 NAME = "likelihood"
@@ -45,9 +45,9 @@ class Curve(L.Callback):
         self.start = time.perf_counter()
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        bits = trainer.callback_metrics.get("val/bits_per_char")
+        bits = trainer.callback_metrics.get("val/bits_per_character")
         if bits is not None and not trainer.sanity_checking:
-            point = {"seconds": time.perf_counter() - self.start, "bits_per_char": float(bits)}
+            point = {"seconds": time.perf_counter() - self.start, "bits_per_character": float(bits)}
             self.points.append({**point, "step": trainer.global_step})
 
 
@@ -73,7 +73,7 @@ def train(model: str, comparison: str, size: dict, args, out: Path) -> dict:
     overrides += ["--model.network.max_length", str(size["block"])]
     for key, value in size["network"].items():
         overrides += [f"--model.network.{key}", str(value)]
-    # Wall-clock runs stop on time; the cosine follows the share of max_time spent (lit.py), so both end annealed.
+    # Wall-clock runs stop on time; the cosine follows the share of max_time spent, so both end annealed.
     overrides += ["--trainer.max_time", duration(args.budget) if wall else "null"]
     overrides += ["--trainer.max_steps", str(10**6 if wall else args.steps)]
     overrides += ["--trainer.val_check_interval", str(size["every"]), "--trainer.limit_val_batches", str(size["val"])]
@@ -92,15 +92,14 @@ def train(model: str, comparison: str, size: dict, args, out: Path) -> dict:
     fit(cli)
     seconds = time.perf_counter() - started
     checkpoint = cli.trainer.checkpoint_callback.last_model_path
-    trained = load_trained_model(checkpoint)
+    trained = load_model(checkpoint)
     bound = trained.objective.likelihood(
         trained.network,
         cli.datamodule.validation_batches(size["batch"]),
         trained.mask_id,
         time_draws=size["draws"],
-        tokens_per_character=cli.datamodule.tokens_per_character(),
         max_batches=size["eval_batches"],
-    )
+    ).per_unit("character", cli.datamodule.tokens_per_unit())
     steps = cli.trainer.global_step
     return {
         "model": model,
@@ -108,8 +107,8 @@ def train(model: str, comparison: str, size: dict, args, out: Path) -> dict:
         "steps": steps,
         "training_tokens": steps * size["batch"] * size["block"],
         "wall_seconds": seconds,
-        "bits_per_char": bound.bits_per_character,
-        "bits_per_char_error": bound.bits_per_character_error,
+        "bits_per_character": bound.bits_per_unit,
+        "bits_per_character_error": bound.bits_per_unit_error,
         "exact": bound.exact,
         "time_draws": bound.time_draws,
         "eval_tokens": bound.tokens,
@@ -119,14 +118,14 @@ def train(model: str, comparison: str, size: dict, args, out: Path) -> dict:
 
 
 def ratio_row(comparison: str, diffusion: dict, ar: dict) -> dict:
-    ratio = diffusion["bits_per_char"] / ar["bits_per_char"]
+    ratio = diffusion["bits_per_character"] / ar["bits_per_character"]
     return {
         "comparison": comparison,
-        "diffusion_bits_per_char": diffusion["bits_per_char"],
-        "diffusion_error": diffusion["bits_per_char_error"],
-        "ar_bits_per_char": ar["bits_per_char"],
+        "diffusion_bits_per_character": diffusion["bits_per_character"],
+        "diffusion_error": diffusion["bits_per_character_error"],
+        "ar_bits_per_character": ar["bits_per_character"],
         "ratio": ratio,
-        "ratio_error": ratio * diffusion["bits_per_char_error"] / diffusion["bits_per_char"],
+        "ratio_error": ratio * diffusion["bits_per_character_error"] / diffusion["bits_per_character"],
         "target_met": ratio <= 1.10,
         "diffusion_steps": diffusion["steps"],
         "ar_steps": ar["steps"],
@@ -145,7 +144,9 @@ def plot(runs: list[dict], path: Path) -> None:
         for run in (r for r in runs if r["comparison"] == comparison):
             points = run["curve"]
             label = f"{run['model']} ({'exact NLL' if run['exact'] else 'NELBO bound'})"
-            axis.plot([p["seconds"] for p in points], [p["bits_per_char"] for p in points], marker="o", label=label)
+            axis.plot(
+                [p["seconds"] for p in points], [p["bits_per_character"] for p in points], marker="o", label=label
+            )
         axis.set(title=comparison.replace("_", " "), xlabel="wall time (s)", ylabel="validation bits/char")
         axis.legend()
     figure.tight_layout()
@@ -188,9 +189,9 @@ def run(argv: list[str] | None = None) -> int:
     }
     columns = [
         "comparison",
-        "diffusion_bits_per_char",
+        "diffusion_bits_per_character",
         "diffusion_error",
-        "ar_bits_per_char",
+        "ar_bits_per_character",
         "ratio",
         "ratio_error",
         "target_met",
@@ -202,7 +203,8 @@ def run(argv: list[str] | None = None) -> int:
             common.markdown_table(ratios, columns)
         ),
         "Runs": common.markdown_table(
-            runs, ["comparison", "model", "steps", "training_tokens", "wall_seconds", "bits_per_char", "time_draws"]
+            runs,
+            ["comparison", "model", "steps", "training_tokens", "wall_seconds", "bits_per_character", "time_draws"],
         ),
     }
     print(common.write_report(out, NAME, payload, tables).read_text())

@@ -51,14 +51,14 @@ def test_likelihood_smoke(likelihood_run):
         (c, m) for c in ("wall_clock", "equal_tokens") for m in ("diffusion", "ar")
     }
     for run in result["runs"]:
-        assert run["bits_per_char"] > 0 and run["bits_per_char_error"] >= 0 and run["steps"] >= 1
+        assert run["bits_per_character"] > 0 and run["bits_per_character_error"] >= 0 and run["steps"] >= 1
         assert run["exact"] == (run["model"] == "ar") and run["curve"]
         assert run["time_draws"] == (0 if run["exact"] else likelihood.SIZES["smoke"]["draws"])
     equal = [r for r in result["runs"] if r["comparison"] == "equal_tokens"]
     assert {r["training_tokens"] for r in equal} == {result["steps"] * 4 * 32}  # smoke: batch 4, block 32
     for ratio in result["ratios"]:
         assert math.isfinite(ratio["ratio"]) and ratio["ratio"] > 0 and ratio["ratio_error"] >= 0
-        assert ratio["ratio"] == pytest.approx(ratio["diffusion_bits_per_char"] / ratio["ar_bits_per_char"])
+        assert ratio["ratio"] == pytest.approx(ratio["diffusion_bits_per_character"] / ratio["ar_bits_per_character"])
         assert isinstance(ratio["target_met"], bool)
 
 
@@ -74,7 +74,7 @@ def test_sampling_smoke(likelihood_run, tmp_path):
     steps = sampling.SIZES["smoke"]["steps"]
     assert [(r["strategy"], r["steps"]) for r in result["rows"]] == [(s, n) for s in STRATEGIES for n in steps]
     for row in [result["reference"], *result["rows"]]:
-        assert spread_ok(row["judge_bits_per_char"], low=1e-9) and spread_ok(
+        assert spread_ok(row["judge_bits_per_character"], low=1e-9) and spread_ok(
             row["entropy_bits"], high=math.log2(length)
         )
         assert spread_ok(row["batch_1_seconds"], low=1e-9) and row[f"batch_{samples}_seconds"] > 0

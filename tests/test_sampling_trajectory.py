@@ -5,8 +5,9 @@ import io
 import torch
 from toy import ExactDenoiser, ToyDistribution
 
-from discrete_diff.sampling import make_strategy, run_sampler
+from discrete_diff.sampling import STRATEGIES, run_sampler
 from discrete_diff.sampling.render import frame_text, render_terminal, save_trajectory_png
+from discrete_diff.schedules import LogLinearSchedule
 
 LETTERS = "abc"
 
@@ -15,7 +16,13 @@ def recorded(name="first-hitting", steps=6):
     toy = ToyDistribution(vocab=3, length=4, seed=0)
     tokens = torch.tensor([[toy.mask_id, 2, toy.mask_id, toy.mask_id]])
     result = run_sampler(
-        ExactDenoiser(toy), tokens, mask_id=toy.mask_id, strategy=make_strategy(name), num_steps=steps, record=True
+        ExactDenoiser(toy),
+        tokens,
+        mask_id=toy.mask_id,
+        strategy=STRATEGIES[name](),
+        num_steps=steps,
+        schedule=LogLinearSchedule(),
+        record=True,
     )
     return toy, result
 

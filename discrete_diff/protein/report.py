@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import TrainedModel
-from ..evaluation.likelihood import nelbo_bound
 from ..files import atomic_save_figure
-from .datamodule import encode_proteins, protein_loader
-from .generate import trained_length_limit
+from ..inference import TrainedModel
+from .batching import encode_proteins, protein_loader
 from .hmm import EVALUE_THRESHOLD, build_hmm, hit_rate
 from .identity import mean_pairwise_identity, nearest_identity
 from .metrics import (
@@ -69,14 +67,13 @@ def evaluate_proteins(
             "shuffled_held_out": hit_rate(hmm, shuffled(held_out, seed)),
         }
     if model is not None:
-        limit = trained_length_limit(model) + 2
-        batches = protein_loader(encode_proteins(model.tokenizer, held_out), model.tokenizer, limit, batch_size=32)
-        bound = nelbo_bound(model.network, model.objective, batches, model.mask_id, time_draws=time_draws, seed=seed)
+        batches = protein_loader(encode_proteins(model.tokenizer, held_out), model.tokenizer, model.max_length, 32)
+        bound = model.objective.likelihood(model.network, batches, model.mask_id, time_draws=time_draws, seed=seed)
         result["likelihood"] = {
             "nelbo_perplexity_per_residue": bound.perplexity,
             "nats_per_residue": bound.nats_per_token,
             "standard_error_nats": bound.standard_error,
-            "bits_per_residue": bound.bits_per_character,
+            "bits_per_residue": bound.per_unit("residue", 1.0).bits_per_unit,
             "unigram_perplexity": unigram_perplexity(held_out),
             "residues": bound.tokens,
             "time_draws": time_draws,

@@ -1,4 +1,4 @@
-"""Checks a model directory must pass before `transformers` is allowed to read it: no remote code, no pickles.
+"""Checks a model directory must pass before anything reads it: no remote code, no pickles, complete weights.
 
 Each failure is one UserInputError naming the directory and what to do.
 """
@@ -11,7 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from transformers import AutoTokenizer
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+from transformers.utils import logging as transformers_logging
+
 from ..errors import UserInputError
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
 
 SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -41,11 +47,6 @@ def refuse_remote_code(directory: Path) -> None:
 
 def model_config(directory: str | Path) -> tuple[Path, dict[str, Any]]:
     """The directory and its config.json, after checking the model type is one transformers knows natively."""
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
-    from . import register
-
-    register()
     directory = Path(directory).expanduser()
     if not directory.is_dir():
         raise UserInputError(f"{directory}: model directory not found")
@@ -74,8 +75,6 @@ def require_safetensors(directory: Path) -> None:
 @contextmanager
 def quiet_transformers() -> Iterator[None]:
     """No load reports or progress bars while we load: we check the result and raise our own one-line errors."""
-    from transformers.utils import logging as transformers_logging
-
     verbosity, bars = transformers_logging.get_verbosity(), transformers_logging.is_progress_bar_enabled()
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
@@ -98,3 +97,15 @@ def require_complete(directory: Path, info: dict[str, Any], parameters: set[str]
             f"{directory}: weights of the wrong shape in model.safetensors: {key} is {tuple(stored)}, "
             f"config.json needs {tuple(expected)}"
         )
+
+
+def directory_tokenizer(path: str | Path):
+    """The directory's tokenizer through AutoTokenizer (remote code refused), or None if it has none."""
+    directory = Path(path).expanduser()
+    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        return None
+    refuse_remote_code(directory)
+    try:
+        return AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
+    except (OSError, ValueError) as error:
+        raise UserInputError(f"{directory}: tokenizer could not be loaded ({' '.join(str(error).split())})") from None

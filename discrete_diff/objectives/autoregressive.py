@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..data import Batch
-from ..evaluation.likelihood import LikelihoodBound
-from ..objectives import Objective
+from ..batch import Batch
+from ..denoiser import Causal, Denoiser, DenoiserInput
+from .base import Loss, Objective
+from .bound import LikelihoodBound
 
 
 def shift_right(input_ids: Tensor, attention_mask: Tensor, start_id: int) -> tuple[Tensor, Tensor]:
@@ -27,35 +28,30 @@ def shift_right(input_ids: Tensor, attention_mask: Tensor, start_id: int) -> tup
 
 
 class Autoregressive(Objective):
-    """Left-to-right next-token prediction with a causal network; its validation number is an exact NLL."""
+    """Left-to-right next-token prediction with causal attention; its validation number is an exact NLL."""
 
-    causal = True
-
-    def token_nll(self, network: nn.Module, batch: Batch, mask_id: int) -> Tensor:
+    def token_nll(self, network: Denoiser, batch: Batch, mask_id: int) -> Tensor:
         """-log p(x_i | x_<i) at every position, 0 where the token is not scored; (B, L) float32."""
-        x0, maskable = batch["input_ids"], batch["maskable"]
-        ids, attention = shift_right(x0, batch["attention_mask"], mask_id)
-        logits = network(ids, attention).float()  # (B, L, V)
-        log_probs = torch.log_softmax(logits, dim=-1)  # (B, L, V)
-        nll = -log_probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1)  # (B, L)
-        return torch.where(maskable, nll, torch.zeros_like(nll))
+        x0, maskable = batch.input_ids, batch.maskable
+        ids, attention = shift_right(x0, batch.attention_mask, mask_id)
+        inputs = DenoiserInput(ids, Causal(attention), class_labels=batch.class_labels, score_at=maskable)
+        log_probs = torch.log_softmax(network(inputs).float(), dim=-1)  # (N, V) at the scored positions
+        nll = -log_probs.gather(-1, x0[maskable].unsqueeze(-1)).squeeze(-1)  # (N,)
+        return torch.zeros(x0.shape, dtype=nll.dtype, device=nll.device).masked_scatter(maskable, nll)  # (B, L)
 
-    def loss(
-        self, network: nn.Module, batch: Batch, mask_id: int, generator: torch.Generator | None = None
-    ) -> tuple[Tensor, Tensor, Tensor]:
+    def loss(self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None) -> Loss:
         per_sequence = self.token_nll(network, batch, mask_id).sum(dim=-1)  # (B,)
-        scored = batch["maskable"].sum(dim=-1)  # (B,)
-        return per_sequence.sum() / scored.sum().clamp_min(1), per_sequence, scored
+        scored = batch.maskable.sum(dim=-1)  # (B,)
+        return Loss(per_sequence.sum() / scored.sum().clamp_min(1), per_sequence, scored)
 
     @torch.no_grad()
     def likelihood(
         self,
-        network: nn.Module,
+        network: Denoiser,
         batches: Iterable[Batch],
         mask_id: int,
         *,
         time_draws: int = 1,
-        tokens_per_character: float = 1.0,
         seed: int = 0,
         max_batches: int | None = None,
     ) -> LikelihoodBound:
@@ -73,7 +69,6 @@ class Autoregressive(Objective):
         return LikelihoodBound(
             nats_per_token=total_nats / total_tokens,
             standard_error=0.0,
-            tokens_per_character=tokens_per_character,
             sequences=sequences,
             tokens=total_tokens,
             time_draws=0,

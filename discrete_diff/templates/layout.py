@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ..errors import UserInputError
-from .template import Blank, Given, Template
+from .syntax import Blank, Given, Template
 
 TokenSegment = tuple[int, ...] | Blank
 
@@ -54,9 +54,8 @@ class TokenTemplate:
         return torch.tensor(ids, dtype=torch.long), torch.tensor(given, dtype=torch.bool)
 
 
-def tokenize_text_template(template: Template, tokenizer, where: str = "prompt") -> TokenTemplate:
-    """Tokenize each given piece on its own; characters the tokenizer cannot represent are errors."""
-    forbidden = {tokenizer.unk_token_id, tokenizer.mask_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id}
+def tokenize_text_template(template: Template, tokenizer, forbidden: set[int], where: str = "prompt") -> TokenTemplate:
+    """Tokenize each given piece on its own; a piece that reads as a `forbidden` id (e.g. [UNK]) is an error."""
     segments: list[TokenSegment] = []
     for segment in template.segments:
         if isinstance(segment, Blank):
@@ -75,7 +74,7 @@ def tokenize_text_template(template: Template, tokenizer, where: str = "prompt")
 
 
 def tokenize_protein_template(template: Template, tokenizer, alphabet: str, where: str = "template") -> TokenTemplate:
-    """Residues must be letters of `alphabet`; the tokenizer's own framing (<cls> ... <eos>) is pinned around."""
+    """Residues must be letters of `alphabet` (one token each); framing is the domain's to add."""
     vocab = tokenizer.get_vocab()
     segments: list[TokenSegment] = []
     for segment in template.segments:
@@ -89,14 +88,4 @@ def tokenize_protein_template(template: Template, tokenizer, alphabet: str, wher
             segments.append(tuple(vocab[r] for r in segment.text))
         else:
             segments.append(segment)
-    head, tail = framing(tokenizer)
-    return TokenTemplate(tuple(segments), head, tail)
-
-
-def framing(tokenizer) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The ids a tokenizer puts before and after a sequence (ESM-2: <cls> and <eos>), found by encoding one token."""
-    probe_token = next(t for t in tokenizer.get_vocab() if t not in tokenizer.all_special_tokens)
-    probe = tokenizer.convert_tokens_to_ids(probe_token)
-    ids = tokenizer(probe_token, add_special_tokens=True)["input_ids"]
-    cut = ids.index(probe)
-    return tuple(ids[:cut]), tuple(ids[cut + 1 :])
+    return TokenTemplate(tuple(segments))

@@ -1,8 +1,9 @@
 """A pretrained `transformers` masked LM (ESM-2, BERT, ModernBERT, ...) as the diffusion denoiser.
 
-The objective turns its logits into p(x0 | x_t) with SUBS, so fine-tuning it with the NELBO needs nothing but
-the engine's network signature: forward(input_ids, attention_mask, t) -> logits. The masked LM ignores t: with
-SUBS the optimal denoiser is time-independent, which also keeps the sampler's caching valid.
+The objective turns its logits into p(x0 | x_t) with SUBS, so fine-tuning it with the NELBO needs nothing but the
+engine's one network interface: forward(DenoiserInput) -> logits. The masked LM ignores t (with SUBS the optimal
+denoiser is time-independent, which also keeps the sampler's caching valid), attends bidirectionally only, and
+takes no class labels: inputs asking for more are refused with a clear error.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 
 from torch import Tensor, nn
 from transformers import AutoConfig, AutoModelForMaskedLM, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+from ..denoiser import Bidirectional, DenoiserInput, select_scored
 from ..errors import UserInputError
-from .checks import model_config, quiet_transformers, require_complete, require_safetensors
+from .model_files import directory_tokenizer, model_config, quiet_transformers, require_complete, require_safetensors
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +42,8 @@ class AdapterConfig:
     """What the engine reads off a denoiser's `config`."""
 
     max_length: int
-    causal: bool = False
     time_conditioning: bool = False
+    num_labels: int = 0
 
 
 class MaskedLMAdapter(nn.Module):
@@ -55,14 +58,25 @@ class MaskedLMAdapter(nn.Module):
         self.vocab_size = vocab_size
         self.config = AdapterConfig(max_length=getattr(backbone.config, "max_position_embeddings", UNBOUNDED_LENGTH))
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, t: Tensor | None = None) -> Tensor:
-        """input_ids: (B, L); attention_mask: (B, L) bool, True at real tokens; t is ignored (see module doc)."""
-        if attention_mask is not None and bool(attention_mask.all()):
-            attention_mask = None  # lets the backbone take its unmasked (faster) attention path
-        elif attention_mask is not None:
-            attention_mask = attention_mask.long()
-        logits = self.backbone(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, L, V_model)
-        return logits[..., : self.vocab_size]  # (B, L, V): rows past the tokenizer (padding) never get sampled
+    time_conditioned = False
+    num_labels = 0
+
+    def forward(self, inputs: DenoiserInput) -> Tensor:
+        """Logits (B, L, vocab_size), or (N, vocab_size) at `inputs.score_at`."""
+        if not isinstance(inputs.attention, Bidirectional):
+            raise ValueError(
+                f"a pretrained masked LM attends bidirectionally only, not {type(inputs.attention).__name__}"
+            )
+        if inputs.class_labels is not None:
+            raise ValueError(
+                "a pretrained masked LM takes no class labels (train a discrete-diff Transformer for that)"
+            )
+        padding = inputs.attention.padding
+        # No mask at all lets the backbone take its unmasked (faster) attention path.
+        attention_mask = None if padding is None or bool(padding.all()) else padding.long()
+        logits = self.backbone(input_ids=inputs.ids, attention_mask=attention_mask).logits  # (B, L, V_model)
+        # Rows past the tokenizer (the backbone's padding rows) are never predicted.
+        return select_scored(logits[..., : self.vocab_size], inputs)
 
     def describe(self) -> dict[str, Any]:
         """Plain data for a checkpoint: enough to rebuild the backbone with no access to its directory."""
@@ -71,8 +85,6 @@ class MaskedLMAdapter(nn.Module):
     @classmethod
     def from_description(cls, description: dict[str, Any], vocab_size: int) -> MaskedLMAdapter:
         """Rebuild (random weights) from `describe()`; the caller loads the trained weights."""
-        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
         config = dict(description["masked_lm"])
         model_type = config.get("model_type")
         if "auto_map" in config or model_type not in CONFIG_MAPPING:
@@ -84,6 +96,8 @@ class MaskedLMAdapter(nn.Module):
 def load_masked_lm(path: str) -> PreTrainedModel:
     """A masked LM from a local directory: built-in model types only, safetensors only, no missing weights."""
     directory, raw = model_config(path)
+    if raw.get("model_type") == "discrete_diff":
+        raise UserInputError(f"{directory}: a trained discrete-diff model, not a pretrained masked LM to fine-tune")
     require_safetensors(directory)
     config = AutoConfig.from_pretrained(directory, trust_remote_code=False)
     if getattr(config, "token_dropout", False):
@@ -124,8 +138,6 @@ def pretrained_denoiser(choice: PretrainedMaskedLM, tokenizer: PreTrainedTokeniz
 
 def check_vocabulary(path: str, tokenizer: PreTrainedTokenizerBase) -> None:
     """Every ordinary token of the model's own tokenizer must keep its id, and the mask token too."""
-    from .tokenizer import directory_tokenizer
-
     own = directory_tokenizer(path)
     if own is None:
         log.warning("%s: no tokenizer files; cannot check that the data's token ids match the model's", path)

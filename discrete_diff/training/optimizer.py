@@ -1,13 +1,17 @@
-"""AdamW with linear warm-up and cosine decay: the one optimizer recipe, typed and validated."""
+"""AdamW with linear warm-up and a cosine decay to a floor (transformers' schedule) that also follows wall-clock.
+
+A run cut short by `trainer.max_time` would otherwise stop at its peak learning rate: the schedule below moves
+along the cosine by whichever budget is further spent, steps or time.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
 
 @dataclass
@@ -21,7 +25,7 @@ class OptimizerConfig:
     warmup_steps: int = 100
     """Linear warm-up from 0 to lr."""
     min_lr_ratio: float = 0.1
-    """The cosine decays to lr * min_lr_ratio at the last step."""
+    """The cosine decays to lr * min_lr_ratio at the end of the budget."""
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.warmup_steps < 0 or not 0 <= self.min_lr_ratio <= 1:
@@ -29,16 +33,17 @@ class OptimizerConfig:
         self.betas = tuple(self.betas)
 
 
-def warmup_cosine(step: int, warmup: int, total: int, floor: float, time_fraction: float = 0.0) -> float:
-    """Multiplier of the peak learning rate at `step`.
+def follow_time(step_factor: Callable[[float], float], warmup: int, total: int, time_fraction: Callable[[], float]):
+    """A step -> lr-factor function that, after warm-up, is evaluated at the step the spent share of the wall-clock
+    budget corresponds to, whenever that is further along than the real step."""
 
-    The cosine follows whichever budget is further spent: steps, or `time_fraction` of a wall-clock limit,
-    so a run cut short by `trainer.max_time` still ends annealed rather than at its peak rate.
-    """
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, max((step - warmup) / max(1, total - warmup), time_fraction))
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step_factor(step)
+        by_time = warmup + time_fraction() * (total - warmup)
+        return step_factor(min(max(step, by_time), total))
+
+    return factor
 
 
 def build_optimizer(
@@ -55,8 +60,8 @@ def build_optimizer(
         lr=config.lr,
         betas=config.betas,
     )
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: warmup_cosine(step, config.warmup_steps, total_steps, config.min_lr_ratio, time_fraction()),
+    cosine = get_cosine_with_min_lr_schedule_with_warmup(
+        optimizer, config.warmup_steps, total_steps, min_lr_rate=config.min_lr_ratio
     )
-    return optimizer, schedule
+    factor = follow_time(cosine.lr_lambdas[0], config.warmup_steps, total_steps, time_fraction)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

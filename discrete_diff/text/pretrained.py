@@ -13,15 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from tokenizers import Tokenizer
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast
 
 from ..errors import UserInputError
-from ..text.tokenizers import SPECIAL_TOKENS, wrap_tokenizer
-from .checks import refuse_remote_code
+from ..models.model_files import directory_tokenizer
+from .vocabulary import SPECIAL_TOKENS, wrap_tokenizer
 
 log = logging.getLogger(__name__)
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
 
 ROLE_SOURCES = {
     "pad_token": ("pad_token",),
@@ -31,18 +29,6 @@ ROLE_SOURCES = {
     "unk_token": ("unk_token",),
 }
 """Our role -> the model tokenizer's attributes that can fill it, in order of preference."""
-
-
-def directory_tokenizer(path: str | Path) -> PreTrainedTokenizerBase | None:
-    """The directory's tokenizer through AutoTokenizer (remote code refused), or None if it has none."""
-    directory = Path(path).expanduser()
-    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
-        return None
-    refuse_remote_code(directory)
-    try:
-        return AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
-    except (OSError, ValueError) as error:
-        raise UserInputError(f"{directory}: tokenizer could not be loaded ({' '.join(str(error).split())})") from None
 
 
 def text_tokenizer(path: str | Path, add_mask_token: bool = True) -> PreTrainedTokenizerFast:

@@ -1,0 +1,92 @@
+"""The continuous-time NELBO of absorbing-state diffusion with the SUBS parameterization."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+from ..batch import Batch
+from ..denoiser import Bidirectional, Denoiser, DenoiserInput
+from ..process import NelboStats, forward_mask, masked_token_nll, nelbo, sample_times
+from ..schedules import LogLinearSchedule, NoiseSchedule
+from .base import Loss, Objective
+from .bound import LikelihoodBound, average_time_draws
+
+
+class MaskedDiffusion(Objective):
+    """Mask each sequence at a random time, predict the masked tokens, weight by the schedule (MDLM).
+
+    Training may reweight the masking levels: any positive weighting over t has the same optimal denoiser
+    (the true conditionals), so the training loss need not be the NELBO itself. `train_weighting`:
+    - "elbo": the NELBO, w(t) * sum of masked cross-entropies; a sequence drawn at small t has a handful of
+      masked tokens times a weight ~1/t, so its gradient is noisy and, under clipping, can swamp the batch;
+    - "sequence": each sequence contributes the mean cross-entropy of its masked tokens: the NELBO's equal
+      weight per masking level with the random count of masked tokens replaced by its expectation;
+    - "flat": every masked token in the batch counts the same (MaskGIT / BERT style), favouring high t.
+    Validation and `eval` always report the NELBO.
+    """
+
+    WEIGHTINGS = ("elbo", "sequence", "flat")
+
+    def __init__(
+        self,
+        schedule: NoiseSchedule | None = None,
+        antithetic: bool = True,
+        t_min: float = 1e-3,
+        train_weighting: str = "elbo",
+    ) -> None:
+        """t_min: smallest training time; [0, t_min] holds about t_min of the bound but the largest 1/t weights."""
+        if train_weighting not in self.WEIGHTINGS:
+            raise ValueError(f"train_weighting must be one of {self.WEIGHTINGS}, got {train_weighting!r}")
+        self.schedule = schedule or LogLinearSchedule()
+        self.antithetic = antithetic
+        self.t_min = t_min
+        self.train_weighting = train_weighting
+
+    def stats_at(
+        self, network: Denoiser, batch: Batch, t: Tensor, mask_id: int, generator: torch.Generator | None = None
+    ) -> NelboStats:
+        """Mask at times t (B,), denoise, and score the masked positions (the network computes nothing else)."""
+        x0, maskable = batch.input_ids, batch.maskable
+        xt, masked = forward_mask(x0, t, self.schedule, maskable=maskable, mask_id=mask_id, generator=generator)
+        inputs = DenoiserInput(
+            xt, Bidirectional(batch.attention_mask), t=t, class_labels=batch.class_labels, score_at=masked
+        )
+        token_nll = masked_token_nll(network(inputs), x0, masked, mask_id)  # (B, L)
+        return nelbo(token_nll, masked, t, self.schedule, maskable)
+
+    def loss_at(
+        self, network: Denoiser, batch: Batch, t: Tensor, mask_id: int, generator: torch.Generator | None = None
+    ) -> Loss:
+        """The NELBO estimate at given times t (B,); evaluation uses it with stratified draws."""
+        stats = self.stats_at(network, batch, t, mask_id, generator)
+        return Loss(stats.loss, stats.per_sequence, stats.scored_tokens)
+
+    def loss(self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None) -> Loss:
+        x0 = batch.input_ids
+        t = sample_times(
+            x0.shape[0], antithetic=self.antithetic, t_min=self.t_min, generator=generator, device=x0.device
+        )
+        stats = self.stats_at(network, batch, t, mask_id, generator)
+        value = {"elbo": stats.loss, "sequence": stats.sequence_cross_entropy, "flat": stats.masked_cross_entropy}[
+            self.train_weighting
+        ]
+        return Loss(value, stats.per_sequence, stats.scored_tokens)
+
+    def likelihood(
+        self,
+        network: Denoiser,
+        batches: Iterable[Batch],
+        mask_id: int,
+        *,
+        time_draws: int = 8,
+        seed: int = 0,
+        max_batches: int | None = None,
+    ) -> LikelihoodBound:
+        def draw(batch: Batch, t: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+            loss = self.loss_at(network, batch, t, mask_id, generator)
+            return loss.per_sequence, loss.scored_tokens
+
+        return average_time_draws(draw, batches, time_draws=time_draws, seed=seed, max_batches=max_batches)
