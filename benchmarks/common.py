@@ -48,6 +48,15 @@ def mode(args: argparse.Namespace) -> str:
     return "smoke" if args.smoke else "quick" if args.quick else "full"
 
 
+def choices(text: str, known, option: str) -> list[str]:
+    """A comma-separated list of names, each one of `known`; a one-line error names the unknown ones."""
+    chosen = [name for name in text.split(",") if name]
+    unknown = [name for name in chosen if name not in known]
+    if unknown or not chosen:
+        raise UserInputError(f"{option}: unknown {unknown or 'empty list'}; choose from {', '.join(known)}")
+    return chosen
+
+
 def positive(value: float, option: str) -> float:
     if not value > 0:
         raise UserInputError(f"{option} must be positive, got {value}")
@@ -196,8 +205,4 @@ def training_rows(
 
 def parse_precisions(text: str, known: Sequence[str]) -> list[str]:
     """`--precisions fp32,bf16` as a list, refusing unknown or empty ones."""
-    precisions = [p for p in text.split(",") if p]
-    unknown = [p for p in precisions if p not in known]
-    if unknown or not precisions:
-        raise UserInputError(f"--precisions: unknown {unknown or 'empty list'}; choose from {', '.join(known)}")
-    return precisions
+    return choices(text, known, "--precisions")

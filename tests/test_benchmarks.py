@@ -40,15 +40,15 @@ def likelihood_run(tmp_path_factory):
         lines = SONNETS.splitlines(keepends=True)
         (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
     out = tmp_path_factory.mktemp("likelihood")
-    assert likelihood.run(["--smoke", "--corpus", str(corpus), "--out", str(out)]) == 0
+    assert likelihood.run(["--smoke", "--corpus", str(corpus), "--seeds", "0,1", "--out", str(out)]) == 0
     return out, report(out, "likelihood")
 
 
 def test_likelihood_smoke(likelihood_run):
     out, result = likelihood_run
     assert (out / "likelihood.png").read_bytes()[:4] == PNG_MAGIC
-    assert {(r["comparison"], r["model"]) for r in result["runs"]} == {
-        (c, m) for c in ("wall_clock", "equal_tokens") for m in ("diffusion", "ar")
+    assert {(r["comparison"], r["model"], r["seed"]) for r in result["runs"]} == {
+        (c, m, s) for c in ("wall_clock", "equal_tokens") for m in ("mdlm", "ar") for s in (0, 1)
     }
     for run in result["runs"]:
         assert run["bits_per_character"] > 0 and run["bits_per_character_error"] >= 0 and run["steps"] >= 1
@@ -56,15 +56,20 @@ def test_likelihood_smoke(likelihood_run):
         assert run["time_draws"] == (0 if run["exact"] else likelihood.SIZES["smoke"]["draws"])
     equal = [r for r in result["runs"] if r["comparison"] == "equal_tokens"]
     assert {r["training_tokens"] for r in equal} == {result["steps"] * 4 * 32}  # smoke: batch 4, block 32
-    for ratio in result["ratios"]:
-        assert math.isfinite(ratio["ratio"]) and ratio["ratio"] > 0 and ratio["ratio_error"] >= 0
-        assert ratio["ratio"] == pytest.approx(ratio["diffusion_bits_per_character"] / ratio["ar_bits_per_character"])
-        assert isinstance(ratio["target_met"], bool)
+    for row in result["summary"]:
+        runs = [r for r in result["runs"] if (r["comparison"], r["model"]) == (row["comparison"], row["model"])]
+        ar = [r for r in result["runs"] if (r["comparison"], r["model"]) == (row["comparison"], "ar")]
+        bits = [r["bits_per_character"] for r in runs]
+        assert row["seeds"] == 2 and row["bits_per_character"] == pytest.approx(sum(bits) / 2)
+        assert row["spread"] == pytest.approx(max(bits) - min(bits))
+        expected = row["bits_per_character"] / (sum(r["bits_per_character"] for r in ar) / 2)
+        assert math.isfinite(row["ratio_to_ar"]) and row["ratio_to_ar"] == pytest.approx(expected)
 
 
 def test_sampling_smoke(likelihood_run, tmp_path):
-    runs = {(r["comparison"], r["model"]): r["checkpoint"] for r in likelihood_run[1]["runs"]}
-    diffusion, ar, judge = runs[("equal_tokens", "diffusion")], runs[("equal_tokens", "ar")], runs[("wall_clock", "ar")]
+    runs = {(r["comparison"], r["model"], r["seed"]): r["checkpoint"] for r in likelihood_run[1]["runs"]}
+    diffusion, ar = runs[("equal_tokens", "mdlm", 0)], runs[("equal_tokens", "ar", 0)]
+    judge = runs[("wall_clock", "ar", 1)]
     argv = ["--smoke", "--diffusion", diffusion, "--ar", ar, "--judge", judge, "--out", str(tmp_path)]
     assert sampling.run(argv) == 0
     result = report(tmp_path, "sampling")
@@ -132,6 +137,8 @@ def test_scaling_smoke(tmp_path):
         (likelihood, ["--corpus", "no_such_dataset"], "--corpus no_such_dataset: no such file or folder"),
         (likelihood, ["--budget", "0"], "--budget must be positive"),
         (likelihood, ["--steps", "0"], "--steps must be positive"),
+        (likelihood, ["--variants", "mdlm,nope"], "--variants: unknown ['nope']"),
+        (likelihood, ["--seeds", "1,x"], "--seeds '1,x': expected comma-separated integers"),
         (throughput, ["--precisions", "fp8"], "--precisions: unknown ['fp8']"),
         (scaling, ["--bogus"], "unrecognized arguments: --bogus"),
     ],

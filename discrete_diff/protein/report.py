@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from matplotlib.figure import Figure
+
 from ..files import atomic_save_figure
 from ..inference import TrainedModel
 from .batching import encode_proteins, protein_loader
@@ -122,14 +124,8 @@ def _pair(values: dict[str, float]) -> str:
 
 def plot_comparison(path: str | Path, generated: list[str], natural: list[str]) -> Path:
     """Length histograms and residue compositions, generated vs natural, written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure, (lengths, residues) = plt.subplots(1, 2, figsize=(12, 4))
+    figure = Figure(figsize=(12, 4))  # no pyplot: no global figure state, no GUI backend
+    lengths, residues = figure.subplots(1, 2)
     bins = range(0, max(map(len, generated + natural)) + 10, 5)
     lengths.hist([len(s) for s in natural], bins=bins, alpha=0.6, density=True, label=f"natural (n={len(natural)})")
     lengths.hist(
@@ -144,7 +140,4 @@ def plot_comparison(path: str | Path, generated: list[str], natural: list[str]) 
     residues.set(ylabel="frequency", title="Composition")
     residues.legend()
     figure.tight_layout()
-    try:
-        return atomic_save_figure(figure, path)
-    finally:
-        plt.close(figure)
+    return atomic_save_figure(figure, path)
