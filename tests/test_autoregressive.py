@@ -23,6 +23,8 @@ from discrete_diff.sampling.autoregressive import generate_autoregressive
 from discrete_diff.sampling.categorical import sample_categorical
 from discrete_diff.sampling.filters import BanTokens, apply_filters
 
+pytestmark = pytest.mark.slow  # trains models or runs subprocesses
+
 MASK = 0
 
 
@@ -174,3 +176,22 @@ def test_ar_baseline_config_differs_from_the_diffusion_config_only_in_its_object
     for config in (diffusion, ar):
         config["trainer"]["logger"]["init_args"].pop("name")
     assert ar == diffusion
+
+
+@pytest.mark.parametrize("flags", [["--strategy", "confidence"], ["--steps", "16"], ["--remask-eta", "0.1"]])
+def test_sampling_options_that_do_not_apply_to_an_ar_model_are_refused(trained_ar, capsys, flags):
+    cli, _ = trained_ar
+    path = cli.trainer.checkpoint_callback.last_model_path
+    assert main(["sample", "--checkpoint", path, "--num", "1", "--length", "8", *flags]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and error.startswith("discrete-diff: error: ")
+    assert ("does not apply to an autoregressive model" in error) or ("applies to --strategy remasking" in error)
+
+
+def test_logit_filters_do_apply_to_an_ar_model(trained_ar, capsys):
+    cli, _ = trained_ar
+    path = cli.trainer.checkpoint_callback.last_model_path
+    assert main(["sample", "--checkpoint", path, "--num", "2", "--length", "8", "--top-k", "1", "--seed", "1"]) == 0
+    greedy = capsys.readouterr().out
+    assert main(["sample", "--checkpoint", path, "--num", "2", "--length", "8", "--top-k", "1", "--seed", "2"]) == 0
+    assert capsys.readouterr().out.replace("seed=2", "seed=1") == greedy  # top-1 leaves nothing to chance

@@ -21,6 +21,8 @@ import throughput  # noqa: E402
 
 from discrete_diff.sampling import STRATEGIES  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains models or runs subprocesses
+
 PNG_MAGIC = b"\x89PNG"
 
 

@@ -10,12 +10,15 @@ import pytest
 import torch
 from conftest import REPO
 from safetensors.torch import load_file
+from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
 from discrete_diff.cli import main
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.denoiser import Bidirectional, DenoiserInput
 from discrete_diff.inference import load_model, read_checkpoint
 from discrete_diff.pipeline import DiffusionPipeline
+
+pytestmark = pytest.mark.slow  # trains models or runs subprocesses
 
 FRESH_PROCESS_LOAD = """
 import sys
@@ -88,6 +91,25 @@ def test_fresh_process_auto_classes_give_identical_logits(run, tmp_path, cli_env
     with torch.no_grad():
         expected = model.network(DenoiserInput(saved["input_ids"], Bidirectional()))  # (1, L, V)
     assert torch.equal(saved["logits"], expected)
+
+
+def test_the_exported_model_follows_the_masked_lm_conventions(run):
+    """`model(input_ids, attention_mask, labels=...)` returns the masked-LM loss (-100 ignored), as Trainer expects,
+    and transformers' fill-mask pipeline runs on the directory."""
+    _, directory, _ = run
+    model = AutoModelForMaskedLM.from_pretrained(directory).eval()
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    encoded = tokenizer(["Shall I compare thee", "to a summer's day"], padding=True, return_tensors="pt")
+    labels = encoded["input_ids"].clone()
+    labels[:, ::2] = -100
+    labels[encoded["attention_mask"] == 0] = -100
+    with torch.no_grad():
+        output = model(**encoded, labels=labels)
+    kept = labels != -100
+    expected = torch.nn.functional.cross_entropy(output.logits[kept].float(), labels[kept])
+    assert output.loss is not None and torch.isclose(output.loss, expected)
+    filled = pipeline("fill-mask", model=model, tokenizer=tokenizer)(f"Shall I {tokenizer.mask_token}ompare")
+    assert len(filled) == 5 and all(f["sequence"].startswith("Shall I ") for f in filled)
 
 
 def test_commands_take_a_directory_wherever_they_take_a_checkpoint(run, capsys):

@@ -26,6 +26,8 @@ from discrete_diff.protein.fasta import read_fasta
 from discrete_diff.protein.tokenizer import CANONICAL_AMINO_ACIDS, build_protein_tokenizer
 from discrete_diff.text.tokenizers import CharacterTokenizer, PretrainedTokenizer
 
+pytestmark = pytest.mark.slow  # trains models or runs subprocesses
+
 STEPS = 30
 
 

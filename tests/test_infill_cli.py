@@ -14,7 +14,7 @@ from discrete_diff.commands.train import build_cli, fit
 PROTEINS = ["MKVLAAGWWCEEKLRSTNPQDYHFMKVL", "GWWCAKLLKEEGRSTMKVLPQDNNHY", "ACDEFGHIKLMNPQRSTVWYMKVLWWC"]
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
 
 def train(tmp, data_lines: list[str]) -> str:

@@ -13,6 +13,8 @@ from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.inference import load_model
 from discrete_diff.protein.tokenizer import AMBIGUOUS, CANONICAL_AMINO_ACIDS
 
+pytestmark = pytest.mark.slow  # trains models or runs subprocesses
+
 TINY_CONFIG = """
 seed_everything: 0
 trainer:

@@ -102,3 +102,31 @@ def test_unconditional_samples_reproduce_the_toy_distribution(strategy):
     assert result.network_calls == toy.length
     # 27 outcomes and 20,000 samples: an exact sampler's expected TV is about 0.012 (as in test_exactness).
     assert toy.total_variation(result.tokens) < 0.03
+
+
+class TimeRecorder(DistinctRows):
+    """The exact denoiser, declared time-conditioned, noting the time of every call."""
+
+    time_conditioned = True
+
+    def __init__(self, toy: ToyDistribution) -> None:
+        super().__init__(toy)
+        self.times: list[list[float]] = []
+
+    def forward(self, inputs: DenoiserInput):
+        self.times.append(inputs.t.tolist())
+        return super().forward(inputs)
+
+
+def test_a_time_conditioned_denoiser_is_called_at_every_step_with_the_current_time():
+    toy = ToyDistribution(vocab=3, length=3, seed=3)
+    recorder, steps = TimeRecorder(toy), 6
+    tokens = torch.full((2, toy.length), toy.mask_id)
+    result = run_sampler(
+        recorder, tokens, mask_id=toy.mask_id, strategy=Ancestral(), num_steps=steps, schedule=LogLinearSchedule(),
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    # No output is reused (it depends on t); steps after the last reveal are skipped; t_k = 1 - k / steps.
+    called = len(recorder.times)
+    assert result.network_calls == called and called >= 3
+    assert recorder.times == [[pytest.approx(1 - k / steps)] * 2 for k in range(called)]

@@ -9,10 +9,14 @@ import pytest
 import torch
 from conftest import REPO
 
+from discrete_diff.cli import main
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.denoiser import Bidirectional, DenoiserInput
 from discrete_diff.generation import generate
 from discrete_diff.inference import load_model, read_checkpoint
+from discrete_diff.training.ema import ExponentialMovingAverage
+
+pytestmark = pytest.mark.slow  # trains models or runs subprocesses
 
 
 def tiny_args(corpus: Path, out: Path, *extra: str) -> list[str]:
@@ -108,23 +112,14 @@ def test_resume_continues_from_the_saved_step(trained, tmp_path):
 
 
 @pytest.mark.parametrize("config", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
-def test_every_config_parses(config, tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "discrete_diff",
-            "train",
-            "--config",
-            str(REPO / "configs" / config),
-            "--print_config",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "model:" in result.stdout and "trainer:" in result.stdout and "class_path" in result.stdout
+def test_every_config_parses(config, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # nothing is read or written: the data modules only check their arguments
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--config", str(REPO / "configs" / config), "--print_config"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "model:" in out and "trainer:" in out and "class_path" in out
+    assert not any(tmp_path.iterdir())
 
 
 def test_ddp_two_cpu_processes(module_corpus, tmp_path, cli_env):
@@ -152,3 +147,34 @@ def test_ddp_two_cpu_processes(module_corpus, tmp_path, cli_env):
     assert "All distributed processes registered" in result.stderr + result.stdout
     checkpoints = list(tmp_path.rglob("last.ckpt"))
     assert len(checkpoints) == 1 and load_model(checkpoints[0]).global_step == 6
+
+
+def test_ema_updates_once_per_optimizer_step_under_gradient_accumulation(module_corpus, tmp_path):
+    cli = build_cli(
+        tiny_args(module_corpus, tmp_path, "--trainer.max_steps", "5", "--trainer.accumulate_grad_batches", "2")
+    )
+    fit(cli)
+    ema = next(c for c in cli.trainer.callbacks if isinstance(c, ExponentialMovingAverage))
+    assert cli.trainer.global_step == 5 and int(ema._average_model.n_averaged) == 5  # not 10 micro-batches
+
+
+def test_quickstart_trains_evaluates_and_samples(module_corpus, tmp_path, capsys):
+    argv = ["quickstart", "--num-samples", "2", "--sample-length", "16", "--steps", "4", "--eval-batches", "1"]
+    argv += ["--time-draws", "2", *tiny_args(module_corpus, tmp_path, "--trainer.max_steps", "4")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "trained 4 steps" in out and "validation NELBO <= " in out and " bits/character " in out
+    assert out.count("=== sample_") == 2
+
+
+def test_a_time_conditioned_model_samples_and_infills(module_corpus, tmp_path, capsys):
+    cli = build_cli(
+        tiny_args(module_corpus, tmp_path, "--trainer.max_steps", "4", "--model.network.time_conditioning", "true")
+    )
+    fit(cli)
+    checkpoint = cli.trainer.checkpoint_callback.last_model_path
+    assert load_model(checkpoint).network.time_conditioned
+    assert main(["sample", "--checkpoint", checkpoint, "--num", "2", "--length", "16", "--steps", "8"]) == 0
+    assert main(["infill", "--checkpoint", checkpoint, "--prompt", "Shall I [MASK:5] thee", "--steps", "8"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("=== sample_") == 2 and "Shall I " in out

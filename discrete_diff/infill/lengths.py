@@ -4,9 +4,9 @@ The likelihood rule: for each candidate combination of lengths, lay the template
 longest candidate (blanks and the rest of the window masked) and compute the NELBO of the given tokens alone, the
 blanks never revealed. That is an upper bound on -log p(given tokens at those positions), the fill marginalised
 out, so every candidate is scored on the same tokens in the same window: the candidate with the smallest bound is
-the length the model finds most plausible. With the exact denoiser the bound is exact (DESIGN.md section 1) and
-the rule picks the most likely length. All candidates share their time draws and masks (common random numbers),
-so their differences are much less noisy than the bounds themselves.
+the length the model finds most plausible. With the exact denoiser the bound is exact (the NELBO equals the
+any-order autoregressive loss) and the rule picks the most likely length. All candidates share their time draws
+and masks (common random numbers), so their differences are much less noisy than the bounds themselves.
 
 A range blank with no given token after it cannot be told apart by the likelihood (the window looks the same
 for every length); it gets its maximum length. The uniform rule draws each length independently per sample

@@ -35,7 +35,7 @@ def evaluate_proteins(
     time_draws: int = 4,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Every metric of the issue; family membership needs `alignment_rows`, the likelihood bound `model`."""
+    """Every protein metric; family membership needs `alignment_rows`, the likelihood bound `model`."""
     reference = composition(held_out)
     result: dict[str, Any] = {
         "counts": {"generated": len(generated), "train": len(train), "held_out": len(held_out)},
