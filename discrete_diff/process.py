@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from .schedules import NoiseSchedule
+from .time_densities import TimeDensity
 
 
 def stratified_uniforms(offsets: Tensor, strata: int) -> Tensor:
@@ -27,21 +28,30 @@ def stratified_uniforms(offsets: Tensor, strata: int) -> Tensor:
 def sample_times(
     batch_size: int,
     *,
+    t_min: float,
     antithetic: bool = True,
-    t_min: float = 1e-3,
+    density: TimeDensity | None = None,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> Tensor:
-    """Diffusion times in [t_min, 1], shape (B,): stratified across the batch when `antithetic`.
+    """Diffusion times in [t_min, 1], shape (B,), drawn from `density` (default uniform) rescaled to [t_min, 1];
+    stratified across the batch when `antithetic` (through the density's inverse CDF).
 
     t_min keeps the 1/t weight finite; the interval [0, t_min] it leaves out contributes about t_min of the
-    bound (the integrand is ~ constant near 0).
+    bound (the integrand is ~ constant near 0). `importance_weights` gives each draw's 1 / pi.
     """
     if antithetic:
         u = stratified_uniforms(torch.rand((), generator=generator, device=device), batch_size)
     else:
         u = torch.rand(batch_size, generator=generator, device=device)
-    return t_min + (1.0 - t_min) * u
+    return t_min + (1.0 - t_min) * (u if density is None else density.quantile(u))
+
+
+def importance_weights(t: Tensor, t_min: float, density: TimeDensity | None) -> Tensor:
+    """1 / pi for times drawn by `sample_times`: multiplying each draw's NELBO term by it keeps the mean unbiased."""
+    if density is None:
+        return torch.ones_like(t)
+    return 1.0 / density.density((t - t_min) / (1.0 - t_min))
 
 
 def forward_mask(
@@ -91,7 +101,8 @@ class NelboStats:
     loss: nats per scored token, the quantity to minimise; per_sequence: (B,) NELBO of each sequence in nats;
     scored_tokens: (B,) number of maskable tokens in each sequence; masked_tokens: total masked this draw;
     masked_cross_entropy: mean -log p over all masked tokens of the batch, unweighted;
-    sequence_cross_entropy: the mean over sequences (with any masked token) of their masked tokens' mean -log p.
+    sequence_cross_entropy: the mean over sequences (with any masked token) of their masked tokens' mean -log p;
+    masked_sums: (B,) the unweighted sum of each sequence's masked -log p (training weightings start from it).
     """
 
     loss: Tensor
@@ -100,6 +111,7 @@ class NelboStats:
     masked_tokens: Tensor
     masked_cross_entropy: Tensor
     sequence_cross_entropy: Tensor
+    masked_sums: Tensor
 
 
 def nelbo(token_nll: Tensor, masked: Tensor, t: Tensor, schedule: NoiseSchedule, maskable: Tensor) -> NelboStats:
@@ -123,6 +135,7 @@ def nelbo(token_nll: Tensor, masked: Tensor, t: Tensor, schedule: NoiseSchedule,
         masked_tokens=count,
         masked_cross_entropy=summed.sum() / count.clamp_min(1),
         sequence_cross_entropy=sequence_means.mean() if len(sequence_means) else summed.sum() * 0.0,
+        masked_sums=summed,
     )
 
 

@@ -14,6 +14,7 @@ from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.denoiser import Bidirectional, DenoiserInput
 from discrete_diff.generation import generate
 from discrete_diff.inference import load_model, read_checkpoint
+from discrete_diff.objectives import MaskedDiffusion
 from discrete_diff.training.ema import ExponentialMovingAverage
 
 pytestmark = pytest.mark.slow  # trains models or runs subprocesses
@@ -178,3 +179,31 @@ def test_a_time_conditioned_model_samples_and_infills(module_corpus, tmp_path, c
     assert main(["infill", "--checkpoint", checkpoint, "--prompt", "Shall I [MASK:5] thee", "--steps", "8"]) == 0
     out = capsys.readouterr().out
     assert out.count("=== sample_") == 2 and "Shall I " in out
+
+
+def test_a_run_can_start_from_another_models_weights(module_corpus, tmp_path, capsys):
+    """An autoregressive model continued with the diffusion objective: the weights carry over exactly (the first
+    step's learning rate is 0 during warm-up, so the one step taken here leaves them as they came)."""
+    ar = build_cli(
+        tiny_args(
+            module_corpus,
+            tmp_path / "ar",
+            "--trainer.max_steps",
+            "2",
+            "--model.objective",
+            "discrete_diff.objectives.Autoregressive",
+        )
+    )
+    fit(ar)
+    source = ar.trainer.checkpoint_callback.last_model_path
+    continued = build_cli(
+        tiny_args(module_corpus, tmp_path / "mdlm", "--trainer.max_steps", "1", "--model.init_from", source)
+    )
+    fit(continued)
+    before, after = load_model(source), load_model(continued.trainer.checkpoint_callback.last_model_path)
+    assert isinstance(after.objective, MaskedDiffusion)
+    for key, value in before.network.state_dict().items():
+        assert torch.equal(after.network.state_dict()[key], value), key
+    wider = tiny_args(module_corpus, tmp_path / "wide", "--trainer.max_steps", "1", "--model.init_from", source)
+    assert main([*["train", *wider], "--model.network.d_model", "64"]) == 2
+    assert "model.init_from" in capsys.readouterr().err

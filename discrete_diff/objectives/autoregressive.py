@@ -39,7 +39,14 @@ class Autoregressive(Objective):
         nll = -log_probs.gather(-1, x0[maskable].unsqueeze(-1)).squeeze(-1)  # (N,)
         return torch.zeros(x0.shape, dtype=nll.dtype, device=nll.device).masked_scatter(maskable, nll)  # (B, L)
 
-    def loss(self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None) -> Loss:
+    def loss(
+        self,
+        network: Denoiser,
+        batch: Batch,
+        mask_id: int,
+        generator: torch.Generator | None = None,
+        progress: float = 1.0,
+    ) -> Loss:
         per_sequence = self.token_nll(network, batch, mask_id).sum(dim=-1)  # (B,)
         scored = batch.maskable.sum(dim=-1)  # (B,)
         return Loss(per_sequence.sum() / scored.sum().clamp_min(1), per_sequence, scored)

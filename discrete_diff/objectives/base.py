@@ -29,8 +29,20 @@ class Objective(ABC):
     """A loss over a batch; the Lightning module and `eval` hold one of these, and nothing else knows its maths."""
 
     @abstractmethod
-    def loss(self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None) -> Loss:
-        """The training loss of one batch."""
+    def loss(
+        self,
+        network: Denoiser,
+        batch: Batch,
+        mask_id: int,
+        generator: torch.Generator | None = None,
+        progress: float = 1.0,
+    ) -> Loss:
+        """The training loss of one batch; `progress` in [0, 1] is the share of the training budget spent (for
+        levers that change over training)."""
+
+    def estimate(self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None) -> Loss:
+        """One draw of the number `likelihood` reports, for validation during training: by default the loss."""
+        return self.loss(network, batch, mask_id, generator)
 
     @abstractmethod
     def likelihood(

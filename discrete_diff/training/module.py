@@ -19,6 +19,7 @@ from ..batch import Batch
 from ..checkpoint_format import CHECKPOINT_KEY, FORMAT_VERSION
 from ..domain import Domain
 from ..errors import UserInputError
+from ..inference import load_model
 from ..models import Transformer, TransformerConfig, describe_network
 from ..models.pretrained import PretrainedMaskedLM, pretrained_denoiser
 from ..objectives import Autoregressive, MaskedDiffusion, Objective
@@ -41,8 +42,11 @@ class DiffusionModule(L.LightningModule):
         objective: Objective | None = None,
         optimizer: OptimizerConfig | None = None,
         ema_decay: float | None = 0.995,
+        init_from: str | None = None,
     ) -> None:
-        """ema_decay: decay of the weight average used for validation, checkpoints and sampling (None: no EMA)."""
+        """ema_decay: decay of the weight average used for validation, checkpoints and sampling (None: no EMA).
+        init_from: a checkpoint or model directory whose network weights start this run (e.g. an autoregressive
+        model of the same shape continued with the diffusion objective)."""
         super().__init__()
         self.objective = objective or MaskedDiffusion()
         self.network_config = network or TransformerConfig()
@@ -50,6 +54,7 @@ class DiffusionModule(L.LightningModule):
             raise UserInputError("model.network: a pretrained masked LM is bidirectional; it cannot be autoregressive")
         self.optimizer_config = optimizer or OptimizerConfig()
         self.ema_decay = ema_decay
+        self.init_from = init_from
         self.network: torch.nn.Module | None = None
         self.domain: Domain | None = None
         self.data_description: dict[str, Any] = {}
@@ -71,17 +76,29 @@ class DiffusionModule(L.LightningModule):
             self.network = pretrained_denoiser(self.network_config, tokenizer)
         else:
             self.network = Transformer(self.network_config, vocab_size=len(tokenizer))
+        if self.init_from is not None:
+            self._start_from(self.init_from)
+
+    def _start_from(self, path: str) -> None:
+        """Copy another model's network weights into ours; shapes and vocabulary must match exactly."""
+        source = load_model(path)
+        if source.tokenizer.get_vocab() != self.domain.tokenizer.get_vocab():
+            raise UserInputError(f"model.init_from {path}: its vocabulary differs from the data's")
+        try:
+            self.network.load_state_dict(source.network.state_dict())
+        except RuntimeError as error:
+            raise UserInputError(f"model.init_from {path}: {str(error).splitlines()[0]}") from None
 
     def configure_callbacks(self) -> list[Callback]:
         return [] if self.ema_decay is None else [ExponentialMovingAverage(self.ema_decay)]
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        loss = self.objective.loss(self.network, batch, self.mask_id)
+        loss = self.objective.loss(self.network, batch, self.mask_id, progress=self._progress())
         self.log("train/loss", loss.value, prog_bar=True)
         return loss.value
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss = self.objective.loss(self.network, batch, self.mask_id)
+        loss = self.objective.estimate(self.network, batch, self.mask_id)
         self.validation_totals += torch.stack((loss.per_sequence.sum(), loss.scored_tokens.sum().float()))
 
     def on_validation_epoch_start(self) -> None:
@@ -107,6 +124,11 @@ class DiffusionModule(L.LightningModule):
             self._time_fraction,
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def _progress(self) -> float:
+        """Share of the training budget spent: steps or wall-clock, whichever is further along."""
+        steps = self.trainer.global_step / max(int(self.trainer.estimated_stepping_batches), 1)
+        return min(1.0, max(steps, self._time_fraction()))
 
     def _time_fraction(self) -> float:
         """Share of `trainer.max_time` spent so far (0 without a time limit)."""
