@@ -8,6 +8,7 @@ benchmarks/sampling.py. Command: `python benchmarks/likelihood.py [--quick] [--o
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import sys
@@ -29,17 +30,60 @@ NAME = "likelihood"
 
 @dataclass(frozen=True)
 class Variant:
-    """One training recipe: a config and the overrides that make it differ from that config."""
+    """One training recipe: a config and the overrides that make it differ from that config.
+
+    `warm_start` = (variant, share): that variant trains first for `share` of the budget, and this one continues
+    from its weights for the rest, so the total budget is the same as every other row's."""
 
     config: str
     overrides: tuple[str, ...] = ()
     about: str = ""
+    warm_start: tuple[str, float] | None = None
+
+
+MDLM = "configs/shakespeare_char.yaml"
+OBJECTIVE = "--model.objective.init_args."
+
+
+def density(name: str, **args: float) -> tuple[str, str]:
+    spec = {"class_path": f"discrete_diff.time_densities.{name}", "init_args": args}
+    return f"{OBJECTIVE}time_density", json.dumps(spec)
 
 
 VARIANTS = {
     "ar": Variant("configs/shakespeare_char_ar.yaml", about="autoregressive baseline: causal attention, exact NLL"),
-    "mdlm": Variant("configs/shakespeare_char.yaml", about="masked diffusion, the default config"),
-}
+    "mdlm": Variant(MDLM, about="masked diffusion, the default config"),
+    "time-window": Variant(
+        MDLM, density("WindowTime", low=0.0, high=0.5, floor=0.3), "70% of the times in [0, 0.5], importance-weighted"
+    ),
+    "two-maskings": Variant(
+        MDLM, ("--data.init_args.batch_size", "8", f"{OBJECTIVE}maskings_per_sequence", "2"),
+        "8 sequences x 2 maskings: the same rows per step, antithetic times across the copies",
+    ),
+    "norm-sequences": Variant(MDLM, (f"{OBJECTIVE}normalization", "sequences"), "loss averaged per sequence"),
+    "norm-batch": Variant(MDLM, (f"{OBJECTIVE}normalization", "batch"), "loss divided by the constant B x L"),
+    "clipped": Variant(
+        MDLM, (f"{OBJECTIVE}train_weighting", "clipped", f"{OBJECTIVE}weight_cap", "5"), "1/t weights capped at 5"
+    ),
+    "flat": Variant(MDLM, (f"{OBJECTIVE}train_weighting", "flat"), "every masked token weighs the same (MaskGIT)"),
+    "lr-6e-3": Variant(MDLM, ("--model.optimizer.lr", "0.006"), "twice the learning rate"),
+    "batch-32": Variant(
+        MDLM, ("--data.init_args.batch_size", "32", "--model.optimizer.lr", "0.005"), "batch 32, learning rate 5e-3"
+    ),
+    "narrow-96x6": Variant(
+        MDLM, ("--model.network.d_model", "96", "--model.network.n_layers", "6", "--model.network.n_heads", "4"),
+        "width 96, 6 layers (0.7M parameters)",
+    ),
+    "wide-192x3": Variant(
+        MDLM, ("--model.network.d_model", "192", "--model.network.n_layers", "3", "--model.network.n_heads", "4"),
+        "width 192, 3 layers (1.4M parameters)",
+    ),
+    "ar-to-mdlm": Variant(
+        MDLM, (f"{OBJECTIVE}attention_anneal", "0.3"),
+        "AR for 40% of the budget, then diffusion from its weights, attention opened over the first 30%",
+        warm_start=("ar", 0.4),
+    ),
+}  # fmt: skip
 """Every recipe the benchmark can train, by name (`--variants`); the ratio column divides by "ar"."""
 BASELINE = "ar"
 SIZES = {
@@ -79,9 +123,37 @@ def duration(seconds: int) -> str:
 
 
 def train(model: str, comparison: str, seed: int, size: dict, args, out: Path) -> dict:
-    """Train one variant under one comparison's limit; evaluate its last checkpoint on the validation blocks."""
+    """Train one variant under one comparison's limit (after its warm start, if it has one); evaluate its last
+    checkpoint on the validation blocks."""
+    variant = VARIANTS[model]
+    if variant.warm_start is None:
+        return train_phase(model, comparison, seed, size, args, out)
+    source, share = variant.warm_start
+    first = train_phase(source, comparison, seed, size, args, out, share=share, label=f"{model}_start")
+    second = train_phase(model, comparison, seed, size, args, out, share=1.0 - share, init_from=first["checkpoint"])
+    second["steps"] += first["steps"]
+    second["training_tokens"] += first["training_tokens"]
+    second["wall_seconds"] += first["wall_seconds"]
+    offset = first["curve"][-1]["seconds"] if first["curve"] else 0.0
+    second["curve"] = first["curve"] + [{**p, "seconds": p["seconds"] + offset} for p in second["curve"]]
+    return second
+
+
+def train_phase(
+    model: str,
+    comparison: str,
+    seed: int,
+    size: dict,
+    args,
+    out: Path,
+    share: float = 1.0,
+    init_from: str | None = None,
+    label: str | None = None,
+) -> dict:
+    """One Lightning run of `model` for `share` of the budget (or of the steps)."""
     wall = comparison == "wall_clock"
     variant = VARIANTS[model]
+    budget, steps = max(1, round(args.budget * share)), max(1, round(args.steps * share))
     overrides = ["--config", str(common.REPO / variant.config), "--seed_everything", str(seed)]
     overrides += ["--data.init_args.corpus", args.corpus, "--data.init_args.data_dir", str(common.REPO / "data")]
     overrides += [
@@ -94,16 +166,17 @@ def train(model: str, comparison: str, seed: int, size: dict, args, out: Path) -
     for key, value in size["network"].items():
         overrides += [f"--model.network.{key}", str(value)]
     # Wall-clock runs stop on time; the cosine follows the share of max_time spent, so both end annealed.
-    overrides += ["--trainer.max_time", duration(args.budget) if wall else "null"]
-    overrides += ["--trainer.max_steps", str(10**6 if wall else args.steps)]
+    overrides += ["--trainer.max_time", duration(budget) if wall else "null"]
+    overrides += ["--trainer.max_steps", str(10**6 if wall else steps)]
     overrides += ["--trainer.val_check_interval", str(size["every"]), "--trainer.limit_val_batches", str(size["val"])]
     overrides += ["--trainer.logger.init_args.save_dir", str(out / "runs"), "--trainer.logger.init_args.name"]
-    overrides += [f"{comparison}_{model}_seed{seed}", "--trainer.enable_progress_bar", "false"]
+    overrides += [f"{comparison}_{label or model}_seed{seed}", "--trainer.enable_progress_bar", "false"]
+    overrides += ["--model.init_from", init_from] if init_from else []
     overrides += [
         "--trainer.enable_model_summary",
         "false",
         "--model.optimizer.warmup_steps",
-        str(min(100, args.steps)),
+        str(min(100, steps)),
     ]
     cli = build_cli([*overrides, *variant.overrides])
     curve = Curve()

@@ -19,6 +19,7 @@ import sampling  # noqa: E402
 import scaling  # noqa: E402
 import throughput  # noqa: E402
 
+from discrete_diff.cli import main  # noqa: E402
 from discrete_diff.sampling import STRATEGIES  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains models or runs subprocesses
@@ -149,3 +150,26 @@ def test_bad_input_is_one_line_and_exit_2(script, argv, message, capsys):
     assert common.main_guard(script.NAME, script.run, argv) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and error.startswith(f"benchmarks/{script.NAME}.py: error: ") and message in error
+
+
+@pytest.mark.parametrize("name", sorted(likelihood.VARIANTS))
+def test_every_likelihood_variant_is_a_valid_config(name, tmp_path, monkeypatch, capsys):
+    variant = likelihood.VARIANTS[name]
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--config", str(REPO / variant.config), *variant.overrides, "--print_config"])
+    assert done.value.code == 0, capsys.readouterr().err
+    assert variant.warm_start is None or variant.warm_start[0] in likelihood.VARIANTS
+
+
+def test_a_warm_started_variant_spends_the_same_budget_in_two_phases(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(SONNETS * 6)
+    (corpus / "b.txt").write_text(SONNETS[::-1] * 6)
+    argv = ["--smoke", "--corpus", str(corpus), "--variants", "ar-to-mdlm", "--comparisons", "equal_tokens"]
+    assert likelihood.run([*argv, "--out", str(tmp_path)]) == 0
+    (run,) = report(tmp_path, "likelihood")["runs"]
+    assert run["model"] == "ar-to-mdlm" and not run["exact"]
+    assert run["steps"] == likelihood.SIZES["smoke"]["steps"]  # 40% autoregressive + 60% diffusion
+    assert len(list((tmp_path / "runs").glob("equal_tokens_ar-to-mdlm_start_seed0"))) == 1
