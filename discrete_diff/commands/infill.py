@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         prompts,
         allow_noncanonical=args.allow_noncanonical,
         num=args.num,
-        settings=settings_from_args(args),
+        settings=settings_from_args(args, model.default_settings()),
         seed=args.seed,
         batch_size=args.batch_size,
         record=args.watch or bool(args.trajectory_png),

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{refused[0]} does not apply to an autoregressive model: it decodes left to right, one token per "
                 "call (the logit filters do apply)"
             )
-    settings = settings_from_args(args)
+    settings = settings_from_args(args, model.default_settings())
     choice = parse_lengths(args.length) if args.length else None
     lengths = choose_lengths(model, args.num, choice, torch.Generator().manual_seed(args.seed))
     result = generate(
