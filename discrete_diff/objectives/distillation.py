@@ -18,8 +18,9 @@ student must learn is the law of the token given that it is revealed by s:
     w = a / r(t, s) = (alpha(m) - alpha(t)) / (alpha(s) - alpha(t))   (1/2 for the log-linear schedule).
 
 The point mass that a position revealed in the first half-step puts on its token is, averaged over that draw, the
-first call's distribution: it enters in closed form with weight w. (SDTT's per-draw target puts a point mass with
-weight a, the probability of that reveal, rather than w, its probability given a reveal by s.) The expectation
+first call's distribution: it enters in closed form with weight w. (A per-draw target with a point mass on each
+token the draw revealed and the second call's distribution elsewhere weights the first call by a, the probability
+of that reveal, instead of w, its probability given a reveal by s.) The expectation
 over x_m is estimated with one draw of the teacher's first half-step, fed back as context to the second call.
 Whether i itself is revealed in that draw is independent of the other positions' draws, so the same x_m serves
 every i; a position the draw revealed would need a second call with itself masked, so it is left out of the loss
@@ -32,7 +33,7 @@ geometric mean exp(E log T_i), a little sharper (mode-seeking).
 What one step cannot learn: positions revealed in the same step are drawn independently given x_t, by student and
 teacher alike, and no per-position law correlates them. Distillation removes the gap between the teacher's one-call
 and two-call predictions; for an exact denoiser there is none (up to terms in a^2, from two other positions revealed
-in the same half-step), so a student distilled from it samples at S steps as it does at S steps.
+in the same half-step), so a student distilled from it samples at S steps as the denoiser itself does.
 """
 
 from __future__ import annotations
