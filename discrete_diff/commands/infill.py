@@ -64,14 +64,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError("give at least one prompt (--prompt, --template or --prompt-file)")
     if args.length_draws < 1:
         raise UserInputError(f"--length-draws must be at least 1, got {args.length_draws}")
-    settings = settings_from_args(args)  # bad options fail before a model is loaded
+    settings_from_args(args)  # bad options fail before a model is loaded
     model = load_model(args.checkpoint)
     result = infill(
         model,
         prompts,
         allow_noncanonical=args.allow_noncanonical,
         num=args.num,
-        settings=settings,
+        settings=settings_from_args(args, model.default_settings()),
         seed=args.seed,
         batch_size=args.batch_size,
         record=args.watch or bool(args.trajectory_png),

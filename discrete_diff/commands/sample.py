@@ -45,7 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.num < 1:
         raise UserInputError(f"--num must be at least 1, got {args.num}")
-    settings = settings_from_args(args)  # bad options fail before a model is loaded
+    settings_from_args(args)  # bad options fail before a model is loaded
     choice = parse_lengths(args.length) if args.length else None
     model = load_model(args.checkpoint)
     if isinstance(model.objective, Autoregressive):
@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{refused[0]} does not apply to an autoregressive model: it decodes left to right, one token per "
                 "call (the logit filters do apply)"
             )
+    settings = settings_from_args(args, model.default_settings())  # a distilled model's step count by default
     lengths = choose_lengths(model, args.num, choice, torch.Generator().manual_seed(args.seed))
     result = generate(
         model,
