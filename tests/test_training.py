@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import REPO
 
+from discrete_diff.cli import main
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.denoiser import Bidirectional, DenoiserInput
 from discrete_diff.generation import generate
@@ -76,6 +77,15 @@ def test_checkpoint_reloads_to_identical_outputs(trained):
     first = generate(model, [32, 32], seed=3).ids
     again = generate(load_model(cli.trainer.checkpoint_callback.last_model_path), [32, 32], seed=3).ids
     assert first == again and model.mask_id not in {token for ids in first for token in ids}
+
+
+def test_eval_with_one_draw_estimates_its_error_across_sequences(trained, capsys):
+    cli, _, corpus = trained
+    last = cli.trainer.checkpoint_callback.last_model_path
+    assert main(["eval", "--checkpoint", last, "--data", str(corpus), "--time-draws", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "± 0.0000" not in printed and "±: estimated across sequences" in printed
+    assert "masking levels integrated over [0, 1]" in printed
 
 
 def test_checkpoint_holds_no_pickled_objects(trained):

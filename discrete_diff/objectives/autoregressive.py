@@ -73,4 +73,5 @@ class Autoregressive(Objective):
             tokens=total_tokens,
             time_draws=0,
             exact=True,
+            error_from="",
         )

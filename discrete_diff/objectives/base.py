@@ -32,6 +32,12 @@ class Objective(ABC):
     def loss(self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None) -> Loss:
         """The training loss of one batch."""
 
+    def validation_loss(
+        self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None
+    ) -> Loss:
+        """What validation logs per sequence: the same number `likelihood` averages (the training loss by default)."""
+        return self.loss(network, batch, mask_id, generator)
+
     @abstractmethod
     def likelihood(
         self,

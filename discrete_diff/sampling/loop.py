@@ -70,6 +70,9 @@ def run_sampler(
     log_probs: Tensor | None = None
     calls = 0
     for number, plan in enumerate(plans):
+        # Every step draws its random numbers and sets its time, skipped or not: caching changes no sample.
+        context.uniforms = torch.rand(tokens.shape, dtype=torch.float64, generator=generator, device=tokens.device)
+        strategy.begin(plan, context)
         if cache and not strategy.remasks and not ((tokens == mask_id) & plan.active).any():
             continue  # nothing left to reveal in this step's positions: no network call needed
         if log_probs is None or not reuse:
