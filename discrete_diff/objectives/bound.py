@@ -28,7 +28,8 @@ class LikelihoodBound:
     sequence's K draws (`error_from` = "draws"; stratified draws make this an overestimate); with K = 1, from the
     spread across sequences around the common rate (`error_from` = "sequences": it also counts how sequences
     differ, so it tends to overestimate); with one draw of one sequence there is none (None). Neither covers how
-    far this data set is from other data.
+    far this data set is from other data. When a few tokens cost far more than the rest (heavy tails), a run
+    over few sequences and draws tends to understate it (tests/test_likelihood_estimate.py measures how much).
 
     An autoregressive model fills in the same record with its exact NLL (`exact`, no draws, no error).
     """
