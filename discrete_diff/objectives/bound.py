@@ -140,7 +140,8 @@ def average_time_draws(
     if time_draws > 1:
         error, source = math.sqrt(within) / total_tokens, "draws"
     elif len(nats) > 1:
-        # Sum of squared residuals around the common rate: its expectation is at least the Monte Carlo variance.
+        # Squared residuals around the common rate: for about equally long sequences their expected sum is at
+        # least the Monte Carlo variance of the total (the differences between sequences only add to it).
         residuals = nats - rate * tokens  # (N,)
         spread = float((residuals**2).sum()) * len(nats) / (len(nats) - 1)
         error, source = math.sqrt(spread) / total_tokens, "sequences"
