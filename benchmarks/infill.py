@@ -81,17 +81,18 @@ def template(ids: list[int], start: int, length: int, blank: Blank) -> TokenTemp
 
 @torch.no_grad()
 def blank_nelbo(model: TrainedModel, case: tuple[list[int], int, int], draws: int, seed: int) -> float:
-    """NELBO of the blank given the rest of its line, in nats, averaged over stratified time draws."""
+    """NELBO of the blank given the rest of its line, in nats, averaged over stratified draws (`bound_at`)."""
     ids, start, length = case
     tokens = torch.tensor([ids])  # (1, L)
     maskable = torch.zeros_like(tokens, dtype=torch.bool)
     maskable[0, start : start + length] = True
     batch = Batch(tokens, torch.ones_like(maskable), maskable)
     generator = torch.Generator().manual_seed(seed)
-    times = 1e-5 + (1 - 1e-5) * stratified_uniforms(torch.rand((), generator=generator), draws)  # (K,)
+    u = stratified_uniforms(torch.rand((), generator=generator, dtype=torch.float64), draws)  # (K,)
     total = 0.0
-    for t in times:
-        total += float(model.objective.loss_at(model.network, batch, t[None], model.mask_id, generator).per_sequence)
+    for k in range(draws):
+        bound = model.objective.bound_at(model.network, batch, u[k : k + 1], model.mask_id, generator)
+        total += float(bound.per_sequence)
     return total / draws
 
 

@@ -39,6 +39,15 @@ class EvaluationData:
     """Scored tokens per unit of the domain (characters, residues)."""
     notes: list[str]
     """What the reader met that a user should know (characters outside the vocabulary, dropped records)."""
+    units: list[float] | None = None
+    """Units in each batch, where the tokens per unit vary between batches (BPE text): a part of the data
+    (`eval --max-batches`) is then reported per unit of that part. None: `tokens_per_unit` holds for any part."""
+
+    def tokens_per_unit_of(self, batches: int | None, tokens: int) -> float:
+        """Tokens per unit of the first `batches` batches (all when None), which hold `tokens` scored tokens."""
+        if self.units is None or batches is None or batches >= len(self.units):
+            return self.tokens_per_unit
+        return tokens / max(sum(self.units[:batches]), 1.0)
 
 
 class Domain(ABC):

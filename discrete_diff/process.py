@@ -68,10 +68,49 @@ def forward_mask(
     x0: (B, L) token ids; t: (B,); maskable: (B, L) bool, False at special, padding and pinned positions.
     Returns x_t (B, L) and the boolean mask of masked positions (B, L).
     """
-    p_mask = schedule.mask_probability(t)[:, None]  # (B, 1)
-    masked = (torch.rand(x0.shape, generator=generator, device=x0.device) < p_mask) & maskable
+    return mask_at_level(x0, schedule.mask_probability(t), maskable=maskable, mask_id=mask_id, generator=generator)
+
+
+def mask_at_level(
+    x0: Tensor, level: Tensor, *, maskable: Tensor, mask_id: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """Mask each maskable position of x0 (B, L) independently with probability `level` (B,): (x_t, masked)."""
+    u = torch.rand(x0.shape, generator=generator, device=x0.device, dtype=level.dtype)  # (B, L)
+    masked = (u < level[:, None]) & maskable
     xt = torch.where(masked, torch.full_like(x0, mask_id), x0)
     return xt, masked
+
+
+def draw_masked_count(maskable: Tensor, u: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Mask exactly m = floor(u * n) + 1 of each row's n maskable positions, chosen uniformly: (masked, level).
+
+    maskable: (B, L) bool; u: (B,) in [0, 1), so m is uniform on 1..n when u ~ U(0, 1). `level` (B,) float64 is the
+    masking level of the forward process these masks stand for: given m masked, level ~ Beta(m, n - m + 1), drawn
+    as the m-th smallest of the n uniforms that chose the positions (the level at which exactly they are masked).
+    Rows with nothing maskable mask nothing (level 1).
+    """
+    scores = torch.rand(maskable.shape, generator=generator, dtype=torch.float64, device=maskable.device)  # (B, L)
+    scores = scores.masked_fill(~maskable, 2.0)  # never among the m smallest
+    count = maskable.sum(-1)  # (B,) n
+    chosen = torch.minimum((u.to(scores) * count).floor().long() + 1, count)  # (B,) m in 1..n (0 when n = 0)
+    ordered = scores.sort(-1).values  # (B, L)
+    level = ordered.gather(1, (chosen - 1).clamp_min(0)[:, None])[:, 0]  # (B,) the m-th smallest
+    masked = (scores <= level[:, None]) & maskable & (chosen > 0)[:, None]
+    return masked, torch.where(chosen > 0, level, torch.ones_like(level))
+
+
+def count_weighted_nelbo(token_nll: Tensor, masked: Tensor, maskable: Tensor) -> Tensor:
+    """One draw of the NELBO: (n / m) * (sum of the m masked cross-entropies), (B,) float64.
+
+    For a SUBS denoiser the NELBO of any schedule with alpha(0) = 1 is the integral over masking levels lambda in
+    [0, 1] of (1/lambda) E[sum of masked cross-entropies] (substitute lambda = 1 - alpha(t)); integrating lambda
+    out for a time-independent denoiser leaves sum_m (1/m) E[masked cross-entropies | m of n masked]. So with m
+    uniform on 1..n and the m positions uniform (`draw_masked_count`), this is unbiased for it, always finite
+    (at most n times one masked token's loss), and a sequence with nothing to score contributes 0.
+    """
+    summed = token_nll.double().sum(dim=-1)  # (B,)
+    count, total = masked.sum(-1), maskable.sum(-1)  # (B,), (B,)
+    return torch.where(count > 0, summed * total / count.clamp_min(1), torch.zeros_like(summed))  # (B,)
 
 
 def subs_log_probs(logits: Tensor, mask_id: int) -> Tensor:

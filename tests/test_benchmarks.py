@@ -6,6 +6,7 @@ checked with one-line errors and exit status 2.
 
 import json
 import math
+import statistics
 import sys
 
 import pytest
@@ -17,6 +18,7 @@ import common  # noqa: E402
 import likelihood  # noqa: E402
 import sampling  # noqa: E402
 import scaling  # noqa: E402
+import standard_error  # noqa: E402
 import throughput  # noqa: E402
 
 from discrete_diff.cli import main  # noqa: E402
@@ -95,6 +97,21 @@ def test_sampling_smoke(likelihood_run, tmp_path):
     assert summary["fewest_calls_matching_ar"] is None or summary["fewest_calls_matching_ar"] >= 1
 
 
+def test_standard_error_smoke(likelihood_run, tmp_path):
+    runs = {(r["comparison"], r["model"], r["seed"]): r["checkpoint"] for r in likelihood_run[1]["runs"]}
+    (tmp_path / "held_out.txt").write_text(SONNETS * 3, encoding="utf-8")
+    argv = ["--smoke", "--checkpoint", runs[("equal_tokens", "mdlm", 0)], "--data", str(tmp_path / "held_out.txt")]
+    assert standard_error.run([*argv, "--time-draws", "1,2", "--out", str(tmp_path)]) == 0
+    result = report(tmp_path, "standard_error")
+    repeats = standard_error.SIZES["smoke"]["repeats"]
+    assert [(row["time_draws"], row["repeats"]) for row in result["summary"]] == [(1, repeats), (2, repeats)]
+    for row in result["summary"]:
+        assert row["mean_bits"] > 0 and row["rms_standard_error"] > 0 and 0 <= row["within_two_errors"] <= 1
+        bits = [r["bits"] for r in result["runs"][str(row["time_draws"])]]
+        assert len(set(bits)) == repeats  # every seed draws differently
+        assert row["spread_across_seeds"] == pytest.approx(statistics.stdev(bits))
+
+
 def test_throughput_smoke(tmp_path):
     assert throughput.run(["--smoke", "--out", str(tmp_path)]) == 0
     result = report(tmp_path, "throughput")
@@ -144,6 +161,8 @@ def test_scaling_smoke(tmp_path):
         (likelihood, ["--seeds", "1,x"], "--seeds '1,x': expected comma-separated integers"),
         (throughput, ["--precisions", "fp8"], "--precisions: unknown ['fp8']"),
         (scaling, ["--bogus"], "unrecognized arguments: --bogus"),
+        (standard_error, ["--checkpoint", "missing.ckpt"], "missing.ckpt: checkpoint not found"),
+        (standard_error, ["--checkpoint", "c", "--time-draws", "0"], "every K must be at least 1"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(script, argv, message, capsys):

@@ -7,7 +7,7 @@ from conftest import SONNETS
 
 from discrete_diff.errors import UserInputError
 from discrete_diff.inference import TrainedModel
-from discrete_diff.infill import UniformLength, infill
+from discrete_diff.infill import LengthChoice, LengthRule, LikelihoodLength, UniformLength, infill
 from discrete_diff.models.transformer import Transformer, TransformerConfig
 from discrete_diff.objectives import Autoregressive, MaskedDiffusion
 from discrete_diff.protein.domain import ProteinDomain
@@ -74,6 +74,34 @@ def test_a_range_blank_gets_a_length_in_its_range_and_the_scores_are_reported(te
     assert 2 <= choice.lengths[0] <= 6 and len(run.infills[0].fills[0]) == choice.lengths[0]
     assert set(choice.scores) == {(n,) for n in range(2, 7)}
     assert choice.scores[choice.lengths] == min(choice.scores.values())
+
+
+class Shortest(LengthRule):
+    """Always the shortest lengths, so that the window is longer than the filled template."""
+
+    def choose(self, template, count, scorer, generator):
+        return [LengthChoice(tuple(b.minimum for b in template.blanks))] * count
+
+
+def test_scoring_and_sampling_see_the_same_window(text_model):
+    """A text template is scored in a window as long as its longest candidate, the rest [MASK]: the sampler must
+    fill the chosen lengths in that same window, not in a shorter row."""
+    prompt, calls = "Shall I [MASK:2-9] thee", []
+    longest = len(text_model.domain.parse_template(prompt, "prompt").segments[0]) + 9 + len(" thee")
+    hook = text_model.network.register_forward_pre_hook(lambda module, args: calls.append(args[0]))
+    try:
+        for rule in (LikelihoodLength(time_draws=2), Shortest()):
+            calls.clear()
+            run = infill(text_model, [prompt], length_rule=rule, settings=SamplingSettings(steps=4))
+            length = len(run.infills[0].tokens)
+            scoring = [c for c in calls if c.score_at is not None]
+            sampling = [c for c in calls if c.score_at is None]
+            assert all(c.ids.shape[1] == longest for c in scoring + sampling), rule
+            assert all(c.attention.padding is None or c.attention.padding.all() for c in sampling)
+            assert (sampling[0].ids[0, length:] == text_model.mask_id).all()  # the text after the template: unknown
+    finally:
+        hook.remove()
+    assert length < longest and run.infills[0].text == f"Shall I {run.infills[0].fills[0]} thee"
 
 
 def test_prompts_that_cannot_be_served_fail_clearly(text_model):

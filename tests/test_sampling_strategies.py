@@ -21,7 +21,7 @@ from discrete_diff.sampling import (
     run_sampler,
     strategy_named,
 )
-from discrete_diff.schedules import LogLinearSchedule
+from discrete_diff.schedules import LinearSchedule, LogLinearSchedule, PolynomialSchedule
 
 VOCAB, MASK, LENGTH = 12, 11, 24
 
@@ -67,7 +67,7 @@ def prompt(batch=3, seed=0):
     return tokens.masked_fill(blanks, MASK), blanks
 
 
-def sample(network, case, filters=None, seed=1, steps=10, tokens=None, **kwargs):
+def sample(network, case, filters=None, seed=1, steps=10, tokens=None, schedule=None, **kwargs):
     tokens = prompt()[0] if tokens is None else tokens
     return run_sampler(
         network,
@@ -75,7 +75,7 @@ def sample(network, case, filters=None, seed=1, steps=10, tokens=None, **kwargs)
         mask_id=MASK,
         strategy=STRATEGY_CASES[case],
         num_steps=steps,
-        schedule=LogLinearSchedule(),
+        schedule=schedule or LogLinearSchedule(),
         filters=SamplingSettings(**(filters or {})).filters(banned=(), mask_id=MASK),
         generator=torch.Generator().manual_seed(seed),
         **kwargs,
@@ -121,6 +121,26 @@ def test_caching_changes_nothing_but_the_number_of_calls(network):
         plain = sample(network, case, steps=40, cache=False)
         assert torch.equal(cached.tokens, plain.tokens), case
         assert cached.network_calls <= plain.network_calls
+
+
+def test_caching_changes_no_sample_of_a_single_row(network):
+    """Blocks finish early, so the cached run skips steps that the plain run takes: both must draw the same."""
+    for case in ("blocks-ancestral", "ancestral", "blocks-confidence", "blocks-first-hitting"):
+        for seed in range(50):
+            tokens = prompt(batch=1, seed=seed)[0]
+            cached = sample(network, case, tokens=tokens, seed=seed, steps=40)
+            plain = sample(network, case, tokens=tokens, seed=seed, steps=40, cache=False)
+            assert torch.equal(cached.tokens, plain.tokens), (case, seed)
+
+
+@pytest.mark.parametrize("schedule", [LinearSchedule(), LogLinearSchedule(0.0), PolynomialSchedule(2.0)], ids=repr)
+@pytest.mark.parametrize("case", ["remasking", "ancestral", "first-hitting", "blocks-ancestral"])
+def test_schedules_that_end_fully_masked_sample(network, case, schedule):
+    """alpha(1) = 0: nothing is revealed at t = 1, and no step divides by it."""
+    tokens, blanks = prompt()
+    for given in (tokens, torch.where(blanks, torch.zeros_like(tokens), tokens)):  # blanks masked, or revealed
+        result = sample(network, case, tokens=given, steps=12, schedule=schedule, pinned=~blanks)
+        assert torch.equal(result.tokens[~blanks], tokens[~blanks]) and not (result.tokens == MASK).any()
 
 
 def test_remasking_revises_revealed_tokens_but_never_pinned_ones(network):

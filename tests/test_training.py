@@ -83,6 +83,15 @@ def test_checkpoint_reloads_to_identical_outputs(trained):
     assert first == again and model.mask_id not in {token for ids in first for token in ids}
 
 
+def test_eval_with_one_draw_estimates_its_error_across_sequences(trained, capsys):
+    cli, _, corpus = trained
+    last = cli.trainer.checkpoint_callback.last_model_path
+    assert main(["eval", "--checkpoint", last, "--data", str(corpus), "--time-draws", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "± 0.0000" not in printed and "±: estimated across sequences" in printed
+    assert "masking levels integrated over [0, 1]" in printed
+
+
 def test_checkpoint_holds_no_pickled_objects(trained):
     cli, _, _ = trained
     checkpoint = read_checkpoint(cli.trainer.checkpoint_callback.best_model_path)  # weights_only=True load

@@ -53,12 +53,62 @@ class ToyDistribution:
         return 0.5 * float((counts / counts.sum() - self.probs).abs().sum())
 
 
+class MarkovChain:
+    """A stationary Markov chain over `vocab` tokens: long sequences (a 256-token block) whose exact conditionals
+    given any unmasked tokens are known in closed form (only the nearest unmasked neighbours matter)."""
+
+    def __init__(self, vocab: int = 4, length: int = 256, seed: int = 0, rare: float | None = None) -> None:
+        """rare: if given, every transition but the most likely one from each token has this probability, so
+        that the per-token losses are heavy-tailed (a few tokens cost -log(rare) nats)."""
+        generator = torch.Generator().manual_seed(seed)
+        self.vocab, self.length, self.mask_id = vocab, length, vocab
+        if rare is None:
+            weights = torch.rand(vocab, vocab, generator=generator, dtype=torch.float64) + 0.1
+        else:
+            weights = torch.full((vocab, vocab), rare, dtype=torch.float64)
+            weights[torch.arange(vocab), torch.randperm(vocab, generator=generator)] = 1.0 - (vocab - 1) * rare
+        self.transition = weights / weights.sum(-1, keepdim=True)  # (V, V)
+        eigenvalues, eigenvectors = torch.linalg.eig(self.transition.T)
+        stationary = eigenvectors[:, eigenvalues.real.argmax()].real
+        self.stationary = stationary / stationary.sum()  # (V,)
+        self.powers = torch.stack([torch.linalg.matrix_power(self.transition, d) for d in range(length + 1)])
+
+    def sample(self, count: int, generator: torch.Generator) -> Tensor:
+        x = torch.empty(count, self.length, dtype=torch.long)
+        x[:, 0] = torch.multinomial(self.stationary.expand(count, -1), 1, generator=generator)[:, 0]
+        for i in range(1, self.length):
+            x[:, i] = torch.multinomial(self.transition[x[:, i - 1]], 1, generator=generator)[:, 0]
+        return x
+
+    def log_prob(self, x0: Tensor) -> Tensor:
+        """x0: (B, L) -> (B,) exact log p(x0)."""
+        steps = self.transition[x0[:, :-1], x0[:, 1:]].log().sum(-1)  # (B,)
+        return self.stationary[x0[:, 0]].log() + steps
+
+    def conditionals(self, xt: Tensor) -> Tensor:
+        """p(x0^i = v | unmasked tokens of xt), (B, L) -> (B, L, V): the nearest unmasked token on each side."""
+        batch, length = xt.shape
+        positions = torch.arange(length).expand(batch, -1)  # (B, L)
+        known = xt != self.mask_id
+        left = torch.where(known, positions, -1).cummax(-1).values  # (B, L) last known at or before i
+        right = torch.where(known, positions, length).flip(-1).cummin(-1).values.flip(-1)  # first known at or after
+        value = xt.clamp_max(self.vocab - 1)
+        left_value = value.gather(1, left.clamp_min(0))  # (B, L)
+        right_value = value.gather(1, right.clamp_max(length - 1))
+        from_left = self.powers[(positions - left).clamp_max(length), left_value]  # (B, L, V)
+        from_left = torch.where((left < 0)[..., None], self.stationary, from_left)
+        to_right = self.powers[(right - positions).clamp_max(length), :, right_value]  # (B, L, V)
+        to_right = torch.where((right >= length)[..., None], torch.ones_like(to_right), to_right)
+        joint = from_left * to_right
+        return joint / joint.sum(-1, keepdim=True)
+
+
 class ExactDenoiser(torch.nn.Module):
     """Logits over V + 1 tokens (the last is [MASK], never predicted); ignores t, like a SUBS denoiser."""
 
     time_conditioned = False
 
-    def __init__(self, toy: ToyDistribution, mix_uniform: float = 0.0) -> None:
+    def __init__(self, toy: ToyDistribution | MarkovChain, mix_uniform: float = 0.0) -> None:
         super().__init__()
         self.toy, self.mix_uniform = toy, mix_uniform
         self.calls = 0

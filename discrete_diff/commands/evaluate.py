@@ -92,7 +92,7 @@ def evaluate(
     bound = model.objective.likelihood(
         model.network, data.batches, model.mask_id, time_draws=time_draws, seed=seed, max_batches=max_batches
     )
-    return bound.per_unit(model.domain.unit, data.tokens_per_unit)
+    return bound.per_unit(model.domain.unit, data.tokens_per_unit_of(max_batches, bound.tokens))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -102,8 +102,9 @@ def report_lengths(result: InfillRun) -> None:
         seen.add(fill.source)
         ranked = sorted(fill.choice.scores.items(), key=lambda item: item[1])
         runner_up = f"; next {ranked[1][0]} at {ranked[1][1]:.2f}" if len(ranked) > 1 else ""
+        rule = "the NELBO of the given tokens" + (" less log p(length)" if fill.choice.length_prior else "")
         print(
-            f"{fill.source!r}: blank lengths {fill.choice.lengths} chosen by the NELBO of the given tokens "
+            f"{fill.source!r}: blank lengths {fill.choice.lengths} chosen by {rule} "
             f"({ranked[0][1]:.2f} nats, {len(ranked)} candidates{runner_up})",
             file=sys.stderr,
         )

@@ -11,7 +11,15 @@ from ..templates import (
     render_text_template,
 )
 from .api import Infill, InfillRun, infill, infill_templates
-from .lengths import LengthChoice, LengthRule, LikelihoodLength, Scorer, UniformLength, given_token_nelbo
+from .lengths import (
+    LengthChoice,
+    LengthPrior,
+    LengthRule,
+    LikelihoodLength,
+    Scorer,
+    UniformLength,
+    given_token_nelbo,
+)
 
 __all__ = [
     "Blank",
@@ -19,6 +27,7 @@ __all__ = [
     "Infill",
     "InfillRun",
     "LengthChoice",
+    "LengthPrior",
     "LengthRule",
     "LikelihoodLength",
     "Scorer",

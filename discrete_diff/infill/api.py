@@ -18,7 +18,8 @@ from ..inference import TrainedModel
 from ..objectives import MaskedDiffusion
 from ..sampling import SamplingSettings, StepCallback, Trajectory
 from ..templates import Blank, TokenTemplate
-from .lengths import LengthChoice, LengthRule, LikelihoodLength, Scorer
+from .lengths import LengthChoice, LengthPrior, LengthRule, LikelihoodLength, Scorer
+from .window import stack_rows, window_row
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ def infill_templates(
     for template, name in zip(templates, names, strict=True):
         _check_length(template, model, name)
     generator = torch.Generator().manual_seed(seed)
-    scorer = Scorer(model.network, model.objective, model.mask_id, model.tokenizer.pad_token_id)
+    prior = LengthPrior.from_histogram(model.data.get("lengths"), model.length_limit)
+    scorer = Scorer(model.network, model.objective, model.mask_id, model.tokenizer.pad_token_id, prior)
     jobs = [
         (template, source, choice)
         for template, source in zip(templates, sources, strict=True)
@@ -99,21 +101,19 @@ def infill_templates(
     infills, calls = [], 0
     for start in range(0, len(jobs), batch_size):
         batch = jobs[start : start + batch_size]
-        rows = [template.layout(choice.lengths, model.mask_id) for template, _, choice in batch]
-        width = max(len(ids) for ids, _ in rows)
-        tokens = torch.full((len(rows), width), model.tokenizer.pad_token_id, dtype=torch.long)  # (B, L)
-        pinned = torch.ones(len(rows), width, dtype=torch.bool)  # (B, L) padding and given tokens
-        attention = torch.zeros(len(rows), width, dtype=torch.bool)  # (B, L)
-        for row, (ids, given) in enumerate(rows):
-            tokens[row, : len(ids)], pinned[row, : len(ids)], attention[row, : len(ids)] = ids, given, True
+        # The window the length rule scored in (window.py); padding and given tokens are pinned.
+        rows = [window_row(template, choice.lengths, model.mask_id) for template, _, choice in batch]
+        tokens, given, attention = stack_rows(rows, model.tokenizer.pad_token_id)  # (B, W) each
+        pinned = given | ~attention
         result = denoise(
             model, tokens, settings, pinned=pinned, attention_mask=attention, banned=banned,
             generator=generator, record=record, on_step=on_step,
         )  # fmt: skip
         calls += result.network_calls
-        for row, ((template, source, choice), (ids, given)) in enumerate(zip(batch, rows, strict=True)):
-            filled = result.tokens[row, : len(ids)]
-            infills.append(_describe(model, template, source, choice, filled, given, result.trajectory, row))
+        for row, (template, source, choice) in enumerate(batch):
+            length = template.length(choice.lengths)  # the template's own positions, not the window after it
+            filled, row_given = result.tokens[row, :length], given[row, :length]
+            infills.append(_describe(model, template, source, choice, filled, row_given, result.trajectory, row))
     return InfillRun(infills, calls)
 
 

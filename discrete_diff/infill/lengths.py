@@ -1,12 +1,15 @@
 """Choosing the lengths of blanks given as ranges.
 
-The likelihood rule: for each candidate combination of lengths, lay the template out in one window as long as the
-longest candidate (blanks and the rest of the window masked) and compute the NELBO of the given tokens alone, the
-blanks never revealed. That is an upper bound on -log p(given tokens at those positions), the fill marginalised
-out, so every candidate is scored on the same tokens in the same window: the candidate with the smallest bound is
-the length the model finds most plausible. With the exact denoiser the bound is exact (the NELBO equals the
-any-order autoregressive loss) and the rule picks the most likely length. All candidates share their time draws
-and masks (common random numbers), so their differences are much less noisy than the bounds themselves.
+The likelihood rule: for each candidate combination of lengths, lay the template out in its window (window.py:
+proteins as whole sequences, text in a window as long as the longest candidate) and compute the NELBO of the
+given tokens alone, the blanks never revealed. That is an upper bound on -log p(given tokens at those positions),
+the fill marginalised out. For a template that is a whole sequence (it ends with framing, as proteins do) the
+candidates differ in total length too, so the rule adds -log p(length) from the lengths the model was trained on
+(the histogram a checkpoint keeps): the candidate with the smallest NELBO - log p(length) is the posterior mode of
+the blank lengths given the template (with the bound in place of the exact likelihood). Text windows are pieces
+of a longer text: their length is not the text's, and no prior applies. With the exact denoiser the bound is
+exact and the rule picks the most probable lengths. All candidates share their draws and masks (common random
+numbers), so their differences are much less noisy than the bounds themselves.
 
 A range blank with no given token after it cannot be told apart by the likelihood (the window looks the same
 for every length); it gets its maximum length. The uniform rule draws each length independently per sample
@@ -15,17 +18,21 @@ for every length); it gets its maximum length. The uniform rule draws each lengt
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from ..denoiser import Bidirectional, Denoiser, DenoiserInput
+from ..batch import Batch
+from ..denoiser import Denoiser
 from ..errors import UserInputError
 from ..objectives import MaskedDiffusion
-from ..process import masked_token_nll, nelbo, stratified_uniforms
+from ..process import draw_masked_count, stratified_uniforms
 from ..templates import TokenTemplate
+from .window import stack_rows, window_row
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,33 @@ class LengthChoice:
     lengths: tuple[int, ...]
     """One length per blank, in template order."""
     scores: dict[tuple[int, ...], float] | None = None
-    """NELBO (nats) of the given tokens for each candidate, when the likelihood rule chose."""
+    """For each candidate, when the likelihood rule chose: the NELBO (nats) of the given tokens, less
+    log p(length) when `length_prior` (the negative log posterior, up to a constant)."""
+    length_prior: bool = False
+    """Whether the scores include the length prior (whole sequences of a model that stores its lengths)."""
+
+
+@dataclass(frozen=True)
+class LengthPrior:
+    """p(length) of whole sequences, from the lengths of the training sequences.
+
+    Each length 1..`longest` gets its count plus one half: a length no training sequence had is unlikely, not
+    impossible (a template may ask for lengths the training set lacks, and then the likelihood decides).
+    """
+
+    counts: Mapping[int, int]
+    longest: int
+
+    @classmethod
+    def from_histogram(cls, histogram: Mapping[str, list[int]] | None, longest: int) -> LengthPrior | None:
+        """From a checkpoint's `lengths` entry ({"length": [...], "count": [...]}); None without one."""
+        if not histogram:
+            return None
+        return cls(dict(zip(histogram["length"], histogram["count"], strict=True)), longest)
+
+    def log_prob(self, length: int) -> float:
+        total = sum(c for n, c in self.counts.items() if 1 <= n <= self.longest) + 0.5 * self.longest
+        return math.log((self.counts.get(length, 0) + 0.5) / total)
 
 
 @dataclass(frozen=True)
@@ -44,7 +77,9 @@ class Scorer:
     objective: MaskedDiffusion
     mask_id: int
     pad_id: int | None = None
-    """Fills the window after a template with framing (<eos>), unattended, as in training; else [MASK] does."""
+    """Pads rows of different lengths (not attended, as in training); [MASK] does when None."""
+    length_prior: LengthPrior | None = None
+    """p(length) of whole sequences (templates ending with framing); None: every length equally likely."""
 
 
 class LengthRule(ABC):
@@ -78,38 +113,35 @@ def given_token_nelbo(
     time_draws: int,
     generator: torch.Generator,
 ) -> Tensor:
-    """(N,) NELBO in nats of the given tokens, blanks marginalised, for each candidate laid out in a common window.
+    """(N,) NELBO in nats of the given tokens, blanks marginalised, for each candidate laid out in its window.
 
-    The j-th given token is masked at the same times in every candidate (common random numbers).
+    The bound of `MaskedDiffusion.bound_at` with the given tokens as the scored ones: m of the G given tokens
+    masked, m uniform on 1..G (K stratified draws), weight G / m. The same m given tokens (the j-th given token
+    of every candidate alike) are masked in every candidate: common random numbers.
     """
-    width = max(template.length(c) for c in candidates)
-    filler = scorer.mask_id if scorer.pad_id is None or not template.tail else scorer.pad_id
-    tokens = torch.full((len(candidates), width), filler, dtype=torch.long)  # (N, W)
-    attention = torch.zeros(len(candidates), width, dtype=torch.bool)  # (N, W)
-    scored = torch.zeros(len(candidates), width, dtype=torch.bool)  # (N, W)
-    for row, lengths in enumerate(candidates):
-        ids, given = template.layout(lengths, scorer.mask_id)
-        given[: len(template.head)] = False  # framing is never masked in training: not scored
-        given[len(ids) - len(template.tail) :] = False
-        tokens[row, : len(ids)], scored[row, : len(ids)] = ids, given
-        attention[row] = True if filler == scorer.mask_id else torch.arange(width) < len(ids)
-    schedule = scorer.objective.schedule
-    times = 1e-5 + (1.0 - 1e-5) * stratified_uniforms(torch.rand((), generator=generator), time_draws)  # (K,)
+    rows = [window_row(template, lengths, scorer.mask_id) for lengths in candidates]
+    pad = scorer.mask_id if scorer.pad_id is None else scorer.pad_id
+    tokens, scored, attended = stack_rows(rows, pad)  # (N, W) each
+    scored[:, : len(template.head)] = False  # framing is never masked in training: not scored
+    for row, (ids, _) in enumerate(rows):
+        scored[row, len(ids) - len(template.tail) :] = False
+    batch = Batch(tokens, attended, scored)
+    given = int(scored[0].sum())
+    u = stratified_uniforms(torch.rand((), generator=generator, dtype=torch.float64), time_draws)  # (K,)
     totals = torch.zeros(len(candidates), dtype=torch.float64)
     for k in range(time_draws):
-        t = times[k].expand(len(candidates))  # (N,) the same time for every candidate
-        u = torch.rand(int(scored[0].sum()), generator=generator)  # (G,) one draw per given token
+        shared, level = draw_masked_count(torch.ones(1, given, dtype=torch.bool), u[k : k + 1], generator)  # (1, G)
         masked = torch.zeros_like(scored)
-        masked[scored] = (u < schedule.mask_probability(t[:1])).repeat(len(candidates))
-        xt = tokens.masked_fill(masked, scorer.mask_id)  # (N, W)
-        inputs = DenoiserInput(xt, Bidirectional(attention), t=t, score_at=masked)
-        token_nll = masked_token_nll(scorer.network(inputs), tokens, masked, scorer.mask_id)  # (N, W)
-        totals += nelbo(token_nll, masked, t, schedule, scored).per_sequence.double()
+        masked[scored] = shared.expand(len(candidates), -1).reshape(-1)
+        draw = scorer.objective.bound_of_masks(scorer.network, batch, masked, level.expand(len(candidates)),
+                                               scorer.mask_id)  # fmt: skip
+        totals += draw.per_sequence
     return totals / time_draws
 
 
 class LikelihoodLength(LengthRule):
-    """The candidate whose given tokens have the smallest NELBO (see the module docstring); one choice for all."""
+    """The candidate with the smallest NELBO of its given tokens, less log p(length) for whole sequences: the
+    posterior mode (see the module docstring); one choice for all samples."""
 
     def __init__(self, time_draws: int = 16, max_candidates: int = 512) -> None:
         self.time_draws, self.max_candidates = time_draws, max_candidates
@@ -129,9 +161,14 @@ class LikelihoodLength(LengthRule):
                 f"{len(candidates)} combinations of blank lengths to score (more than {self.max_candidates}): "
                 "narrow the ranges or give some blanks a fixed length"
             )
-        nelbo = given_token_nelbo(template, candidates, scorer, self.time_draws, generator)
-        scores = dict(zip(candidates, nelbo.tolist(), strict=True))
-        return [LengthChoice(candidates[int(nelbo.argmin())], scores)] * count
+        score = given_token_nelbo(template, candidates, scorer, self.time_draws, generator)
+        prior = scorer.length_prior if template.tail else None  # only a whole sequence's length has a prior
+        if prior is not None:
+            framing = len(template.head) + len(template.tail)
+            lengths = [template.length(c) - framing for c in candidates]
+            score = score - torch.tensor([prior.log_prob(n) for n in lengths], dtype=score.dtype)
+        scores = dict(zip(candidates, score.tolist(), strict=True))
+        return [LengthChoice(candidates[int(score.argmin())], scores, prior is not None)] * count
 
 
 class UniformLength(LengthRule):

@@ -80,4 +80,5 @@ class Autoregressive(Objective):
             tokens=total_tokens,
             time_draws=0,
             exact=True,
+            error_from="",
         )

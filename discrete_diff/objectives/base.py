@@ -40,8 +40,10 @@ class Objective(ABC):
         """The training loss of one batch; `progress` in [0, 1] is the share of the training budget spent (for
         levers that change over training)."""
 
-    def estimate(self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None) -> Loss:
-        """One draw of the number `likelihood` reports, for validation during training: by default the loss."""
+    def validation_loss(
+        self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None
+    ) -> Loss:
+        """What validation logs per sequence: the same number `likelihood` averages (the training loss by default)."""
         return self.loss(network, batch, mask_id, generator)
 
     @abstractmethod

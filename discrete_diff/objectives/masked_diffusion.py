@@ -10,7 +10,17 @@ from torch import Tensor
 from ..batch import Batch
 from ..denoiser import AttentionPattern, Bidirectional, Denoiser, DenoiserInput
 from ..errors import InvalidArgument
-from ..process import NelboStats, forward_mask, importance_weights, masked_token_nll, nelbo, sample_times
+from ..process import (
+    NelboStats,
+    count_weighted_nelbo,
+    draw_masked_count,
+    forward_mask,
+    importance_weights,
+    masked_token_nll,
+    nelbo,
+    sample_times,
+    stratified_uniforms,
+)
 from ..schedules import LogLinearSchedule, NoiseSchedule
 from ..time_densities import TimeDensity
 from .base import Loss, Objective
@@ -125,10 +135,41 @@ class MaskedDiffusion(Objective):
         per_sequence = (stats.per_sequence * importance).view(copies, -1).mean(0)  # (B,) unbiased NELBO terms
         return Loss(value, per_sequence, batch.maskable.sum(-1))
 
-    def estimate(self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None) -> Loss:
-        """One unbiased draw of the reported NELBO (uniform stratified times, one masking): validation's number."""
-        t = sample_times(batch.size, t_min=self.t_min, generator=generator, device=batch.input_ids.device)
-        return self.loss_at(network, batch, t, mask_id, generator)
+    def bound_at(
+        self, network: Denoiser, batch: Batch, u: Tensor, mask_id: int, generator: torch.Generator | None = None
+    ) -> Loss:
+        """One draw of the likelihood bound per sequence, u (B,) in [0, 1) choosing how many tokens are masked.
+
+        Averaged over u ~ U(0, 1) this is the NELBO with masking levels integrated over all of [0, 1], whatever
+        the schedule: an upper bound on -log p_theta(x0) for the sampler that starts from all-[MASK] (a schedule
+        with alpha(1) = eps > 0 leaves (1 - eps, 1] out of its time integral; this does not). The level is
+        integrated out by masking m of the n scored tokens, m uniform on 1..n, with weight n / m
+        (`count_weighted_nelbo`): no level near 0 carries a huge weight, so no cut-off is needed and every draw is
+        finite. A time-conditioned network is called at t = time_at(1 - level), clamped to [0, 1], with the level
+        drawn from its law given m (`draw_masked_count`).
+        """
+        masked, level = draw_masked_count(batch.maskable, u, generator)
+        return self.bound_of_masks(network, batch, masked, level, mask_id)
+
+    def bound_of_masks(self, network: Denoiser, batch: Batch, masked: Tensor, level: Tensor, mask_id: int) -> Loss:
+        """The bound's draw for given masked positions (B, L) standing for masking levels (B,) (exact tests
+        enumerate these)."""
+        x0 = batch.input_ids
+        xt = x0.masked_fill(masked, mask_id)  # (B, L)
+        t = self.schedule.time_at(1.0 - level.double()).clamp(0.0, 1.0).float()  # (B,)
+        inputs = DenoiserInput(xt, Bidirectional(batch.attention_mask), t=t, class_labels=batch.class_labels,
+                               score_at=masked)  # fmt: skip
+        token_nll = masked_token_nll(network(inputs), x0, masked, mask_id)  # (B, L)
+        per_sequence = count_weighted_nelbo(token_nll, masked, batch.maskable)  # (B,)
+        scored = batch.maskable.sum(dim=-1)  # (B,)
+        return Loss(per_sequence.sum() / scored.sum().clamp_min(1), per_sequence, scored)
+
+    def validation_loss(
+        self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None
+    ) -> Loss:
+        """One draw of the likelihood bound per sequence, stratified across the batch."""
+        offset = torch.rand((), generator=generator, dtype=torch.float64, device=batch.input_ids.device)
+        return self.bound_at(network, batch, stratified_uniforms(offset, batch.size), mask_id, generator)
 
     def likelihood(
         self,
@@ -140,8 +181,10 @@ class MaskedDiffusion(Objective):
         seed: int = 0,
         max_batches: int | None = None,
     ) -> LikelihoodBound:
-        def draw(batch: Batch, t: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-            loss = self.loss_at(network, batch, t, mask_id, generator)
+        """The NELBO with masking levels over all of [0, 1] (`bound_at`), averaged over K stratified draws."""
+
+        def draw(batch: Batch, u: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+            loss = self.bound_at(network, batch, u, mask_id, generator)
             return loss.per_sequence, loss.scored_tokens
 
         return average_time_draws(draw, batches, time_draws=time_draws, seed=seed, max_batches=max_batches)

@@ -48,5 +48,8 @@ class Blocks(Strategy):
             plans += self.inner.plan(steps_per_block, in_block, masked)
         return plans
 
+    def begin(self, plan: StepPlan, context: SamplerContext) -> None:
+        self.inner.begin(plan, context)
+
     def step(self, tokens: Tensor, log_probs: Tensor, plan: StepPlan, context: SamplerContext) -> Tensor:
         return self.inner.step(tokens, log_probs, plan, context)

@@ -53,7 +53,8 @@ def run_sampler(
     positions that are not masked are revealed already: only a remasking strategy may change them.
     With `cache`, a step in which no token changed lets the next step reuse the previous network output (valid
     only for a time-independent denoiser: a time-conditioned one is called at every step), and steps left after
-    everything is revealed are skipped. The network sees the current time t and `class_labels` (B,) if given.
+    everything is revealed are skipped. Caching changes no sample: every step draws its random numbers and sets
+    its time whether it is skipped or not. The network sees the step's time t and `class_labels` (B,) if given.
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be at least 1, got {num_steps}")
@@ -70,6 +71,9 @@ def run_sampler(
     log_probs: Tensor | None = None
     calls = 0
     for number, plan in enumerate(plans):
+        # Every step draws its random numbers and sets its time, skipped or not: caching changes no sample.
+        context.uniforms = torch.rand(tokens.shape, dtype=torch.float64, generator=generator, device=tokens.device)
+        strategy.begin(plan, context)
         if cache and not strategy.remasks and not ((tokens == mask_id) & plan.active).any():
             continue  # nothing left to reveal in this step's positions: no network call needed
         if log_probs is None or not reuse:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 from ..errors import InvalidArgument
@@ -41,13 +41,15 @@ class Remasking(Strategy):
             return 0.0, 1.0
         t, s = grid_times(plan)
         alpha_t, alpha_s = alphas(schedule, t, s)
-        sigma = min(self.eta, (1.0 - alpha_s) / alpha_t) if self.window[0] <= t <= self.window[1] else 0.0
+        # alpha_t = 0 (t = 1 under a schedule that ends fully masked) leaves no revealed token to cap: eta alone.
+        cap = (1.0 - alpha_s) / alpha_t if alpha_t > 0 else math.inf
+        sigma = min(self.eta, cap) if self.window[0] <= t <= self.window[1] else 0.0
         return sigma, (alpha_s - (1.0 - sigma) * alpha_t) / (1.0 - alpha_t)
 
     def step(self, tokens: Tensor, log_probs: Tensor, plan: StepPlan, context: SamplerContext) -> Tensor:
         sigma, reveal_probability = self.probabilities(plan, context.schedule)
         masked = (tokens == context.mask_id) & plan.active  # (B, L)
-        u = torch.rand(tokens.shape, dtype=torch.float64, generator=context.generator, device=tokens.device)
+        u = context.uniforms  # (B, L)
         updated = reveal(tokens, masked & (u < reveal_probability), log_probs, context.generator)
         remask = ~masked & plan.active & (u < sigma)  # (B, L) decided on the same x_t as the reveals
         context.time.fill_(grid_times(plan)[1])

@@ -31,12 +31,18 @@ class StepPlan:
 
 @dataclass
 class SamplerContext:
-    """What a step needs besides tokens and probabilities; `time` (B,) float64 is the diffusion time reached."""
+    """What a step needs besides tokens and probabilities; `time` (B,) float64 is the diffusion time reached.
+
+    `uniforms` (B, L) float64 are the step's own random numbers, drawn by the loop for every step of the plan,
+    skipped or not: a strategy takes every random choice from them except the tokens it reveals (drawn from
+    `generator`, only at revealed positions), so cached and uncached runs draw identical samples.
+    """
 
     mask_id: int
     generator: torch.Generator
     time: Tensor
     schedule: NoiseSchedule
+    uniforms: Tensor | None = None
 
 
 class Strategy(ABC):
@@ -57,6 +63,10 @@ class Strategy(ABC):
         """The steps for sequences whose `editable` positions (B, L) may change; `masked` (B, L) is where
         [MASK] is now. By default `num_steps` steps over all editable positions."""
         return [StepPlan(index, num_steps, editable) for index in range(num_steps)]
+
+    def begin(self, plan: StepPlan, context: SamplerContext) -> None:
+        """Before a step (and its network call): set `context.time` to the time it starts from."""
+        context.time.fill_(grid_times(plan)[0])
 
     @abstractmethod
     def step(self, tokens: Tensor, log_probs: Tensor, plan: StepPlan, context: SamplerContext) -> Tensor:
@@ -99,9 +109,8 @@ class Ancestral(Strategy):
 
     def step(self, tokens: Tensor, log_probs: Tensor, plan: StepPlan, context: SamplerContext) -> Tensor:
         masked = (tokens == context.mask_id) & plan.active  # (B, L)
-        u = torch.rand(tokens.shape, dtype=torch.float64, generator=context.generator, device=tokens.device)
         context.time.fill_(grid_times(plan)[1])
-        chosen = masked & (u < self.reveal_probability(plan, context.schedule))
+        chosen = masked & (context.uniforms < self.reveal_probability(plan, context.schedule))
         return reveal(tokens, chosen, log_probs, context.generator)
 
 
@@ -109,9 +118,10 @@ class Ancestral(Strategy):
 class FirstHitting(Strategy):
     """Jump straight to the next time a position is revealed: one reveal per sequence per network call, exact.
 
-    With n masked positions at time t, each reveals independently at a time whose law is fixed by alpha; the
-    first of them happens where alpha(s) = 1 - (1 - alpha(t)) * u^(1/n), u ~ U(0, 1) (Zheng et al. 2024), at a
-    position chosen uniformly. The plan has as many steps as the most-masked sequence has blanks.
+    With n masked positions at time t, each reveals independently at a time whose law is fixed by alpha: where
+    1 - alpha(s) = (1 - alpha(t)) * u_i, u_i ~ U(0, 1). The first of them is the largest u_i, at a position
+    uniform among the n, with max u_i distributed as u^(1/n) (Zheng et al. 2024). The plan has as many steps as
+    the most-masked sequence has blanks.
     """
 
     @property
@@ -122,18 +132,18 @@ class FirstHitting(Strategy):
         count = int((editable & masked).sum(-1).max()) if masked.numel() else 0
         return [StepPlan(index, count, editable) for index in range(count)]
 
+    def begin(self, plan: StepPlan, context: SamplerContext) -> None:
+        if plan.index == 0:
+            context.time.fill_(1.0)  # a phase (e.g. a block) starts fully masked; later steps follow the clock
+
     def step(self, tokens: Tensor, log_probs: Tensor, plan: StepPlan, context: SamplerContext) -> Tensor:
         masked = (tokens == context.mask_id) & plan.active  # (B, L)
-        remaining = masked.sum(-1)  # (B,)
-        if plan.index == 0:
-            context.time.fill_(1.0)  # a phase (e.g. a block) starts fully masked
-        u = torch.rand(remaining.shape, dtype=torch.float64, generator=context.generator, device=tokens.device)
-        schedule = context.schedule
-        alpha_t = schedule.alpha(context.time)
-        alpha_s = 1.0 - (1.0 - alpha_t) * u ** (1.0 / remaining.clamp_min(1))
-        context.time = torch.where(remaining > 0, schedule.time_at(alpha_s), context.time)
-        # A uniformly chosen masked position: the argmax of uniform noise over the masked ones.
-        scores = torch.rand(tokens.shape, dtype=torch.float64, generator=context.generator, device=tokens.device)
-        choice = scores.masked_fill(~masked, -math.inf).argmax(-1)  # (B,)
+        first, choice = context.uniforms.masked_fill(~masked, -math.inf).max(-1)  # (B,) each: the first reveal
+        context.time = torch.where(masked.any(-1), self.next_time(context.time, first, context.schedule), context.time)
         chosen = torch.zeros_like(masked).scatter_(1, choice[:, None], True) & masked
         return reveal(tokens, chosen, log_probs, context.generator)
+
+    @staticmethod
+    def next_time(time: Tensor, first: Tensor, schedule: NoiseSchedule) -> Tensor:
+        """The time of the first reveal: 1 - alpha(s) = (1 - alpha(t)) * (the largest of the masked u_i)."""
+        return schedule.time_at(1.0 - schedule.mask_probability(time) * first)

@@ -39,11 +39,17 @@ class TextDomain(Domain):
         return "".join(f"=== {record.description} ===\n{record.text}\n" for record in records)
 
     def evaluation_data(self, path: str, *, length: int, batch_size: int) -> EvaluationData:
-        """Documents joined by [EOS] as in training, cut into blocks of `length` (the last one padded)."""
+        """Documents joined by [EOS] as in training, cut into blocks of `length` (the last one padded).
+
+        Characters are counted exactly where they are scored: each token is credited with the characters from the
+        end of the previous token to its own end (a chunk's last token also with any it leaves at the end), so
+        text a tokenizer drops (spaces) is counted and [UNK] tokens, not scored, are credited with nothing.
+        """
         tokenizer = self.tokenizer
         backend = tokenizer.backend_tokenizer
         ids: list[int] = []
-        characters, unknown = 0, Counter()
+        credited: list[int] = []  # characters each token stands for
+        unknown = Counter()
         previous = backend.encode_special_tokens
         backend.encode_special_tokens = True  # a literal "[MASK]" in the file is text, as in training
         try:
@@ -51,24 +57,41 @@ class TextDomain(Domain):
                 for chunk in document.chunks():
                     encoding = backend.encode(chunk, add_special_tokens=False)
                     ids += encoding.ids
-                    characters += len(chunk)
+                    credited += _characters_per_token(
+                        encoding.ids, encoding.offsets, len(chunk), tokenizer.unk_token_id
+                    )
                     unknown.update(
                         chunk[begin:end]
                         for token, (begin, end) in zip(encoding.ids, encoding.offsets, strict=True)
                         if token == tokenizer.unk_token_id
                     )
                 ids.append(tokenizer.eos_token_id)
+                credited.append(0)
         finally:
             backend.encode_special_tokens = previous
         rows = torch.tensor(ids, dtype=torch.long)
         pad = (-len(rows)) % length
         rows = torch.cat((rows, torch.full((pad,), tokenizer.pad_token_id))).reshape(-1, length)  # (N, length)
-        batches = [make_batch(rows[start : start + batch_size], tokenizer) for start in range(0, len(rows), batch_size)]
+        characters = torch.tensor(credited + [0] * pad, dtype=torch.float64).reshape(-1, length).sum(-1)  # (N,)
+        starts = range(0, len(rows), batch_size)
+        batches = [make_batch(rows[start : start + batch_size], tokenizer) for start in starts]
+        units = [float(characters[start : start + batch_size].sum()) for start in starts]
         scored = sum(int(batch.maskable.sum()) for batch in batches)
-        characters -= sum(len(text) * count for text, count in unknown.items())  # bits are over scored text only
         notes = []
         if unknown:
             common = ", ".join(f"{text!r} x{count}" for text, count in unknown.most_common(5))
             count = sum(unknown.values())
             notes.append(f"{count} characters outside the model's vocabulary (read as [UNK], not scored): {common}")
-        return EvaluationData(batches, scored / max(characters, 1), notes)
+        return EvaluationData(batches, scored / max(sum(units), 1.0), notes, units)
+
+
+def _characters_per_token(ids: list[int], offsets: list[tuple[int, int]], length: int, unk_id: int | None) -> list[int]:
+    """Characters each token of a chunk of `length` characters stands for; [UNK] stands for none."""
+    credited, covered = [], 0
+    for token, (_, end) in zip(ids, offsets, strict=True):
+        end = max(end, covered)
+        credited.append(0 if token == unk_id else end - covered)
+        covered = end
+    if credited:
+        credited[-1] += length - covered  # trailing text the tokenizer dropped (whitespace)
+    return credited

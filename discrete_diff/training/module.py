@@ -98,7 +98,7 @@ class DiffusionModule(L.LightningModule):
         return loss.value
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss = self.objective.estimate(self.network, batch, self.mask_id)
+        loss = self.objective.validation_loss(self.network, batch, self.mask_id)
         self.validation_totals += torch.stack((loss.per_sequence.sum(), loss.scored_tokens.sum().float()))
 
     def on_validation_epoch_start(self) -> None:
