@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from jsonargparse import ArgumentError
 
-from .commands import data, evaluate, evaluate_proteins, export, generate, infill, quickstart, sample, train
+from .commands import data, evaluate, evaluate_proteins, export, generate, infill, quickstart, sample, serve, train
 from .errors import UserInputError
 
-COMMANDS = (train, data, sample, evaluate, quickstart, generate, evaluate_proteins, export, infill)
+COMMANDS = (train, data, sample, evaluate, quickstart, generate, evaluate_proteins, export, infill, serve)
 """Each module has NAME, HELP, configure(parser) and run(args) -> int; PASSTHROUGH = True hands every
 argument after the subcommand to the command itself (as `args.passthrough`)."""
 
