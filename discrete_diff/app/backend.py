@@ -276,11 +276,12 @@ def _pieces(model: TrainedModel, ids: list[int], given: list[bool]) -> tuple[tup
 
 
 def _sample(model: TrainedModel, text: str | None, options: argparse.Namespace, watch: _Watch) -> Result:
+    settings = settings_from_args(options)
     limit = model.network.config.max_length
-    if not 1 <= options.length <= limit:  # the check and message of `discrete-diff sample`
+    if not 1 <= options.length <= limit:  # the check and message of `discrete-diff sample`, in its order
         raise ValueError(f"--length {options.length} must be between 1 and the model's max_length {limit}")
     ids, calls = generate_ids(
-        model, num_samples=options.num, length=options.length, seed=options.seed, settings=settings_from_args(options)
+        model, num_samples=options.num, length=options.length, seed=options.seed, settings=settings
     )
     texts = model.tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True)
     special = set(model.tokenizer.all_special_ids)
@@ -425,6 +426,14 @@ class Backend:
             f"{self.domain} model {self.name}: {parameters / 1e6:.2f}M parameters, {len(self.model.tokenizer)} tokens, "
             f"at most {self.model.network.config.max_length} positions, trained {self.model.global_step} steps"
         )
+
+    def settings(self, task: Task) -> list[Setting]:
+        """The task's settings for the page: a default length beyond the model's limit starts at the limit."""
+        limit = self.model.network.config.max_length
+        return [
+            dataclasses.replace(s, default=limit) if s.kind == "int" and s.name == "length" and s.default > limit else s
+            for s in task_settings(task)
+        ]
 
     def task(self, name: str) -> Task:
         for task in self.tasks:

@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from .backend import Backend, Frame, RequestError, Setting, Task, save_picture, task_settings
+from .backend import Backend, Frame, RequestError, Setting, Task, save_picture
 from .scratch import Scratch
 from .view import CSS, frame_html, samples_html, status_html
 
@@ -75,7 +75,7 @@ def _page(backend: Backend, task: Task, limits: Limits, scratch: Scratch) -> Non
     inputs: list[gr.components.Component] = []
     if task.input_label:
         inputs.append(gr.Textbox(value=task.example, label=task.input_label, lines=2, elem_id=f"{task.name}-input"))
-    settings = task_settings(task)
+    settings = backend.settings(task)
     with gr.Row():
         inputs += [_widget(task, s) for s in settings if not s.sampling]
     with gr.Accordion("Sampling settings (the command line's options and defaults)", open=False):
