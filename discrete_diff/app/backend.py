@@ -456,6 +456,7 @@ class Backend:
             result = RUNNERS[name](dataclasses.replace(self.model, network=watch), text, options, watch)
         except (UserInputError, ValueError) as error:
             raise RequestError(one_line(error)) from None
+        result = dataclasses.replace(result, summary=f"{result.summary}, {time.monotonic() - started:.1f} s")
         if result.shown is not None:
             yield from frames(self.model, result.shown)
-        yield dataclasses.replace(result, summary=f"{result.summary}, {time.monotonic() - started:.1f} s")
+        yield result

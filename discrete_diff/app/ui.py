@@ -19,6 +19,7 @@ THEME = gr.themes.Default(
     font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
 )
 """System fonts only: the default theme would fetch its fonts from Google, and the app must work offline."""
+SAMPLING = "Sampling settings (the command line's options and defaults)"
 CONCURRENCY_ID = "generation"  # every task's event shares one bound on concurrent generations
 
 
@@ -36,9 +37,11 @@ def _widget(task: Task, setting: Setting) -> gr.components.Component:
         return gr.Checkbox(value=bool(setting.default), **options)
     if setting.kind == "choice":
         return gr.Dropdown(choices=list(setting.choices), value=setting.default, **options)
-    if setting.kind in ("int", "float"):
+    if setting.kind in ("int", "float") and setting.default is not None:
         return gr.Number(value=setting.default, precision=0 if setting.kind == "int" else None, **options)
-    return gr.Textbox(value=setting.default or "", placeholder="(the default)", **options)
+    # Off by default (top-k, top-p, ...): a number field would send 0 for empty, a text field sends "" (= off).
+    placeholder = "default" if setting.kind == "text" else "off"
+    return gr.Textbox(value=setting.default or "", placeholder=placeholder, **options)
 
 
 def _handler(backend: Backend, task: Task, names: list[str], outputs: dict[str, Any], limits: Limits, scratch: Scratch):
@@ -61,9 +64,10 @@ def _handler(backend: Backend, task: Task, names: list[str], outputs: dict[str, 
                     continue
                 folder = scratch.folder()
                 update = {status: status_html(event.summary), results: samples_html(event.samples)}
-                update[picture] = save_picture(event, folder / "trajectory.png")
+                drawn = save_picture(event, folder / "trajectory.png")
+                update[picture] = None if drawn is None else str(drawn)
                 if fasta is not None and event.write_fasta is not None:
-                    update[fasta] = event.write_fasta(folder / f"{task.name}.fasta")
+                    update[fasta] = str(event.write_fasta(folder / f"{task.name}.fasta"))
                 yield update
         except RequestError as error:
             yield {status: status_html(f"error: {error}", error=True), **cleared}
@@ -78,7 +82,7 @@ def _page(backend: Backend, task: Task, limits: Limits, scratch: Scratch) -> Non
     settings = backend.settings(task)
     with gr.Row():
         inputs += [_widget(task, s) for s in settings if not s.sampling]
-    with gr.Accordion("Sampling settings (the command line's options and defaults)", open=False):
+    with gr.Accordion(SAMPLING, open=False, elem_id=f"{task.name}-sampling"):
         with gr.Row():
             inputs += [_widget(task, s) for s in settings if s.sampling]
     button = gr.Button(task.title, variant="primary", elem_id=f"{task.name}-run")
@@ -87,7 +91,7 @@ def _page(backend: Backend, task: Task, limits: Limits, scratch: Scratch) -> Non
         "live": gr.HTML(label="Live denoising", elem_id=f"{task.name}-live"),
         "results": gr.HTML(elem_id=f"{task.name}-results"),
         "picture": gr.Image(
-            label="Denoising trajectory (positions x steps)", type="filepath", interactive=False, height=360,
+            label="Denoising trajectory", show_label=False, type="filepath", interactive=False, height=360,
             elem_id=f"{task.name}-trajectory",
         ),
     }  # fmt: skip
