@@ -1,4 +1,5 @@
-"""Driving `discrete-diff serve` in Debian's chromium through Playwright: start a server, open a page, run a task.
+"""Driving `discrete-diff serve` in Debian's chromium through Playwright: open a page, run a task (servers start
+with benchmarks/serve_load.py's `serving`).
 
 Playwright's own browser download is not reachable here, so the system binary is launched by path. The browser
 tests use these helpers; so does the README's screenshot (see tests/test_app_browser.py).
@@ -6,16 +7,11 @@ tests use these helpers; so does the README's screenshot (see tests/test_app_bro
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+SERVER_ENV = {"OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}  # tiny models: one thread each, quiet logs
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -33,48 +29,6 @@ WATCH = """task => {
 """Before a run: marks the samples or error on show as stale (the run's own are drawn afresh), and notes whether the
 live view ever shows a masked position (a frame before the last) while it runs."""
 DONE = "#TASK-results .dd-sample:not([data-stale]), #TASK-status .dd-error:not([data-stale])"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def serving(checkpoint: str, log: Path, *options: str) -> Iterator[str]:
-    """`discrete-diff serve` in its own process on a free port; yields its URL once it answers."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "discrete_diff",
-        "serve",
-        "--checkpoint",
-        checkpoint,
-        "--port",
-        str(port),
-        *options,
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    with log.open("w") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @contextmanager

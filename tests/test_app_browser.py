@@ -8,15 +8,21 @@ Without chromium, Playwright or the app extra these tests are skipped, unless DI
 import importlib.util
 import io
 import os
+import sys
 
 import pytest
-from app_browser import CHROMIUM, chromium, open_tab, press, serving
+from app_browser import CHROMIUM, SERVER_ENV, chromium, open_tab, press
 from Bio import SeqIO
+from conftest import REPO
 from tiny_checkpoints import protein_checkpoint, text_checkpoint
 
 from discrete_diff.cli import main
 from discrete_diff.hf.pipeline import DiffusionPipeline
 from discrete_diff.protein.tokenizer import CANONICAL_AMINO_ACIDS
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from serve_load import serving  # noqa: E402  (the load benchmark's way to start a server)
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("one_thread")]
 
@@ -44,7 +50,8 @@ def text_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def text_server(browser, text_model, tmp_path_factory):
-    with serving(text_model, tmp_path_factory.mktemp("text_server") / "serve.log", "--animation-seconds", "1") as url:
+    log = tmp_path_factory.mktemp("text_server") / "serve.log"
+    with serving(text_model, log, "--animation-seconds", "1", env=SERVER_ENV) as (url, _):
         yield url
 
 
@@ -56,7 +63,7 @@ def protein_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def protein_server(browser, protein_model, tmp_path_factory):
     log = tmp_path_factory.mktemp("protein_server") / "serve.log"
-    with serving(protein_model, log, "--animation-seconds", "1") as url:
+    with serving(protein_model, log, "--animation-seconds", "1", env=SERVER_ENV) as (url, _):
         yield url
 
 
