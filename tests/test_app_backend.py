@@ -106,14 +106,14 @@ def test_text_infill_keeps_the_given_text_and_matches_the_pipeline(text, text_pa
     assert masked == sorted(masked, reverse=True) and len(set(masked)) == len(masked)  # only changes are frames
     for frame in frames:  # given text is shown as given in every frame
         assert "".join(t for t, s in frame.pieces if s == GIVEN) == "Shall I  thee to a  day?"
-    assert "2 fills, blank lengths 10, 6" in result.summary
+    assert "2 fills, blank lengths (10, 6)," in result.summary
 
 
 def test_a_range_blank_reports_the_chosen_length(text):
     _, result = run(text, "infill", "Shall I [MASK:2-5] thee", steps=8, length_draws=2)
     assert "chosen by the NELBO of the given tokens" in result.summary
     fill = len(result.samples[0].pieces) - len("Shall I  thee")
-    assert 2 <= fill <= 5 and f"blank lengths {fill}" in result.summary
+    assert 2 <= fill <= 5 and f"blank lengths ({fill})" in result.summary
 
 
 def test_samples_match_the_cli_and_the_live_view_ends_on_the_first(text, text_path):

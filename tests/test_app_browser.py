@@ -97,7 +97,7 @@ def test_text_infill_keeps_the_prompt_and_fills_every_blank(browser, text_server
     assert sample == DiffusionPipeline.from_pretrained(text_model).infill(prompt)[0]  # the CLI's defaults
     assert texts(page, "#infill-results .dd-given") == ["Shall I ", " thee to a ", " day?"]
     assert sample[:8] == "Shall I " and sample[18:29] == " thee to a " and sample[35:] == " day?"
-    assert "1 fills, blank lengths 10, 6" in page.locator("#infill-status").inner_text()
+    assert "1 fill, blank lengths (10, 6)," in page.locator("#infill-status").inner_text()
 
 
 def test_a_bad_prompt_shows_the_cli_message_and_the_server_keeps_serving(

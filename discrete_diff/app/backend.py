@@ -271,6 +271,10 @@ def _captured(watch: _Watch, final: Tensor, mask_id: int) -> _Shown | None:
     return _Shown(trajectory)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _pieces(model: TrainedModel, ids: list[int], given: list[bool]) -> tuple[tuple[str, bool], ...]:
     return tuple((model.tokenizer.decode([token]), flag) for token, flag in zip(ids, given, strict=True))
 
@@ -289,7 +293,7 @@ def _sample(model: TrainedModel, text: str | None, options: argparse.Namespace, 
     for row, sample_text in zip(ids.tolist(), texts, strict=True):
         kept = [token for token in row if token not in special]
         samples.append(Sample(_pieces(model, kept, [False] * len(kept)), sample_text))
-    summary = f"{len(samples)} samples of {options.length} tokens, {calls} network calls"
+    summary = f"{_count(len(samples), 'sample')} of {options.length} tokens, {calls} network calls"
     return Result(tuple(samples), summary, _captured(watch, ids[0], model.mask_id))
 
 
@@ -309,7 +313,7 @@ def _generate(model: TrainedModel, text: str | None, options: argparse.Namespace
     # Row 0 of the first batch is the first of the shortest: the library batches proteins by length.
     first = records[min(range(len(lengths)), key=lengths.__getitem__)].sequence
     final = torch.tensor(model.tokenizer.convert_tokens_to_ids(list(first)))
-    summary = f"{len(records)} sequences, {sum(lengths)} residues, {calls} network calls"
+    summary = f"{_count(len(records), 'sequence')}, {sum(lengths)} residues, {calls} network calls"
     return Result(samples, summary, _captured(watch, final, model.mask_id), lambda path: write_fasta(path, records))
 
 
@@ -332,8 +336,8 @@ def _infill_result(model: TrainedModel, infills: list[Infill], calls: int) -> tu
     )
     lengths = sorted({i.choice.lengths for i in infills})
     chosen = " chosen by the NELBO of the given tokens" if infills[0].choice.scores else ""
-    blanks = "; ".join(", ".join(map(str, c)) for c in lengths)
-    return samples, f"{len(samples)} fills, blank lengths {blanks}{chosen}, {calls} network calls"
+    blanks = " ".join(f"({', '.join(map(str, c))})" for c in lengths)
+    return samples, f"{_count(len(samples), 'fill')}, blank lengths {blanks}{chosen}, {calls} network calls"
 
 
 def _shown(infill: Infill) -> _Shown | None:
