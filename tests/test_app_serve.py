@@ -1,13 +1,22 @@
-"""`discrete-diff serve` refuses what it cannot serve with one line and exit status 2, before or instead of starting."""
+"""`discrete-diff serve`: what it cannot serve is one line and exit status 2; requests beyond its bound queue."""
 
+import json
 import socket
 import sys
+import threading
+import time
+import urllib.request
 
 import pytest
+from conftest import REPO
 from tiny_checkpoints import text_checkpoint
 
 from discrete_diff.app.server import OFFLINE
 from discrete_diff.cli import main
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from serve_load import request_data, serving  # noqa: E402
 
 
 def one_line_error(capsys) -> str:
@@ -48,3 +57,40 @@ def test_a_busy_port_is_a_one_line_error(capsys, monkeypatch, tmp_path, one_thre
         port = busy.getsockname()[1]
         assert main(["serve", "--checkpoint", checkpoint, "--port", str(port)]) == 2
     assert f"--port {port}: cannot serve on 127.0.0.1" in one_line_error(capsys)
+
+
+def test_generations_beyond_the_bound_wait_their_turn(tmp_path, one_thread):
+    """--max-concurrent 1: three requests sent at once run one after another (each holds its slot for its
+    one-second replay), all answered."""
+    pytest.importorskip("gradio")
+    checkpoint = text_checkpoint(tmp_path)
+    options = ("--max-concurrent", "1", "--animation-seconds", "1")
+    with serving(checkpoint, tmp_path / "serve.log", *options, env={"OMP_NUM_THREADS": "1"}) as (url, _):
+        data = request_data(url, "infill", "So [MASK:6] thee", steps=4)
+        spans: list[tuple[float, float]] = []
+        threads = [threading.Thread(target=lambda: spans.append(running_span(url, data))) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    spans.sort()
+    assert len(spans) == 3 and all(end - start >= 0.5 for start, end in spans)
+    assert all(later[0] >= earlier[1] - 0.05 for earlier, later in zip(spans, spans[1:], strict=False))
+
+
+def running_span(url: str, data: list) -> tuple[float, float]:
+    """When a request's first update (its "working" notice) and its final event arrived."""
+    post = urllib.request.Request(
+        f"{url}gradio_api/call/infill", json.dumps({"data": data}).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(post, timeout=60) as response:
+        event_id = json.load(response)["event_id"]
+    first = None
+    with urllib.request.urlopen(f"{url}gradio_api/call/infill/{event_id}", timeout=60) as stream:
+        for raw in stream:
+            line = raw.decode()
+            if line.startswith("event: generating") and first is None:
+                first = time.monotonic()
+            if line.startswith("event: complete"):
+                return first, time.monotonic()
+    raise AssertionError("no final event")

@@ -432,7 +432,8 @@ class Backend:
         )
 
     def settings(self, task: Task) -> list[Setting]:
-        """The task's settings for the page: a default length beyond the model's limit starts at the limit."""
+        """The task's settings for this model's page: the one place where they meet the model (a default length
+        beyond its limit starts at the limit; settings read from a checkpoint, such as labels, would plug in here)."""
         limit = self.model.network.config.max_length
         return [
             dataclasses.replace(s, default=limit) if s.kind == "int" and s.name == "length" and s.default > limit else s

@@ -1,5 +1,5 @@
 """The pages, built with Gradio: one tab per task of the loaded model's domain, its inputs made from the task's
-CLI options (backend.task_settings), so a new option of the CLI appears here without a change to this file."""
+CLI options (`Backend.settings`), so a new option of the CLI appears here without a change to this file."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def _handler(backend: Backend, task: Task, names: list[str], outputs: dict[str, 
     """A generator for Gradio: a working notice, the live frames, then the result (or the one-line error)."""
     status, live, results, picture = outputs["status"], outputs["live"], outputs["results"], outputs["picture"]
     fasta = outputs.get("fasta")
-    cleared = {live: "", results: "", picture: None, **({fasta: None} if fasta else {})}
+    cleared = {live: "", results: "", picture: None, **({fasta: None} if fasta is not None else {})}
 
     def run(*inputs: Any) -> Iterator[dict]:
         text = inputs[0] if task.input_label else None
