@@ -5,6 +5,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -59,9 +60,9 @@ def test_a_busy_port_is_a_one_line_error(capsys, monkeypatch, tmp_path, one_thre
     assert f"--port {port}: cannot serve on 127.0.0.1" in one_line_error(capsys)
 
 
-def test_generations_beyond_the_bound_wait_their_turn(tmp_path, one_thread):
+def test_generations_beyond_the_bound_wait_their_turn_and_uploads_are_refused(tmp_path, one_thread):
     """--max-concurrent 1: three requests sent at once run one after another (each holds its slot for its
-    one-second replay), all answered."""
+    one-second replay), all answered. Gradio's upload route takes nothing: the pages have no file inputs."""
     pytest.importorskip("gradio")
     checkpoint = text_checkpoint(tmp_path)
     options = ("--max-concurrent", "1", "--animation-seconds", "1")
@@ -73,6 +74,14 @@ def test_generations_beyond_the_bound_wait_their_turn(tmp_path, one_thread):
             thread.start()
         for thread in threads:
             thread.join()
+        upload = urllib.request.Request(
+            f"{url}gradio_api/upload",
+            b'--x\r\nContent-Disposition: form-data; name="files"; filename="a.txt"\r\n\r\nhello\r\n--x--\r\n',
+            {"Content-Type": "multipart/form-data; boundary=x"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(upload, timeout=30)
+        assert "maximum allowed size of 0 bytes" in refused.value.read().decode()
     spans.sort()
     assert len(spans) == 3 and all(end - start >= 0.5 for start, end in spans)
     assert all(later[0] >= earlier[1] - 0.05 for earlier, later in zip(spans, spans[1:], strict=False))

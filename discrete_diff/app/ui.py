@@ -122,6 +122,7 @@ def launch_options(scratch: Scratch) -> dict[str, Any]:
     """What `Blocks.launch` needs besides host and port: the offline theme and CSS, nothing shared or phoned home."""
     return dict(
         allowed_paths=[str(scratch.root)],
+        max_file_size=0,  # the pages take no uploads: refuse any sent to Gradio's upload route
         theme=THEME,
         css=CSS,
         share=False,
