@@ -17,10 +17,11 @@ CSS = "\n".join(
         ".dd-seq { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre-wrap;"
         " word-break: break-all; line-height: 1.6; padding: 6px 8px; border-radius: 6px; background: #fafafa;"
         " margin-bottom: 6px; color: #222; }",
-        ".dd-masked { background: #d9d9d9; color: #8a8a8a; }",
-        *(f".{CLASSES[state]}:not(.dd-masked) {{ color: {colour}; }}" for state, (_, colour) in enumerate(STATES)),
-        f".dd-fresh {{ background: {STATES[FRESH][1]}33; }}",
-        f".dd-given {{ background: {STATES[GIVEN][1]}22; font-weight: 600; }}",
+        # The picture's colours: a grey block per masked position, the others as text tinted by their state.
+        f".dd-masked {{ background: {STATES[MASKED][1]}; color: #8a8a8a; }}",
+        f".dd-revealed {{ color: {STATES[REVEALED][1]}; }}",
+        f".dd-fresh {{ color: {STATES[FRESH][1]}; background: {STATES[FRESH][1]}33; }}",
+        f".dd-given {{ color: {STATES[GIVEN][1]}; background: {STATES[GIVEN][1]}22; font-weight: 600; }}",
         ".dd-legend span { margin-right: 14px; font-size: 0.9em; }",
         ".dd-legend i { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 4px; vertical-align: -1px; }",
         ".dd-heading { font-weight: 600; margin: 4px 0; }",
