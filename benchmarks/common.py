@@ -18,10 +18,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from discrete_diff.batch import Batch
 from discrete_diff.errors import UserInputError
 from discrete_diff.files import atomic_write_text
 from discrete_diff.objectives import Objective
-from discrete_diff.optim import OptimizerConfig, build_optimizer
+from discrete_diff.training.optimizer import OptimizerConfig, build_optimizer
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = ("smoke", "quick", "full")
@@ -45,6 +46,15 @@ def parser(name: str, description: str) -> argparse.ArgumentParser:
 
 def mode(args: argparse.Namespace) -> str:
     return "smoke" if args.smoke else "quick" if args.quick else "full"
+
+
+def choices(text: str, known, option: str) -> list[str]:
+    """A comma-separated list of names, each one of `known`; a one-line error names the unknown ones."""
+    chosen = [name for name in text.split(",") if name]
+    unknown = [name for name in chosen if name not in known]
+    if unknown or not chosen:
+        raise UserInputError(f"{option}: unknown {unknown or 'empty list'}; choose from {', '.join(known)}")
+    return chosen
 
 
 def positive(value: float, option: str) -> float:
@@ -134,13 +144,13 @@ def main_guard(name: str, run: Callable[[list[str] | None], int], argv: list[str
     """Bad input -> one line `benchmarks/NAME.py: error: ...` on stderr and exit status 2."""
     try:
         return run(argv)
-    except (UserInputError, ValueError) as error:
+    except UserInputError as error:
         print(f"benchmarks/{name}.py: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
 
 
 def time_training_steps(
-    network: nn.Module, objective: Objective, batch: dict, mask_id: int, dtype: torch.dtype | None, size: dict
+    network: nn.Module, objective: Objective, batch: Batch, mask_id: int, dtype: torch.dtype | None, size: dict
 ) -> dict[str, Any]:
     """Seconds per full training step (forward, backward, clipping, AdamW) over `repeats` timed runs of `steps`
     steps, after one warm-up step; dtype None = fp32, else autocast to it."""
@@ -148,7 +158,7 @@ def time_training_steps(
 
     def step() -> None:
         with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            loss, _, _ = objective.loss(network, batch, mask_id)
+            loss = objective.loss(network, batch, mask_id).value
         loss.backward()
         nn.utils.clip_grad_norm_(network.parameters(), 1.0)
         optimizer.step()
@@ -195,8 +205,4 @@ def training_rows(
 
 def parse_precisions(text: str, known: Sequence[str]) -> list[str]:
     """`--precisions fp32,bf16` as a list, refusing unknown or empty ones."""
-    precisions = [p for p in text.split(",") if p]
-    unknown = [p for p in precisions if p not in known]
-    if unknown or not precisions:
-        raise UserInputError(f"--precisions: unknown {unknown or 'empty list'}; choose from {', '.join(known)}")
-    return precisions
+    return choices(text, known, "--precisions")

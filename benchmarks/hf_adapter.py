@@ -18,8 +18,8 @@ import common
 import torch
 from torch import nn
 
-from discrete_diff.data import make_batch
-from discrete_diff.hf.adapter import PretrainedMaskedLM, pretrained_denoiser
+from discrete_diff.batch import Batch, make_batch
+from discrete_diff.models.pretrained import PretrainedMaskedLM, pretrained_denoiser
 from discrete_diff.models.transformer import Transformer, TransformerConfig
 from discrete_diff.objectives import MaskedDiffusion
 from discrete_diff.protein.tokenizer import build_protein_tokenizer
@@ -65,7 +65,7 @@ def ours(size: dict, tokenizer) -> nn.Module:
     return Transformer(config, len(tokenizer))
 
 
-def protein_batch(size: dict, tokenizer) -> dict:
+def protein_batch(size: dict, tokenizer) -> Batch:
     """<cls> residues <eos> rows of random canonical residues (ids 4..23 in the ESM-2 order)."""
     ids = torch.randint(4, 24, (size["batch"], size["length"]), generator=torch.Generator().manual_seed(0))
     ids[:, 0], ids[:, -1] = tokenizer.bos_token_id, tokenizer.eos_token_id

@@ -23,11 +23,13 @@ from pathlib import Path
 import common
 import torch
 
-from discrete_diff.checkpoint import TrainedModel, load_trained_model
+from discrete_diff.batch import Batch
+from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.errors import UserInputError
+from discrete_diff.inference import TrainedModel, load_model
 from discrete_diff.infill import Blank, LikelihoodLength, Scorer, TokenTemplate, infill_templates
-from discrete_diff.sampling import STRATEGIES
-from discrete_diff.sampling.options import SamplingSettings
+from discrete_diff.process import stratified_uniforms
+from discrete_diff.sampling import STRATEGIES, SamplingSettings
 from discrete_diff.text.datamodule import resolve_corpus, split_documents
 from discrete_diff.text.sources import find_documents
 
@@ -60,7 +62,7 @@ def held_out_lines(model: TrainedModel, lines_file: str | None) -> list[str]:
 def blank_cases(model: TrainedModel, lines: list[str], count: int, seed: int) -> list[tuple[list[int], int, int]]:
     """(token ids of a line, blank start, blank length) for `count` lines long enough for a blank and context."""
     rng = random.Random(seed)
-    limit = model.network.config.max_length
+    limit = model.max_length
     encoded = [model.tokenizer(line.strip(), add_special_tokens=False)["input_ids"] for line in lines]
     usable = [ids for ids in encoded if BLANK[0] + CONTEXT <= len(ids) <= limit]
     if not usable:
@@ -84,13 +86,12 @@ def blank_nelbo(model: TrainedModel, case: tuple[list[int], int, int], draws: in
     tokens = torch.tensor([ids])  # (1, L)
     maskable = torch.zeros_like(tokens, dtype=torch.bool)
     maskable[0, start : start + length] = True
-    batch = {"input_ids": tokens, "attention_mask": torch.ones_like(maskable), "maskable": maskable}
+    batch = Batch(tokens, torch.ones_like(maskable), maskable)
     generator = torch.Generator().manual_seed(seed)
-    offset = float(torch.rand((), generator=generator))
+    times = 1e-5 + (1 - 1e-5) * stratified_uniforms(torch.rand((), generator=generator), draws)  # (K,)
     total = 0.0
-    for k in range(draws):
-        t = torch.tensor([1e-5 + (1 - 1e-5) * ((offset + k / draws) % 1.0)])
-        total += float(model.objective.loss_at(model.network, batch, t, model.mask_id, generator)[1])
+    for t in times:
+        total += float(model.objective.loss_at(model.network, batch, t[None], model.mask_id, generator).per_sequence)
     return total / draws
 
 
@@ -118,8 +119,6 @@ def measure_length_rule(model: TrainedModel, case, draws: int, seed: int) -> dic
 
 
 def train_tiny(corpus: Path, steps: int, out: Path) -> str:
-    from discrete_diff.commands.train import build_cli, fit
-
     cli = build_cli(
         ["--config", str(common.REPO / "configs/tiny.yaml"), "--data.init_args.corpus", str(corpus),
          "--trainer.max_steps", str(steps), "--trainer.val_check_interval", str(steps),
@@ -166,7 +165,7 @@ def run(argv: list[str] | None = None) -> int:
             if common.mode(args) == "full":
                 raise UserInputError("--checkpoint is required (or use --quick / --smoke to train a tiny model)")
             args.checkpoint, args.lines = quick_model(args, size, Path(scratch))
-        model = load_trained_model(args.checkpoint)
+        model = load_model(args.checkpoint)
         cases = blank_cases(model, held_out_lines(model, args.lines), args.num_lines or size["lines"], args.seed)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # batch-1 infills of a small model: one thread is fastest on a shared machine
@@ -186,7 +185,7 @@ def measure(model: TrainedModel, cases, strategies: list[str], args, size: dict)
     tokens = [n for _, _, n in cases]
     rows = []
     for name in strategies:
-        settings = SamplingSettings(strategy=name, steps=args.steps)
+        settings = SamplingSettings(strategy=STRATEGIES[name](), steps=args.steps)
         found = [measure_infill(model, case, settings, args.seed + i) for i, case in enumerate(cases)]
         rows.append({
             "strategy": name,

@@ -16,16 +16,15 @@ from pathlib import Path
 import common
 import torch
 
-from discrete_diff.checkpoint import TrainedModel, load_trained_model
 from discrete_diff.commands.train import build_cli, fit
-from discrete_diff.evaluation.likelihood import nelbo_bound
-from discrete_diff.protein.datamodule import encode_proteins, protein_loader
+from discrete_diff.generation import choose_lengths, generate
+from discrete_diff.inference import TrainedModel, load_model
+from discrete_diff.protein.batching import encode_proteins, protein_loader
 from discrete_diff.protein.datasets import DATASETS, alignment_paths
-from discrete_diff.protein.generate import GenerationSettings, choose_lengths, generate_proteins
 from discrete_diff.protein.hmm import read_alignment
 from discrete_diff.protein.metrics import unigram_perplexity
 from discrete_diff.protein.report import evaluate_proteins, format_table, plot_comparison
-from discrete_diff.sampling.options import SamplingSettings
+from discrete_diff.sampling import SamplingSettings
 
 NAME = "proteins"
 SIZES = {
@@ -66,9 +65,8 @@ def train(dataset: str, size: dict, args, out: Path):
 
 
 def held_out_likelihood(model: TrainedModel, held_out: list[str], draws: int) -> dict:
-    limit = model.data["datamodule"]["init_args"]["max_length"]
-    batches = protein_loader(encode_proteins(model.tokenizer, held_out), model.tokenizer, limit, batch_size=32)
-    bound = nelbo_bound(model.network, model.objective, batches, model.mask_id, time_draws=draws)
+    batches = protein_loader(encode_proteins(model.tokenizer, held_out), model.tokenizer, model.max_length, 32)
+    bound = model.objective.likelihood(model.network, batches, model.mask_id, time_draws=draws)
     return {
         "nelbo_perplexity_per_residue": bound.perplexity,
         "standard_error_nats": bound.standard_error,
@@ -79,9 +77,10 @@ def held_out_likelihood(model: TrainedModel, held_out: list[str], draws: int) ->
 
 def generation_speed(model: TrainedModel, size: dict) -> dict:
     count, length = size["speed"]
-    settings = GenerationSettings(SamplingSettings(steps=size["steps"]), batch_size=count)
-    generate_proteins(model, [length] * 2, settings)  # warm-up: first calls pay for allocation
-    seconds, (_, calls) = common.timed(lambda: generate_proteins(model, [length] * count, settings))
+    settings = SamplingSettings(steps=size["steps"])
+    generate(model, [length] * 2, settings=settings)  # warm-up: first calls pay for allocation
+    seconds, run = common.timed(lambda: generate(model, [length] * count, settings=settings, batch_size=count))
+    calls = run.network_calls
     return {"sequences": count, "length": length, "steps": size["steps"], "seconds": seconds,
             "network_calls": calls, "residues_per_second": count * length / seconds}  # fmt: skip
 
@@ -89,16 +88,16 @@ def generation_speed(model: TrainedModel, size: dict) -> dict:
 def hemopexin(size: dict, args, out: Path) -> dict:
     """Train, then generate at each sampling temperature (the first, 1.0, is the model's own distribution)."""
     cli, checkpoint, seconds = train("hemopexin", size, args, out)
-    model, data = load_trained_model(checkpoint), cli.datamodule
+    model, data = load_model(checkpoint), cli.datamodule
     train_ids = {r.id for r in data.train_records}
     rows = read_alignment(alignment_paths("hemopexin", args.data_dir)[0], keep=train_ids)
     held_out = [r.sequence for r in data.validation_records]
     train_seqs = [r.sequence for r in data.train_records]
     by_temperature = {}
     for index, temperature in enumerate(TEMPERATURES):
-        settings = GenerationSettings(SamplingSettings(steps=size["steps"], temperature=temperature), seed=0)
+        settings = SamplingSettings(steps=size["steps"], temperature=temperature)
         lengths = choose_lengths(model, size["generated"], None, torch.Generator().manual_seed(0))
-        generated = [r.sequence for r in generate_proteins(model, lengths, settings)[0]]
+        generated = [r.text for r in generate(model, lengths, settings=settings, seed=0, batch_size=50).records]
         by_temperature[temperature] = evaluate_proteins(
             generated, train_seqs, held_out, alignment_rows=rows, model=None if index else model,
             time_draws=size["draws"],
@@ -122,7 +121,7 @@ def temperature_row(temperature: float, metrics: dict) -> dict:
 
 def proteome(size: dict, args, out: Path) -> dict:
     cli, checkpoint, seconds = train("proteome", size, args, out)
-    model = load_trained_model(checkpoint)
+    model = load_model(checkpoint)
     held_out = [r.sequence for r in cli.datamodule.validation_records]
     likelihood = held_out_likelihood(model, held_out, size["draws"])
     return {"steps": cli.trainer.global_step, "train_seconds": seconds, "checkpoint": checkpoint,

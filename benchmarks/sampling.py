@@ -1,6 +1,6 @@
 """Sampling speed at a given quality: every diffusion sampler at several step counts against the AR baseline.
 
-Quality is judged by an independent autoregressive model (exact bits/char of the samples) together with the
+Quality is judged by an independent autoregressive model (exact bits per character of the samples) together with the
 samples' entropy; speed is wall time at batch 1 and at batch N, and sequential network calls. The AR baseline
 decodes with a key-value cache. Runs unchanged on a GPU with `--device cuda`.
 Command: `python benchmarks/sampling.py --diffusion C --ar C --judge C [--quick] [--out DIR] [--device cuda]`.
@@ -18,12 +18,12 @@ import common
 import torch
 from torch import Tensor
 
-from discrete_diff.autoregressive import Autoregressive, generate_autoregressive
-from discrete_diff.checkpoint import TrainedModel, load_trained_model
-from discrete_diff.data import make_batch
+from discrete_diff.batch import make_batch
 from discrete_diff.files import atomic_save_figure
-from discrete_diff.generation import banned_ids
-from discrete_diff.sampling import STRATEGIES, BanTokens, make_strategy, run_sampler
+from discrete_diff.inference import TrainedModel, load_model
+from discrete_diff.objectives import Autoregressive
+from discrete_diff.sampling import STRATEGIES, BanTokens, run_sampler
+from discrete_diff.sampling.autoregressive import generate_autoregressive
 
 NAME = "sampling"
 SIZES = {
@@ -35,8 +35,8 @@ TOLERANCE = 0.05  # judge bits and entropy within 5% of the AR baseline's own sa
 
 
 def load(path: str, option: str, causal: bool, device: torch.device) -> TrainedModel:
-    model = load_trained_model(path)
-    if model.objective.causal != causal:
+    model = load_model(path)
+    if isinstance(model.objective, Autoregressive) != causal:
         wanted = "an autoregressive (causal)" if causal else "a diffusion (bidirectional)"
         raise common.UserInputError(f"{option} {path}: not {wanted} checkpoint")
     model.network.to(device)
@@ -49,8 +49,7 @@ def synchronize(device: torch.device) -> None:
 
 
 def diffusion_sampler(model: TrainedModel, strategy: str, steps: int):
-    schedule = getattr(model.objective, "schedule", None)
-    filters = [BanTokens(banned_ids(model.tokenizer))]
+    filters = [BanTokens(model.domain.banned_ids(document_breaks=True))]
 
     def sample(batch: int, length: int, generator: torch.Generator) -> tuple[Tensor, int]:
         tokens = torch.full((batch, length), model.mask_id, dtype=torch.long, device=generator.device)
@@ -58,8 +57,9 @@ def diffusion_sampler(model: TrainedModel, strategy: str, steps: int):
             model.network,
             tokens,
             mask_id=model.mask_id,
-            strategy=make_strategy(strategy, schedule),
+            strategy=STRATEGIES[strategy](),
             num_steps=steps,
+            schedule=model.objective.schedule,
             filters=filters,
             generator=generator,
         )
@@ -69,7 +69,7 @@ def diffusion_sampler(model: TrainedModel, strategy: str, steps: int):
 
 
 def ar_sampler(model: TrainedModel):
-    filters = [BanTokens(banned_ids(model.tokenizer))]
+    filters = [BanTokens(model.domain.banned_ids(document_breaks=True))]
 
     def sample(batch: int, length: int, generator: torch.Generator) -> tuple[Tensor, int]:
         start = torch.full((batch, 1), model.mask_id, dtype=torch.long, device=generator.device)  # the start symbol
@@ -87,10 +87,10 @@ def entropy_bits(tokens: Tensor) -> float:
 
 
 def judge_bits(judge: TrainedModel, tokens: Tensor) -> list[float]:
-    """Per-sample bits/char of the judge's exact NLL; characters counted in the decoded text."""
+    """Per-sample bits per character of the judge's exact NLL; characters counted in the decoded text."""
     batch = make_batch(tokens, judge.tokenizer)
     with torch.no_grad():
-        _, nats, _ = Autoregressive().loss(judge.network, batch, judge.mask_id)
+        nats = Autoregressive().loss(judge.network, batch, judge.mask_id).per_sequence
     texts = judge.tokenizer.batch_decode(tokens.tolist(), skip_special_tokens=True)
     return [n / math.log(2) / max(len(text), 1) for n, text in zip(nats.tolist(), texts, strict=True)]
 
@@ -115,7 +115,7 @@ def measure(label: str, sample, judge: TrainedModel, size: dict, device: torch.d
     return {
         "sampler": label,
         "network_calls": calls,
-        "judge_bits_per_char": common.spread(bits),
+        "judge_bits_per_character": common.spread(bits),
         "entropy_bits": common.spread([entropy_bits(row) for row in tokens]),
         "batch_1_seconds": common.spread(single),
         f"batch_{size['samples']}_seconds": batch_seconds,
@@ -124,7 +124,7 @@ def measure(label: str, sample, judge: TrainedModel, size: dict, device: torch.d
 
 
 def matches(row: dict, reference: dict) -> bool:
-    bits, ref_bits = row["judge_bits_per_char"]["mean"], reference["judge_bits_per_char"]["mean"]
+    bits, ref_bits = row["judge_bits_per_character"]["mean"], reference["judge_bits_per_character"]["mean"]
     entropy, ref_entropy = row["entropy_bits"]["mean"], reference["entropy_bits"]["mean"]
     return bits <= (1 + TOLERANCE) * ref_bits and abs(entropy - ref_entropy) <= TOLERANCE * ref_entropy
 
@@ -138,10 +138,10 @@ def plot(rows: list[dict], reference: dict, batch_key: str, path: Path) -> None:
     figure, axes = plt.subplots(1, 2, figsize=(12, 4))
     for strategy in dict.fromkeys(r["strategy"] for r in rows):
         own = sorted((r for r in rows if r["strategy"] == strategy), key=lambda r: r["network_calls"])
-        bits = [r["judge_bits_per_char"]["mean"] for r in own]
+        bits = [r["judge_bits_per_character"]["mean"] for r in own]
         axes[0].plot([r["network_calls"] for r in own], bits, marker="o", label=strategy)
         axes[1].plot([r[batch_key] for r in own], bits, marker="o", label=strategy)
-    ref_bits = reference["judge_bits_per_char"]["mean"]
+    ref_bits = reference["judge_bits_per_character"]["mean"]
     axes[0].plot([reference["network_calls"]], [ref_bits], "k*", markersize=12, label="AR + KV cache")
     axes[1].plot([reference[batch_key]], [ref_bits], "k*", markersize=12, label="AR + KV cache")
     for axis, xlabel in zip(
@@ -181,10 +181,9 @@ def run(argv: list[str] | None = None) -> int:
     batch_key, speedup_key = f"batch_{size['samples']}_seconds", f"speedup_batch_{size['samples']}"
     reference = {**measure("ar+kv-cache", ar_sampler(ar), judge, size, device), "strategy": "ar", "steps": None}
     rows = []
-    schedule = getattr(diffusion.objective, "schedule", None)
     for strategy in args.strategies.split(","):
         # A strategy that ignores the step count (first-hitting) draws the same samples at every count: once.
-        counts = size["steps"] if make_strategy(strategy, schedule).follows_num_steps else size["steps"][-1:]
+        counts = size["steps"] if STRATEGIES[strategy]().follows_num_steps else size["steps"][-1:]
         for steps in counts:
             row = measure(f"{strategy}@{steps}", diffusion_sampler(diffusion, strategy, steps), judge, size, device)
             row.update(strategy=strategy, steps=steps, matches_ar=matches(row, reference))
@@ -218,7 +217,7 @@ def run(argv: list[str] | None = None) -> int:
     columns = [
         "sampler",
         "network_calls",
-        "judge_bits_per_char",
+        "judge_bits_per_character",
         "entropy_bits",
         "batch_1_seconds",
         batch_key,

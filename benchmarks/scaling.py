@@ -58,9 +58,12 @@ def data_module(job: dict):
     from discrete_diff.text.datamodule import TextDataModule
     from discrete_diff.text.tokenizers import CharacterTokenizer
 
-    return TextDataModule(
+    module = TextDataModule(
         corpus=job["corpus"], tokenizer=CharacterTokenizer(), block_length=256, batch_size=32, cache_dir=job["cache"]
     )
+    module.prepare_data()  # tokenizes into the cache on the first call
+    module.setup("fit")
+    return module
 
 
 def tokenize(job: dict) -> dict:

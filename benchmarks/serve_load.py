@@ -2,7 +2,7 @@
 
 Latency per request (POST to the final event) as p50 / p95, errors (target: none), and the server's resident memory
 after one warm-up request and after the load (target: flat within 10%). The server runs in its own process, as
-`discrete-diff serve` (no replay animation: latency is generation and serving only).
+`discrete-diff serve`; each request streams its live view as it runs, so latency is generation and serving.
 
 Full run: .venv/bin/python benchmarks/serve_load.py --checkpoint runs/shakespeare_char/version_0/checkpoints/last.ckpt
 """
@@ -88,16 +88,16 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def request_data(url: str, task: str, prompt: str, steps: int) -> list:
-    """The endpoint's inputs: the page's defaults (from Gradio's API description), with the prompt and steps set."""
+def request_data(url: str, task: str, prompt: str, **settings: object) -> list:
+    """The endpoint's inputs: the page's defaults (from Gradio's API description), with the prompt and the given
+    settings (by option name: steps=8, strategy="remasking") set."""
     with urllib.request.urlopen(f"{url}gradio_api/info", timeout=30) as response:
         parameters = json.load(response)["named_endpoints"][f"/{task}"]["parameters"]
+    given = {f"--{name.replace('_', '-')}": value for name, value in settings.items()}
     data = []
     for parameter in parameters:
         label = parameter["label"]
-        data.append(
-            steps if label == "--steps" else parameter["parameter_default"] if label.startswith("--") else prompt
-        )
+        data.append(given.get(label, parameter["parameter_default"]) if label.startswith("--") else prompt)
     return data
 
 
@@ -191,10 +191,10 @@ def run(argv: list[str] | None = None) -> int:
 
         domain = Backend.load(args.checkpoint).domain
         task, prompt = TASKS[domain], args.prompt or PROMPTS[domain]
-        options = ["--animation-seconds", "0", "--max-concurrent", str(args.max_concurrent)]
+        options = ["--max-concurrent", str(args.max_concurrent)]
         options += ["--queue-size", str(max(32, 2 * clients))]
         with serving(args.checkpoint, Path(scratch) / "serve.log", *options) as (url, pid):
-            data = request_data(url, task, prompt, steps)
+            data = request_data(url, task, prompt, steps=steps)
             warm_up = one_request(url, task, data, args.timeout)
             if warm_up:
                 raise UserInputError(f"the warm-up request failed ({warm_up}): check --prompt against the model")

@@ -14,9 +14,10 @@ import common
 import torch
 from torch import Tensor, nn
 
-from discrete_diff.autoregressive import Autoregressive
+from discrete_diff.batch import Batch
+from discrete_diff.denoiser import DenoiserInput, select_scored
 from discrete_diff.models.transformer import Transformer, TransformerConfig
-from discrete_diff.objectives import MaskedDiffusion
+from discrete_diff.objectives import Autoregressive, MaskedDiffusion
 
 NAME = "throughput"
 VOCAB = 89  # Shakespeare's 84 characters plus the 5 special tokens
@@ -48,21 +49,24 @@ class BertDenoiser(nn.Module):
         )
         self.bert = BertForMaskedLM(config)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, t: Tensor | None = None) -> Tensor:
-        return self.bert(input_ids=input_ids, attention_mask=attention_mask.long()).logits  # (B, L, V)
+    time_conditioned = False
+
+    def forward(self, inputs: DenoiserInput) -> Tensor:
+        padding = inputs.attention.padding
+        mask = None if padding is None else padding.long()
+        return select_scored(self.bert(input_ids=inputs.ids, attention_mask=mask).logits, inputs)  # (N, V)
 
 
-def ours(size: dict, causal: bool) -> nn.Module:
+def ours(size: dict) -> nn.Module:
     config = TransformerConfig(
         d_model=size["d_model"], n_layers=size["n_layers"], n_heads=size["n_heads"], max_length=size["length"]
     )
-    config.causal = causal
     return Transformer(config, VOCAB)
 
 
 MODELS = {
-    "diffusion": (lambda size: ours(size, causal=False), MaskedDiffusion),
-    "ar": (lambda size: ours(size, causal=True), Autoregressive),
+    "diffusion": (ours, MaskedDiffusion),
+    "ar": (ours, Autoregressive),
     "bert": (lambda size: BertDenoiser(size, VOCAB), MaskedDiffusion),
 }
 
@@ -75,7 +79,7 @@ def measure(job: dict) -> dict:
     network, objective = make_network(size), make_objective()
     ids = torch.randint(0, VOCAB - 5, (size["batch"], size["length"]), generator=torch.Generator().manual_seed(0))
     ones = torch.ones_like(ids, dtype=torch.bool)
-    batch = {"input_ids": ids, "attention_mask": ones, "maskable": ones}
+    batch = Batch(ids, ones, ones)
     return common.time_training_steps(network, objective, batch, VOCAB - 1, dtype, size)
 
 

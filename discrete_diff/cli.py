@@ -1,7 +1,7 @@
 """`discrete-diff`: one entry point; each subcommand lives in `discrete_diff.commands.<name>`.
 
-User errors (bad files, options, values) print one line and exit with status 2; set DISCRETE_DIFF_DEBUG=1
-to see the traceback instead.
+User errors (bad files, options, values) print one line and exit with status 2; anything else is a bug and shows
+its traceback. Set DISCRETE_DIFF_DEBUG=1 to see the traceback of a user error too.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from collections.abc import Sequence
 
 from jsonargparse import ArgumentError
 
-from .commands import data, evaluate, evaluate_proteins, export, generate, infill, quickstart, sample, serve, train
+from .commands import data, evaluate, evaluate_proteins, export, infill, quickstart, sample, serve, train
+from .commands.messages import user_message
 from .errors import UserInputError
 
-COMMANDS = (train, data, sample, evaluate, quickstart, generate, evaluate_proteins, export, infill, serve)
-"""Each module has NAME, HELP, configure(parser) and run(args) -> int; PASSTHROUGH = True hands every
-argument after the subcommand to the command itself (as `args.passthrough`)."""
+COMMANDS = (train, quickstart, data, sample, infill, evaluate, evaluate_proteins, export, serve)
+"""Each module has NAME, HELP, configure(parser) and run(args) -> int; optional ALIASES; PASSTHROUGH = True
+hands every argument the subcommand does not declare to the command itself (as `args.passthrough`)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,23 +31,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="discrete-diff", description="Masked discrete diffusion for text and proteins.")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for command in COMMANDS:
-        passthrough = getattr(command, "PASSTHROUGH", False)
-        sub = subparsers.add_parser(command.NAME, help=command.HELP, description=command.HELP, add_help=not passthrough)
+        # `train` hands even --help to LightningCLI; other commands describe their own options.
+        own_help = command is not train
+        sub = subparsers.add_parser(
+            command.NAME,
+            aliases=getattr(command, "ALIASES", ()),
+            help=command.HELP,
+            description=command.HELP,
+            add_help=own_help,
+        )
         command.configure(sub)
         sub.set_defaults(handler=command.run)
     return parser
-
-
-def _innermost_user_error(error: BaseException) -> BaseException:
-    """Config parsers wrap the errors our constructors raise; report the original, not the wrapping."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, UserInputError):
-            return current
-        current = current.__cause__ or current.__context__
-    return error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,11 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return int(args.handler(args) or 0)
-    except (UserInputError, ArgumentError, ValueError) as error:
+    except (UserInputError, ArgumentError) as error:
         if os.environ.get("DISCRETE_DIFF_DEBUG"):
             raise
-        message = " ".join(str(_innermost_user_error(error)).split()) or type(error).__name__
-        print(f"discrete-diff: error: {message}", file=sys.stderr)
+        print(f"discrete-diff: error: {user_message(error)}", file=sys.stderr)
         return 2
 
 

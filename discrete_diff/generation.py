@@ -1,20 +1,21 @@
-"""Generation from a trained model through the one sampling loop: unconditional (all-[MASK]) or with pinned tokens."""
+"""Generation from a trained model, for every domain: rows of [MASK] between the domain's framing, one sampling
+loop to fill them (or key-value-cached decoding for an autoregressive model), records out."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from .autoregressive import generate_autoregressive
-from .checkpoint import TrainedModel
-from .sampling import SamplingResult, run_sampler
-from .sampling.options import SamplingSettings
-
-
-def banned_ids(tokenizer) -> list[int]:
-    """Tokens a sample must never contain: [MASK], [PAD], [BOS] and [UNK] where the tokenizer has them."""
-    ids = [tokenizer.mask_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.unk_token_id]
-    return [i for i in ids if i is not None]
+from .domain import Record
+from .errors import InvalidArgument, UserInputError
+from .inference import TrainedModel
+from .objectives import Autoregressive, MaskedDiffusion
+from .sampling import SamplingResult, SamplingSettings, StepCallback, Trajectory, run_sampler
+from .sampling.autoregressive import generate_autoregressive
+from .sampling.settings import settings_header
 
 
 def denoise(
@@ -22,68 +23,158 @@ def denoise(
     tokens: Tensor,
     settings: SamplingSettings,
     *,
+    banned: Sequence[int],
     pinned: Tensor | None = None,
     attention_mask: Tensor | None = None,
-    banned: list[int] | None = None,
+    class_labels: Tensor | None = None,
     generator: torch.Generator | None = None,
     record: bool = False,
+    on_step: StepCallback | None = None,
 ) -> SamplingResult:
     """Fill the [MASK] positions of tokens (B, L) with the model; `pinned` positions (default: the rest) stay.
 
-    `banned` ids are never drawn (default: the tokenizer's [MASK], [PAD], [BOS], [UNK]).
+    `banned` ids are never drawn (see `Domain.banned_ids`).
     """
-    strategy = settings.make_strategy(getattr(model.objective, "schedule", None))
-    banned = banned_ids(model.tokenizer) if banned is None else banned
-    filters = settings.make_filters(banned, model.mask_id)
+    if not isinstance(model.objective, MaskedDiffusion):
+        raise UserInputError(
+            f"denoising needs a masked-diffusion model; this one was trained with {type(model.objective).__name__}"
+        )
     return run_sampler(
         model.network,
         tokens,
         mask_id=model.mask_id,
-        strategy=strategy,
+        strategy=settings.strategy,
         num_steps=settings.steps,
-        filters=filters,
+        schedule=model.objective.schedule,
+        filters=settings.filters(banned, model.mask_id),
         pinned=pinned,
         attention_mask=attention_mask,
+        class_labels=class_labels,
         generator=generator,
         record=record,
+        on_step=on_step,
     )
 
 
-def generate_ids(
-    model: TrainedModel,
-    *,
-    num_samples: int,
-    length: int,
-    steps: int | None = None,
-    seed: int = 0,
-    temperature: float | None = None,
-    settings: SamplingSettings | None = None,
-    batch_size: int = 64,
-) -> tuple[Tensor, int]:
-    """Token ids (num_samples, length) and the total number of network calls.
+def parse_lengths(text: str) -> list[int] | tuple[int, int]:
+    """`100` (fixed), `50-150` (uniform range, inclusive) or `60,80,120` (a list, cycled over the samples)."""
+    try:
+        if "-" in text:
+            low, high = (int(part) for part in text.split("-"))
+            if not 1 <= low <= high:
+                raise ValueError
+            return (low, high)
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UserInputError(f"--length {text!r}: expected N, LOW-HIGH or N1,N2,... with positive lengths") from None
+    if min(values) < 1:
+        raise UserInputError(f"--length {text!r}: lengths must be positive")
+    return values
 
-    `steps` and `temperature`, when given, override those of `settings` (default: ancestral, 256 steps).
+
+def choose_lengths(
+    model: TrainedModel, num: int, lengths: list[int] | tuple[int, int] | None, generator: torch.Generator
+) -> list[int]:
+    """Per-sample lengths (in the domain's units): the caller's choice, or draws from the training lengths.
+
+    Training lengths above the model's limit are left out of the draw (not clipped, which would pile them up at
+    the limit): for a set with long proteins the drawn lengths are those of its proteins that fit one window.
     """
+    limit = model.length_limit
+    if isinstance(lengths, tuple):
+        chosen = torch.randint(lengths[0], lengths[1] + 1, (num,), generator=generator).tolist()
+    elif lengths is not None:
+        chosen = [lengths[i % len(lengths)] for i in range(num)]
+    else:
+        stored = model.data.get("lengths")
+        if not stored:
+            return [limit] * num
+        pairs = [(n, c) for n, c in zip(stored["length"], stored["count"], strict=True) if n <= limit]
+        if not pairs:
+            raise UserInputError(f"no training length fits the model's limit of {limit}; give --length")
+        counts = torch.tensor([c for _, c in pairs], dtype=torch.float64)
+        picks = torch.multinomial(counts, num, replacement=True, generator=generator)
+        return [pairs[i][0] for i in picks.tolist()]
+    if max(chosen) > limit:
+        raise UserInputError(f"--length {max(chosen)} exceeds the model's limit of {limit} {model.domain.unit}s")
+    return chosen
+
+
+@dataclass(frozen=True)
+class GenerationRun:
+    records: list[Record]
+    """One per requested length, in the requested order."""
+    ids: list[list[int]]
+    """The token ids of each record's sequence (framing excluded)."""
+    network_calls: int
+    trajectory: Trajectory | None = None
+    """The first batch's sampling run, when recorded."""
+
+
+def generate(
+    model: TrainedModel,
+    lengths: Sequence[int],
+    *,
+    settings: SamplingSettings | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    allow_noncanonical: bool = False,
+    record: bool = False,
+    on_step: StepCallback | None = None,
+) -> GenerationRun:
+    """One unconditional sample per entry of `lengths` (positions between the domain's framing)."""
     settings = settings or SamplingSettings()
-    overrides = {k: v for k, v in {"steps": steps, "temperature": temperature}.items() if v is not None}
-    settings = SamplingSettings(**{**settings.__dict__, **overrides})
-    if num_samples < 1 or length < 1 or settings.steps < 1:
-        raise ValueError("num_samples, length and steps must be positive")
+    if not lengths or min(lengths) < 1:
+        raise InvalidArgument("lengths", f"must be one or more positive lengths, got {list(lengths)}")
+    if batch_size < 1:
+        raise InvalidArgument("batch_size", f"must be at least 1, got {batch_size}")
     generator = torch.Generator().manual_seed(seed)
-    outputs, calls = [], 0
-    for start in range(0, num_samples, batch_size):
-        size = min(batch_size, num_samples - start)
-        tokens = torch.full((size, length), model.mask_id, dtype=torch.long)  # (B, L)
-        if model.objective.causal:  # the AR baseline decodes left to right, after its [MASK] start symbol
-            filters = settings.make_filters(banned_ids(model.tokenizer), model.mask_id)
-            result = generate_autoregressive(model.network, tokens[:, :1], length, filters=filters, generator=generator)
+    banned = model.domain.banned_ids(allow_noncanonical=allow_noncanonical, document_breaks=True)
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])  # similar lengths share a batch: less padding
+    bodies_ids: dict[int, list[int]] = {}
+    calls, trajectory = 0, None
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        rows = [lengths[i] for i in batch]
+        if isinstance(model.objective, Autoregressive):
+            result, bodies = _decode_left_to_right(model, rows, settings, banned, generator)
         else:
-            result = denoise(model, tokens, settings, generator=generator)
-        outputs.append(result.tokens)
+            tokens, bodies = layout_rows(model, rows)
+            result = denoise(
+                model, tokens, settings, banned=banned, attention_mask=tokens != model.tokenizer.pad_token_id,
+                generator=generator, record=record and trajectory is None, on_step=on_step,
+            )  # fmt: skip
+        trajectory = trajectory or result.trajectory
         calls += result.network_calls
-    return torch.cat(outputs), calls
+        for row, (index, body) in enumerate(zip(batch, bodies, strict=True)):
+            bodies_ids[index] = result.tokens[row, body].tolist()
+    header = " ".join([*settings_header(settings), f"seed={seed}"])
+    ids = [bodies_ids[i] for i in range(len(lengths))]
+    records = [
+        Record(f"sample_{i}", f"sample_{i} length={n} {header}", model.domain.decode(ids[i]))
+        for i, n in enumerate(lengths)
+    ]
+    return GenerationRun(records, ids, calls, trajectory)
 
 
-def generate_text(model: TrainedModel, **kwargs) -> list[str]:
-    ids, _ = generate_ids(model, **kwargs)
-    return model.tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True)
+def layout_rows(model: TrainedModel, lengths: Sequence[int]) -> tuple[Tensor, list[slice]]:
+    """Rows (B, W) of framing + [MASK] * n + framing, padded; and each row's body positions."""
+    head, tail = model.domain.framing()
+    width = max(lengths) + len(head) + len(tail)
+    tokens = torch.full((len(lengths), width), model.tokenizer.pad_token_id, dtype=torch.long)  # (B, W)
+    bodies = []
+    for row, n in enumerate(lengths):
+        tokens[row, : len(head) + n + len(tail)] = torch.tensor([*head, *[model.mask_id] * n, *tail])
+        bodies.append(slice(len(head), len(head) + n))
+    return tokens, bodies
+
+
+def _decode_left_to_right(
+    model: TrainedModel, lengths: list[int], settings: SamplingSettings, banned: list[int], generator
+) -> tuple[SamplingResult, list[slice]]:
+    """The autoregressive baseline: after its [MASK] start symbol and the domain's head, one token per call."""
+    head, _ = model.domain.framing()
+    prefix = torch.tensor([[model.mask_id, *head]] * len(lengths))  # (B, 1 + |head|)
+    filters = settings.filters(banned, model.mask_id)
+    result = generate_autoregressive(model.network, prefix, max(lengths), filters=filters, generator=generator)
+    return result, [slice(0, n) for n in lengths]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
@@ -76,17 +75,3 @@ def verify_archive(archive: Path, expected_sha256: str) -> None:
     actual = sha256_of(archive)
     if actual != expected_sha256:
         raise UserInputError(f"{archive}: sha256 {actual} does not match the expected {expected_sha256}")
-
-
-def publish_directory(staging: Path, target: Path) -> None:
-    """Move a fully written staging directory into place in one rename, so a crash leaves no half copy."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(staging, target)
-
-
-def staging_directory(target: Path) -> Path:
-    """A fresh directory beside `target` (same filesystem, so the final rename is atomic)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))

@@ -12,28 +12,46 @@ import torch
 from torch import Tensor
 
 from .schedules import NoiseSchedule
+from .time_densities import TimeDensity
+
+
+def stratified_uniforms(offsets: Tensor, strata: int) -> Tensor:
+    """(offsets[..., None] + k / strata) mod 1 for k = 0 .. strata - 1: shape (*offsets.shape, strata).
+
+    The one stratified (antithetic) draw of the library: with offsets ~ U(0, 1) each value is uniform, and
+    the strata cover [0, 1) evenly, which lowers the variance of an average without biasing it. Training
+    strata run across a batch (one offset), evaluation strata across the time draws of each sequence.
+    """
+    return (offsets[..., None] + torch.arange(strata, device=offsets.device, dtype=offsets.dtype) / strata) % 1.0
 
 
 def sample_times(
     batch_size: int,
     *,
+    t_min: float,
     antithetic: bool = True,
-    t_min: float = 1e-5,
+    density: TimeDensity | None = None,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> Tensor:
-    """Diffusion times in [t_min, 1], shape (B,).
+    """Diffusion times in [t_min, 1], shape (B,), drawn from `density` (default uniform) rescaled to [t_min, 1];
+    stratified across the batch when `antithetic` (through the density's inverse CDF).
 
-    Antithetic (stratified) draws t_j = (u + j / B) mod 1 cover [0, 1] evenly within a batch, which lowers
-    the variance of the batch loss without biasing it. t_min keeps the 1/t weight finite; the interval
-    [0, t_min] it leaves out contributes about t_min of the bound (the integrand is ~ constant near 0).
+    t_min keeps the 1/t weight finite; the interval [0, t_min] it leaves out contributes about t_min of the
+    bound (the integrand is ~ constant near 0). `importance_weights` gives each draw's 1 / pi.
     """
     if antithetic:
-        u = torch.rand((), generator=generator, device=device)
-        t = (u + torch.arange(batch_size, device=device) / batch_size) % 1.0
+        u = stratified_uniforms(torch.rand((), generator=generator, device=device), batch_size)
     else:
-        t = torch.rand(batch_size, generator=generator, device=device)
-    return t_min + (1.0 - t_min) * t
+        u = torch.rand(batch_size, generator=generator, device=device)
+    return t_min + (1.0 - t_min) * (u if density is None else density.quantile(u))
+
+
+def importance_weights(t: Tensor, t_min: float, density: TimeDensity | None) -> Tensor:
+    """1 / pi for times drawn by `sample_times`: multiplying each draw's NELBO term by it keeps the mean unbiased."""
+    if density is None:
+        return torch.ones_like(t)
+    return 1.0 / density.density((t - t_min) / (1.0 - t_min))
 
 
 def forward_mask(
@@ -57,10 +75,23 @@ def forward_mask(
 
 
 def subs_log_probs(logits: Tensor, mask_id: int) -> Tensor:
-    """SUBS: the denoiser never predicts [MASK]. logits (B, L, V) -> log p_theta(x0 | x_t) (B, L, V), float32."""
+    """SUBS: the denoiser never predicts [MASK]. logits (..., V) -> log p_theta(x0 | x_t) (..., V), float32."""
     logits = logits.float()
     logits[..., mask_id] = -math.inf
     return torch.log_softmax(logits, dim=-1)
+
+
+def masked_token_nll(logits: Tensor, x0: Tensor, masked: Tensor, mask_id: int) -> Tensor:
+    """-log p_theta(x0^i | x_t) at the masked positions, 0 elsewhere: (B, L) float32.
+
+    logits: (N, V) at the masked positions in row-major order (a network called with `score_at=masked`),
+    or (B, L, V) at every position.
+    """
+    if logits.dim() == 3:
+        logits = logits[masked]  # (N, V)
+    log_probs = subs_log_probs(logits, mask_id)  # (N, V)
+    nll = -log_probs.gather(-1, x0[masked].unsqueeze(-1)).squeeze(-1)  # (N,)
+    return torch.zeros(x0.shape, dtype=nll.dtype, device=nll.device).masked_scatter(masked, nll)  # (B, L)
 
 
 @dataclass(frozen=True)
@@ -70,7 +101,8 @@ class NelboStats:
     loss: nats per scored token, the quantity to minimise; per_sequence: (B,) NELBO of each sequence in nats;
     scored_tokens: (B,) number of maskable tokens in each sequence; masked_tokens: total masked this draw;
     masked_cross_entropy: mean -log p over all masked tokens of the batch, unweighted;
-    sequence_cross_entropy: the mean over sequences (with any masked token) of their masked tokens' mean -log p.
+    sequence_cross_entropy: the mean over sequences (with any masked token) of their masked tokens' mean -log p;
+    masked_sums: (B,) the unweighted sum of each sequence's masked -log p (training weightings start from it).
     """
 
     loss: Tensor
@@ -79,17 +111,14 @@ class NelboStats:
     masked_tokens: Tensor
     masked_cross_entropy: Tensor
     sequence_cross_entropy: Tensor
+    masked_sums: Tensor
 
 
-def nelbo(
-    log_probs: Tensor, x0: Tensor, masked: Tensor, t: Tensor, schedule: NoiseSchedule, maskable: Tensor
-) -> NelboStats:
+def nelbo(token_nll: Tensor, masked: Tensor, t: Tensor, schedule: NoiseSchedule, maskable: Tensor) -> NelboStats:
     """One-draw estimate of NELBO(x0) = E_t[ w(t) * sum_{i masked} -log p_theta(x0^i | x_t) ].
 
-    log_probs: (B, L, V) from `subs_log_probs`; x0, masked, maskable: (B, L); t: (B,).
+    token_nll: (B, L) from `masked_token_nll`; masked, maskable: (B, L); t: (B,).
     """
-    token_nll = -log_probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1)  # (B, L)
-    token_nll = torch.where(masked, token_nll, torch.zeros_like(token_nll))
     summed = token_nll.sum(dim=-1)  # (B,)
     # Where nothing is masked the term is 0, even if a tiny t made the weight overflow.
     per_sequence = torch.where(summed > 0, schedule.weight(t) * summed, torch.zeros_like(summed))  # (B,)
@@ -106,6 +135,7 @@ def nelbo(
         masked_tokens=count,
         masked_cross_entropy=summed.sum() / count.clamp_min(1),
         sequence_cross_entropy=sequence_means.mean() if len(sequence_means) else summed.sum() * 0.0,
+        masked_sums=summed,
     )
 
 

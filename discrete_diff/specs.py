@@ -13,6 +13,12 @@ from .errors import UserInputError
 
 T = TypeVar("T")
 
+RENAMED = {
+    "discrete_diff.autoregressive.objective.Autoregressive": "discrete_diff.objectives.Autoregressive",
+    "discrete_diff.autoregressive.Autoregressive": "discrete_diff.objectives.Autoregressive",
+}
+"""Class paths older versions recorded -> where those classes live now."""
+
 
 def to_spec(obj: Any) -> dict[str, Any]:
     """The object's class and its attributes, which by convention are its constructor's arguments."""
@@ -24,6 +30,7 @@ def to_spec(obj: Any) -> dict[str, Any]:
 def build(spec: dict[str, Any], base: type[T]) -> T:
     """Instantiate a spec, refusing any class outside this package or not derived from `base`."""
     path = spec.get("class_path", "")
+    path = RENAMED.get(path, path)
     module_name, _, class_name = path.rpartition(".")
     if not module_name.startswith(__package__ + "."):
         raise UserInputError(f"refusing to build {path!r}: only {__package__} classes may be named in a checkpoint")

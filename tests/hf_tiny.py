@@ -112,7 +112,7 @@ data:
 def fixed_nelbo(network: torch.nn.Module, batch: dict, objective, mask_id: int, draws: int = 16) -> float:
     """NELBO per token of one batch at `draws` stratified times with seeded masks: the same number every call."""
     generator = torch.Generator().manual_seed(0)
-    size = batch["input_ids"].shape[0]
+    size = batch.size
     network.eval()
     with torch.no_grad():
         losses = [

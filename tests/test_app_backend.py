@@ -1,32 +1,26 @@
-"""The web app's backend without a browser, on tiny text and protein models trained here: its settings are the CLI's,
-its outputs the library's, its frames a faithful replay, its errors the CLI's one-line messages."""
+"""The web app's backend without a browser, on tiny text and protein models trained here: its settings are the CLI's
+with the library's defaults, its outputs the library's, its frames the sampling loop's steps streamed as they come,
+its errors the CLI's one-line messages."""
 
 import argparse
+import math
+import threading
 import time
 
 import pytest
-from Bio import SeqIO
 from tiny_checkpoints import protein_checkpoint, text_checkpoint
 
-from discrete_diff.app.backend import (
-    FRESH,
-    GIVEN,
-    LIMITS,
-    MASKED,
-    MAX_FRAMES,
-    TASKS,
-    Backend,
-    Frame,
-    RequestError,
-    Result,
-    save_picture,
-    task_settings,
-)
+from discrete_diff.app.backend import Backend, RequestError, Result, save_picture
+from discrete_diff.app.live import FRAMES_PER_SECOND, FRESH, GIVEN, MASKED, Cancelled, Frame, LiveRun
+from discrete_diff.app.tasks import LIMITS, PLACEHOLDERS, TASKS, parse_options, task_settings
 from discrete_diff.cli import main
-from discrete_diff.hf.pipeline import REQUIRED, DiffusionPipeline
-from discrete_diff.sampling import STRATEGIES
+from discrete_diff.commands.sampling_options import settings_from_args
+from discrete_diff.generation import generate
+from discrete_diff.infill import infill
+from discrete_diff.pipeline import DiffusionPipeline
+from discrete_diff.sampling import STRATEGIES, Blocks, ConfidenceUnmasking, Remasking, SamplingSettings
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 PNG_MAGIC = b"\x89PNG"
 
 
@@ -50,14 +44,21 @@ def protein(protein_path) -> Backend:
     return Backend.load(protein_path)
 
 
-def run(backend: Backend, task: str, prompt: str | None, limit: float = 60.0, **values) -> tuple[list[Frame], Result]:
-    events = list(backend.run(task, prompt, values, limit))
+def run(
+    backend: Backend, task: str, prompt: str | None, limit: float = 60.0, fps: float = math.inf, **values
+) -> tuple[list[Frame], Result]:
+    """Every event of a request; by default a frame per step (no frame-rate cap), which makes frames exact."""
+    events = list(backend.run(task, prompt, values, limit, fps))
     assert all(isinstance(e, Frame) for e in events[:-1]) and isinstance(events[-1], Result)
     return events[:-1], events[-1]
 
 
 def joined(pieces) -> str:
     return "".join(text for text, _ in pieces)
+
+
+def states(frames: list[Frame]) -> list[list[int]]:
+    return [[state for _, state in frame.pieces] for frame in frames]
 
 
 def cli_error(capsys, args: list[str]) -> str:
@@ -69,27 +70,36 @@ def cli_error(capsys, args: list[str]) -> str:
 
 
 def test_each_domain_gets_its_own_pages(text, protein):
-    sample = {s.name: s.default for s in text.settings(text.task("sample"))}
-    assert sample["length"] == 64  # the CLI's 256 is more than this model's positions: the page starts at its limit
     assert text.domain == "text" and [t.name for t in text.tasks] == ["sample", "infill"]
     assert protein.domain == "protein" and [t.name for t in protein.tasks] == ["generate", "scaffold"]
     assert "text model" in text.describe() and "at most 64 positions" in text.describe()
+    assert "at most 48 positions" in protein.describe()
 
 
 @pytest.mark.parametrize("task", TASKS, ids=lambda task: task.name)
-def test_settings_are_the_cli_options_with_its_defaults(task):
+def test_settings_are_the_cli_options_with_the_defaults_it_uses(task):
     parser = argparse.ArgumentParser()
     task.command.configure(parser)
-    defaults = vars(parser.parse_args(REQUIRED))
+    cli = vars(parser.parse_args(PLACEHOLDERS))
     settings = {s.name: s for s in task_settings(task)}
-    assert all(defaults[name] == s.default for name, s in settings.items())
     sampling = {name for name, s in settings.items() if s.sampling}
     assert {"strategy", "steps", "temperature", "top_k", "top_p", "repetition_penalty", "seed"} <= set(settings)
     assert {"confidence", "reveals_per_step", "remask_eta", "block_length", "inner_strategy"} <= sampling
+    assert all(cli[name] == s.default for name, s in settings.items() if not s.sampling)  # num, seed, length...
+    # The sampling options' parser defaults are None: the page shows the library's, which the command then uses.
+    library = SamplingSettings()
+    shown = {name: settings[name].default for name in sampling}
+    assert shown == {
+        "strategy": "ancestral", "steps": library.steps, "temperature": library.temperature, "top_k": None,
+        "top_p": None, "repetition_penalty": None, "confidence": "max-prob",
+        "reveals_per_step": ConfidenceUnmasking().reveals_per_step, "remask_eta": Remasking().eta,
+        "block_length": Blocks().block_length, "inner_strategy": "ancestral",
+    }  # fmt: skip
+    assert settings_from_args(parse_options(task, shown)) == library  # the page's values as shown: the defaults
     assert settings["strategy"].choices == tuple(sorted(STRATEGIES)) and settings["strategy"].kind == "choice"
     assert settings["steps"].kind == "int" and settings["temperature"].kind == "float"
-    # Nothing that names a file, and no terminal view.
-    assert not {"checkpoint", "out", "prompt_file", "trajectory_png", "watch", "prompt", "template"} & set(settings)
+    # Nothing that names a file, no terminal view, no batch size.
+    assert not {"checkpoint", "out", "prompt_file", "trajectory_png", "watch", "prompt", "batch_size"} & set(settings)
 
 
 def test_text_infill_keeps_the_given_text_and_matches_the_pipeline(text, text_path):
@@ -100,13 +110,32 @@ def test_text_infill_keeps_the_given_text_and_matches_the_pipeline(text, text_pa
     for sample in result.samples:
         assert "".join(t for t, given in sample.pieces if given) == "Shall I  thee to a  day?"
         assert sample.text.startswith("Shall I ") and sample.text.endswith(" day?") and "[MASK" not in sample.text
-    assert frames[0].masked == 16 and frames[-1].masked == 0
+    assert frames[0].step == -1 and frames[0].masked == 16 and frames[-1].masked == 0
     assert joined(frames[-1].pieces) == result.samples[0].text
-    masked = [f.masked for f in frames]
-    assert masked == sorted(masked, reverse=True) and len(set(masked)) == len(masked)  # only changes are frames
     for frame in frames:  # given text is shown as given in every frame
         assert "".join(t for t, s in frame.pieces if s == GIVEN) == "Shall I  thee to a  day?"
     assert "2 fills, blank lengths (10, 6)," in result.summary
+
+
+def row_changes(trajectory, row: int, body: slice) -> tuple[list[int], list[list[int]]]:
+    """The steps and states of a recorded trajectory at which one row changed (the batch's other rows aside)."""
+    ids, states = trajectory.frames[:, row, body], trajectory.states(row)[:, body]  # (F, L)
+    kept = [0] + [f for f in range(1, len(ids)) if not ids[f].equal(ids[f - 1])]
+    return [trajectory.steps[f] for f in kept], states[kept].tolist()
+
+
+def test_the_frames_are_the_steps_the_library_records(text):
+    """A frame per step that changed the row on show: exactly what the sampling loop records for the same
+    request, state by state."""
+    prompt = "Shall I [MASK:10] thee to a [MASK:6] day?"
+    frames, _ = run(text, "infill", prompt, num=2, steps=16, seed=3)
+    fill = infill(text.model, [prompt], num=2, settings=SamplingSettings(steps=16), seed=3, record=True).infills[0]
+    assert ([f.step for f in frames], states(frames)) == row_changes(fill.trajectory, fill.row, fill.body)
+
+    frames, _ = run(text, "sample", None, num=3, length="8,24", steps=8, seed=1)  # row 0: the first of the shortest
+    recorded = generate(text.model, [8, 24, 8], settings=SamplingSettings(steps=8), seed=1, record=True).trajectory
+    assert ([f.step for f in frames], states(frames)) == row_changes(recorded, 0, slice(0, 8))
+    assert len(frames[0].pieces) == 8 and frames[0].masked == 8
 
 
 def test_a_range_blank_reports_the_chosen_length(text):
@@ -121,31 +150,68 @@ def test_samples_match_the_cli_and_the_live_view_ends_on_the_first(text, text_pa
     expected = DiffusionPipeline.from_pretrained(text_path).generate(num=2, length=24, seed=1, steps=8)
     assert [s.text for s in result.samples] == expected
     assert frames[0].masked == 24 and frames[-1].masked == 0 and 2 <= len(frames) <= 9
-    eos = text.model.tokenizer.eos_token
-    assert joined(frames[-1].pieces).replace(eos, "") == result.samples[0].text
+    assert joined(frames[-1].pieces) == result.samples[0].text
+    _, default = run(text, "sample", None, num=1, steps=4)  # no length: the training lengths, as in the CLI
+    assert len(default.samples[0].pieces) == 64 and "1 sample, 64 characters," in default.summary
 
 
-def test_long_runs_are_cut_to_evenly_spread_frames(text):
-    frames, _ = run(text, "sample", None, num=1, length=64, strategy="first-hitting")
-    assert len(frames) == MAX_FRAMES and [f.index for f in frames] == list(range(MAX_FRAMES))
-    assert frames[0].masked == 64 and frames[-1].masked == 0
-    revealed = [64 - f.masked for f in frames]  # first-hitting reveals one position per step: 65 states, 64 shown
-    assert revealed == sorted(revealed) and max(b - a for a, b in zip(revealed, revealed[1:], strict=False)) == 2
+def test_frames_are_capped_per_second_and_the_last_is_always_sent(text):
+    started = time.monotonic()
+    frames, result = run(text, "infill", "a [MASK:40] b", fps=FRAMES_PER_SECOND, strategy="remasking", steps=1000)
+    elapsed = time.monotonic() - started
+    assert len(frames) <= 2 + elapsed * FRAMES_PER_SECOND  # the start, at most one per interval, the end
+    assert frames[0].masked == 40 and frames[-1].masked == 0 and joined(frames[-1].pieces) == result.samples[0].text
+    assert result.trajectory.frames.shape[1:] == (1, len("a  b") + 40)  # the picture still has every step
+    assert len(result.trajectory.steps) > len(frames)
 
 
-def test_protein_generation_matches_the_cli_and_writes_its_fasta(protein, protein_path, tmp_path):
+def test_frames_arrive_while_the_run_goes(text):
+    """The first frame reaches the reader while the run waits for it: a stream, not a replay."""
+    seen_first = threading.Event()
+
+    def job(on_step):
+        def watched(tokens, step, times):
+            on_step(tokens, step, times)
+            if step >= 0:  # the run waits here until the reader has the start frame
+                assert seen_first.wait(timeout=30), "the start frame never reached the reader"
+
+        return generate(text.model, [16], settings=SamplingSettings(steps=8), on_step=watched)
+
+    live = LiveRun(job, 60.0, text._row, text.token_text, math.inf)
+    frames = iter(live)
+    first = next(frames)
+    assert first.masked == 16 and live.thread.is_alive()
+    seen_first.set()
+    rest = list(frames)
+    assert rest[-1].masked == 0 and live.result.records[0].text == joined(rest[-1].pieces)
+
+
+def test_closing_the_stream_stops_the_run_at_its_next_step(text):
+    live = LiveRun(
+        lambda on_step: generate(text.model, [40], settings=SamplingSettings(Remasking(), steps=4000), on_step=on_step),
+        60.0, text._row, text.token_text,
+    )  # fmt: skip
+    frames = iter(live)
+    assert next(frames).masked == 40
+    frames.close()  # what a page that goes away does to its request
+    live.thread.join(timeout=30)
+    assert not live.thread.is_alive() and isinstance(live.error, Cancelled) and live.result is None
+
+
+def test_protein_generation_matches_the_cli_and_writes_its_fasta(protein, protein_path, tmp_path, capsys):
     frames, result = run(protein, "generate", None, num=3, length="12-20", seed=0, steps=20)
-    records = DiffusionPipeline.from_pretrained(protein_path).generate_fasta(3, "12-20", seed=0, steps=20)
-    assert [s.text for s in result.samples] == [r.sequence for r in records]
-    written = list(SeqIO.parse(result.write_fasta(tmp_path / "generated.fasta"), "fasta"))
-    assert [str(r.seq) for r in written] == [r.sequence for r in records]
-    assert written[0].description == records[0].description
+    records = DiffusionPipeline.from_pretrained(protein_path).generate_records(3, "12-20", seed=0, steps=20)
+    assert [s.text for s in result.samples] == [r.text for r in records]
+    cli = tmp_path / "cli.fasta"
+    assert main(["generate", "--checkpoint", protein_path, "--num", "3", "--length", "12-20", "--steps", "20",
+                 "--out", str(cli)]) == 0  # fmt: skip
+    assert result.write_records(tmp_path / "app.fasta").read_text() == cli.read_text()
     assert frames[0].masked == len(frames[0].pieces) and frames[-1].masked == 0
-    shortest = min(records, key=lambda r: len(r.sequence)).sequence
+    shortest = min(records, key=lambda r: len(r.text)).text
     assert joined(frames[-1].pieces) == shortest  # the live view shows the first-denoised (shortest) protein
 
 
-def test_scaffolds_keep_their_motifs_and_draw_their_trajectory(protein, tmp_path):
+def test_scaffolds_keep_their_motifs_write_the_cli_fasta_and_draw_their_trajectory(protein, protein_path, tmp_path):
     template = "[2-4]WWC[3-6]KK[1-3]"
     frames, result = run(protein, "scaffold", template, num=3, steps=12, free_motif_position=True)
     for sample in result.samples:
@@ -153,8 +219,12 @@ def test_scaffolds_keep_their_motifs_and_draw_their_trajectory(protein, tmp_path
         given = [i for i, (_, flag) in enumerate(sample.pieces) if flag]
         first, second, last = given[0], given[3], len(sample.pieces) - given[4] - 1  # the three spacers' lengths
         assert 2 <= first <= 4 and 3 <= second - first - 3 <= 6 and 1 <= last <= 3
-    fasta = result.write_fasta(tmp_path / "scaffolds.fasta").read_text()
-    assert fasta.count(">scaffold_") == 3 and f"template={template}" in fasta
+    cli = tmp_path / "cli.fasta"
+    argv = ["infill", "--checkpoint", protein_path, "--template", template, "--num", "3", "--steps", "12",
+            "--free-motif-position", "--out", str(cli)]  # fmt: skip
+    assert main(argv) == 0
+    fasta = result.write_records(tmp_path / "scaffolds.fasta").read_text()
+    assert fasta == cli.read_text() and fasta.count(">fill_") == 3 and f"prompt={template}" in fasta
     assert save_picture(result, tmp_path / "trajectory.png").read_bytes()[:4] == PNG_MAGIC
     assert all("".join(t for t, s in f.pieces if s == GIVEN) == "WWCKK" for f in frames)
     assert frames[0].masked == len(frames[0].pieces) - 5 and frames[-1].masked == 0
@@ -167,9 +237,12 @@ def test_scaffolds_keep_their_motifs_and_draw_their_trajectory(protein, tmp_path
         ("text", "infill", "Shall I [MASK:x] thee", {}, ["infill", "--prompt", "Shall I [MASK:x] thee"]),
         ("text", "infill", "Shall I [MASK:90] thee", {}, ["infill", "--prompt", "Shall I [MASK:90] thee"]),
         ("text", "infill", "no blank here", {}, ["infill", "--prompt", "no blank here"]),
-        ("text", "sample", None, {"length": 500}, ["sample", "--length", "500"]),
+        ("text", "sample", None, {"length": "500"}, ["sample", "--length", "500"]),
         ("text", "sample", None, {"strategy": "nope"}, ["sample", "--strategy", "nope"]),
         ("text", "sample", None, {"steps": 0}, ["sample", "--steps", "0"]),
+        ("text", "sample", None, {"remask_eta": 0.3}, ["sample", "--remask-eta", "0.3"]),
+        ("text", "sample", None, {"strategy": "remasking", "remask_eta": 7},
+         ["sample", "--strategy", "remasking", "--remask-eta", "7"]),
         ("protein", "scaffold", "[5-2]WWC", {}, ["infill", "--template", "[5-2]WWC"]),
         ("protein", "scaffold", "[30]WWC[30]", {}, ["infill", "--template", "[30]WWC[30]"]),
         ("protein", "scaffold", "[3]WW1C[3]", {}, ["infill", "--template", "[3]WW1C[3]"]),
@@ -205,8 +278,8 @@ def test_settings_cannot_name_files_or_exceed_the_app_limits(text, tmp_path):
 
 def test_page_values_arrive_as_the_cli_would_parse_them(text):
     # Number fields send floats, cleared fields None or "", unticked boxes False: all mean the CLI's value.
-    _, typed = run(text, "sample", None, num=2.0, length=16.0, steps=4.0, top_k=None, top_p="", seed=5)
-    _, plain = run(text, "sample", None, num=2, length=16, steps=4, seed=5)
+    _, typed = run(text, "sample", None, num=2.0, length="16", steps=4.0, top_k=None, top_p="", seed=5)
+    _, plain = run(text, "sample", None, num=2, length="16", steps=4, seed=5)
     assert [s.text for s in typed.samples] == [s.text for s in plain.samples]
     with pytest.raises(RequestError, match="argument --num: invalid int value: '2.5'"):
         run(text, "sample", None, num=2.5)
@@ -217,15 +290,17 @@ def test_the_time_limit_stops_a_run_midway_and_the_backend_keeps_working(text):
     with pytest.raises(RequestError, match="stopped: the server limits a request to 0.05 s of generation"):
         # Remasking calls the network at every one of its 4,000 steps: seconds of work, stopped after 0.05 s.
         run(text, "infill", "a [MASK:40] b", limit=0.05, strategy="remasking", steps=4000)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0
     _, result = run(text, "infill", "a [MASK:4] b", steps=4)
     assert result.samples[0].text.startswith("a ")
 
 
 def test_frames_mark_only_the_tokens_that_changed_as_fresh(text):
-    frames, _ = run(text, "infill", "Shall I [MASK:20] thee", steps=6)
-    assert sum(s == GIVEN for _, s in frames[0].pieces) == len("Shall I  thee")
-    assert FRESH not in {s for _, s in frames[0].pieces}
-    for before, after in zip(frames, frames[1:], strict=False):
-        changed = {i for i, (old, new) in enumerate(zip(before.pieces, after.pieces, strict=True)) if old[0] != new[0]}
-        assert changed and changed == {i for i, (_, state) in enumerate(after.pieces) if state == FRESH}
+    for fps in (math.inf, FRAMES_PER_SECOND):
+        frames, _ = run(text, "infill", "Shall I [MASK:20] thee", fps=fps, steps=6)
+        assert sum(s == GIVEN for _, s in frames[0].pieces) == len("Shall I  thee")
+        assert FRESH not in {s for _, s in frames[0].pieces}
+        for before, after in zip(frames, frames[1:], strict=False):
+            pairs = enumerate(zip(before.pieces, after.pieces, strict=True))
+            changed = {i for i, (old, new) in pairs if old[0] != new[0]}
+            assert changed and changed == {i for i, (_, state) in enumerate(after.pieces) if state == FRESH}

@@ -17,14 +17,14 @@ from conftest import REPO
 from tiny_checkpoints import protein_checkpoint, text_checkpoint
 
 from discrete_diff.cli import main
-from discrete_diff.hf.pipeline import DiffusionPipeline
+from discrete_diff.pipeline import DiffusionPipeline
 from discrete_diff.protein.tokenizer import CANONICAL_AMINO_ACIDS
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from serve_load import serving  # noqa: E402  (the load benchmark's way to start a server)
 
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("one_thread")]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 def require(present: bool, what: str) -> None:
@@ -51,7 +51,7 @@ def text_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def text_server(browser, text_model, tmp_path_factory):
     log = tmp_path_factory.mktemp("text_server") / "serve.log"
-    with serving(text_model, log, "--animation-seconds", "1", env=SERVER_ENV) as (url, _):
+    with serving(text_model, log, env=SERVER_ENV) as (url, _):
         yield url
 
 
@@ -63,7 +63,7 @@ def protein_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def protein_server(browser, protein_model, tmp_path_factory):
     log = tmp_path_factory.mktemp("protein_server") / "serve.log"
-    with serving(protein_model, log, "--animation-seconds", "1", env=SERVER_ENV) as (url, _):
+    with serving(protein_model, log, env=SERVER_ENV) as (url, _):
         yield url
 
 
@@ -138,7 +138,7 @@ def test_protein_scaffolds_keep_their_motifs_after_an_impossible_template(
         assert samples[index].index("WWC") in (2, 3, 4)
     fasta = page.request.get(page.locator("#scaffold-fasta a").first.get_attribute("href")).text()
     records = list(SeqIO.parse(io.StringIO(fasta), "fasta"))
-    assert [str(r.seq) for r in records] == samples and "template=[2-4]WWC[3-6]KK[1-3]" in records[0].description
+    assert [str(r.seq) for r in records] == samples and "prompt=[2-4]WWC[3-6]KK[1-3]" in records[0].description
 
 
 def test_protein_generation_downloads_as_fasta(browser, protein_server, tmp_path):

@@ -1,12 +1,13 @@
 """The app's HTML: states as classes, runs of a state in one span, and every text escaped."""
 
-from discrete_diff.app.backend import FRESH, GIVEN, MASKED, REVEALED, Frame, Sample
+from discrete_diff.app.backend import Sample
+from discrete_diff.app.live import FRESH, GIVEN, MASKED, REVEALED, Frame
 from discrete_diff.app.view import PLACEHOLDER, frame_html, samples_html, status_html
 
 
 def test_a_frame_shows_each_state_apart_and_masks_as_placeholders():
     frame = Frame(
-        0, 3, (("To", GIVEN), (" ", GIVEN), ("[MASK]", MASKED), ("[MASK]", MASKED), ("b", FRESH), ("e", REVEALED))
+        3, (("To", GIVEN), (" ", GIVEN), ("[MASK]", MASKED), ("[MASK]", MASKED), ("b", FRESH), ("e", REVEALED))
     )
     page = frame_html(frame)
     assert f'<span class="dd-masked">{PLACEHOLDER * 2}</span>' in page and "[MASK]" not in page

@@ -19,7 +19,10 @@ import sampling  # noqa: E402
 import scaling  # noqa: E402
 import throughput  # noqa: E402
 
+from discrete_diff.cli import main  # noqa: E402
 from discrete_diff.sampling import STRATEGIES  # noqa: E402
+
+pytestmark = pytest.mark.slow  # trains models or runs subprocesses
 
 PNG_MAGIC = b"\x89PNG"
 
@@ -40,31 +43,36 @@ def likelihood_run(tmp_path_factory):
         lines = SONNETS.splitlines(keepends=True)
         (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
     out = tmp_path_factory.mktemp("likelihood")
-    assert likelihood.run(["--smoke", "--corpus", str(corpus), "--out", str(out)]) == 0
+    assert likelihood.run(["--smoke", "--corpus", str(corpus), "--seeds", "0,1", "--out", str(out)]) == 0
     return out, report(out, "likelihood")
 
 
 def test_likelihood_smoke(likelihood_run):
     out, result = likelihood_run
     assert (out / "likelihood.png").read_bytes()[:4] == PNG_MAGIC
-    assert {(r["comparison"], r["model"]) for r in result["runs"]} == {
-        (c, m) for c in ("wall_clock", "equal_tokens") for m in ("diffusion", "ar")
+    assert {(r["comparison"], r["model"], r["seed"]) for r in result["runs"]} == {
+        (c, m, s) for c in ("wall_clock", "equal_tokens") for m in ("mdlm", "ar") for s in (0, 1)
     }
     for run in result["runs"]:
-        assert run["bits_per_char"] > 0 and run["bits_per_char_error"] >= 0 and run["steps"] >= 1
+        assert run["bits_per_character"] > 0 and run["bits_per_character_error"] >= 0 and run["steps"] >= 1
         assert run["exact"] == (run["model"] == "ar") and run["curve"]
         assert run["time_draws"] == (0 if run["exact"] else likelihood.SIZES["smoke"]["draws"])
     equal = [r for r in result["runs"] if r["comparison"] == "equal_tokens"]
     assert {r["training_tokens"] for r in equal} == {result["steps"] * 4 * 32}  # smoke: batch 4, block 32
-    for ratio in result["ratios"]:
-        assert math.isfinite(ratio["ratio"]) and ratio["ratio"] > 0 and ratio["ratio_error"] >= 0
-        assert ratio["ratio"] == pytest.approx(ratio["diffusion_bits_per_char"] / ratio["ar_bits_per_char"])
-        assert isinstance(ratio["target_met"], bool)
+    for row in result["summary"]:
+        runs = [r for r in result["runs"] if (r["comparison"], r["model"]) == (row["comparison"], row["model"])]
+        ar = [r for r in result["runs"] if (r["comparison"], r["model"]) == (row["comparison"], "ar")]
+        bits = [r["bits_per_character"] for r in runs]
+        assert row["seeds"] == 2 and row["bits_per_character"] == pytest.approx(sum(bits) / 2)
+        assert row["spread"] == pytest.approx(max(bits) - min(bits))
+        expected = row["bits_per_character"] / (sum(r["bits_per_character"] for r in ar) / 2)
+        assert math.isfinite(row["ratio_to_ar"]) and row["ratio_to_ar"] == pytest.approx(expected)
 
 
 def test_sampling_smoke(likelihood_run, tmp_path):
-    runs = {(r["comparison"], r["model"]): r["checkpoint"] for r in likelihood_run[1]["runs"]}
-    diffusion, ar, judge = runs[("equal_tokens", "diffusion")], runs[("equal_tokens", "ar")], runs[("wall_clock", "ar")]
+    runs = {(r["comparison"], r["model"], r["seed"]): r["checkpoint"] for r in likelihood_run[1]["runs"]}
+    diffusion, ar = runs[("equal_tokens", "mdlm", 0)], runs[("equal_tokens", "ar", 0)]
+    judge = runs[("wall_clock", "ar", 1)]
     argv = ["--smoke", "--diffusion", diffusion, "--ar", ar, "--judge", judge, "--out", str(tmp_path)]
     assert sampling.run(argv) == 0
     result = report(tmp_path, "sampling")
@@ -74,7 +82,7 @@ def test_sampling_smoke(likelihood_run, tmp_path):
     steps = sampling.SIZES["smoke"]["steps"]
     assert [(r["strategy"], r["steps"]) for r in result["rows"]] == [(s, n) for s in STRATEGIES for n in steps]
     for row in [result["reference"], *result["rows"]]:
-        assert spread_ok(row["judge_bits_per_char"], low=1e-9) and spread_ok(
+        assert spread_ok(row["judge_bits_per_character"], low=1e-9) and spread_ok(
             row["entropy_bits"], high=math.log2(length)
         )
         assert spread_ok(row["batch_1_seconds"], low=1e-9) and row[f"batch_{samples}_seconds"] > 0
@@ -132,6 +140,8 @@ def test_scaling_smoke(tmp_path):
         (likelihood, ["--corpus", "no_such_dataset"], "--corpus no_such_dataset: no such file or folder"),
         (likelihood, ["--budget", "0"], "--budget must be positive"),
         (likelihood, ["--steps", "0"], "--steps must be positive"),
+        (likelihood, ["--variants", "mdlm,nope"], "--variants: unknown ['nope']"),
+        (likelihood, ["--seeds", "1,x"], "--seeds '1,x': expected comma-separated integers"),
         (throughput, ["--precisions", "fp8"], "--precisions: unknown ['fp8']"),
         (scaling, ["--bogus"], "unrecognized arguments: --bogus"),
     ],
@@ -140,3 +150,26 @@ def test_bad_input_is_one_line_and_exit_2(script, argv, message, capsys):
     assert common.main_guard(script.NAME, script.run, argv) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and error.startswith(f"benchmarks/{script.NAME}.py: error: ") and message in error
+
+
+@pytest.mark.parametrize("name", sorted(likelihood.VARIANTS))
+def test_every_likelihood_variant_is_a_valid_config(name, tmp_path, monkeypatch, capsys):
+    variant = likelihood.VARIANTS[name]
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--config", str(REPO / variant.config), *variant.overrides, "--print_config"])
+    assert done.value.code == 0, capsys.readouterr().err
+    assert variant.warm_start is None or variant.warm_start[0] in likelihood.VARIANTS
+
+
+def test_a_warm_started_variant_spends_the_same_budget_in_two_phases(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(SONNETS * 6)
+    (corpus / "b.txt").write_text(SONNETS[::-1] * 6)
+    argv = ["--smoke", "--corpus", str(corpus), "--variants", "ar-to-mdlm", "--comparisons", "equal_tokens"]
+    assert likelihood.run([*argv, "--out", str(tmp_path)]) == 0
+    (run,) = report(tmp_path, "likelihood")["runs"]
+    assert run["model"] == "ar-to-mdlm" and not run["exact"]
+    assert run["steps"] == likelihood.SIZES["smoke"]["steps"]  # 40% autoregressive + 60% diffusion
+    assert len(list((tmp_path / "runs").glob("equal_tokens_ar-to-mdlm_start_seed0"))) == 1

@@ -1,4 +1,7 @@
-"""Bad input through the real CLI: one line on stderr naming the problem, exit status 2, no traceback."""
+"""Bad input through the CLI: one line on stderr naming the problem, exit status 2, no traceback.
+
+Most cases call `discrete_diff.cli.main` in this process (a fresh interpreter costs 5 s each); the real entry
+point (`python -m discrete_diff`) is exercised by the first corpus case and the pickle case."""
 
 import os
 import pickle
@@ -7,6 +10,8 @@ import sys
 
 import pytest
 from conftest import REPO
+
+from discrete_diff.cli import main
 
 
 class Evil:
@@ -23,6 +28,19 @@ def run_cli(args, cwd, env):
         env=env,
         timeout=120,
     )
+
+
+@pytest.fixture
+def in_process(tmp_path, monkeypatch, capfd):
+    """main() run in this process from tmp_path, returned like a finished subprocess."""
+    monkeypatch.chdir(tmp_path)
+
+    def run(args):
+        code = main(args)
+        out, err = capfd.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return run
 
 
 def assert_user_error(result, *fragments):
@@ -55,39 +73,38 @@ def tiny(corpus, *extra):
     ],
     ids=["missing", "empty", "not-utf8", "short"],
 )
-def test_bad_corpus(tmp_path, cli_env, content, fragments):
+def test_bad_corpus(tmp_path, cli_env, in_process, content, fragments):
     corpus = tmp_path / "missing.txt"
     if content is not None:
         corpus.write_bytes(content)
-    assert_user_error(run_cli(tiny(corpus), tmp_path, cli_env), *fragments)
+    run = (lambda args: run_cli(args, tmp_path, cli_env)) if content is None else in_process
+    assert_user_error(run(tiny(corpus)), *fragments)
 
 
-def test_unknown_config_key(tmp_path, cli_env, small_corpus):
+def test_unknown_config_key(tmp_path, in_process, small_corpus):
     config = tmp_path / "bad.yaml"
     config.write_text((REPO / "configs/tiny.yaml").read_text() + "frobnicate: 3\n")
-    result = run_cli(["train", "--config", str(config)], tmp_path, cli_env)
-    assert_user_error(result, "frobnicate")
+    assert_user_error(in_process(["train", "--config", str(config)]), "frobnicate")
 
 
-def test_unknown_option_value(tmp_path, cli_env, small_corpus):
-    assert_user_error(run_cli(tiny(small_corpus, "--model.network.d_modl", "8"), tmp_path, cli_env), "d_modl")
+def test_unknown_option_value(in_process, small_corpus):
+    assert_user_error(in_process(tiny(small_corpus, "--model.network.d_modl", "8")), "d_modl")
 
 
-def test_missing_resume_checkpoint(tmp_path, cli_env, small_corpus):
-    result = run_cli(tiny(small_corpus, "--ckpt_path", str(tmp_path / "nope.ckpt")), tmp_path, cli_env)
+def test_missing_resume_checkpoint(tmp_path, in_process, small_corpus):
+    result = in_process(tiny(small_corpus, "--ckpt_path", str(tmp_path / "nope.ckpt")))
     assert_user_error(result, "nope.ckpt", "checkpoint not found")
 
 
-@pytest.mark.parametrize("command", ["sample", "eval"])
-def test_checkpoint_that_does_not_exist(tmp_path, cli_env, command):
-    assert_user_error(run_cli([command, "--checkpoint", "absent.ckpt"], tmp_path, cli_env), "absent.ckpt", "not found")
+@pytest.mark.parametrize("command", ["sample", "generate", "eval", "infill", "export"])
+def test_checkpoint_that_does_not_exist(in_process, command):
+    extra = {"infill": ["--prompt", "a [MASK:2]"], "export": ["--out", "x"]}.get(command, [])
+    assert_user_error(in_process([command, "--checkpoint", "absent.ckpt", *extra]), "absent.ckpt", "not found")
 
 
-def test_file_that_is_not_a_checkpoint(tmp_path, cli_env):
+def test_file_that_is_not_a_checkpoint(tmp_path, in_process):
     (tmp_path / "notes.ckpt").write_text("just some notes\n")
-    assert_user_error(
-        run_cli(["sample", "--checkpoint", "notes.ckpt"], tmp_path, cli_env), "notes.ckpt", "not a checkpoint"
-    )
+    assert_user_error(in_process(["sample", "--checkpoint", "notes.ckpt"]), "notes.ckpt", "not a checkpoint")
 
 
 def test_pickled_code_in_a_checkpoint_is_never_run(tmp_path, cli_env):
@@ -97,6 +114,6 @@ def test_pickled_code_in_a_checkpoint_is_never_run(tmp_path, cli_env):
     assert not (tmp_path / "pwned.txt").exists()
 
 
-def test_unknown_command_and_data_set(tmp_path, cli_env):
-    assert_user_error(run_cli(["frobnicate"], tmp_path, cli_env), "invalid choice")
-    assert_user_error(run_cli(["data", "atlantis"], tmp_path, cli_env), "unknown data set 'atlantis'")
+def test_unknown_command_and_data_set(in_process):
+    assert_user_error(in_process(["frobnicate"]), "invalid choice")
+    assert_user_error(in_process(["data", "atlantis"]), "unknown data set 'atlantis'")

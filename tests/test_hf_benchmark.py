@@ -4,11 +4,14 @@ import json
 import math
 import sys
 
+import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import hf_adapter  # noqa: E402
+
+pytestmark = pytest.mark.slow  # trains models or runs subprocesses
 
 
 def test_hf_adapter_smoke(tmp_path):

@@ -10,11 +10,15 @@ import pytest
 import torch
 from conftest import REPO
 from safetensors.torch import load_file
+from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
-from discrete_diff.checkpoint import load_trained_model, read_checkpoint
 from discrete_diff.cli import main
 from discrete_diff.commands.train import build_cli, fit
-from discrete_diff.hf import DiffusionPipeline
+from discrete_diff.denoiser import Bidirectional, DenoiserInput
+from discrete_diff.inference import load_model, read_checkpoint
+from discrete_diff.pipeline import DiffusionPipeline
+
+pytestmark = pytest.mark.slow  # trains models or runs subprocesses
 
 FRESH_PROCESS_LOAD = """
 import sys
@@ -54,11 +58,11 @@ def run(tmp_path_factory):
     fit(cli)
     checkpoint = cli.trainer.checkpoint_callback.last_model_path
     assert main(["export", "--checkpoint", checkpoint, "--out", str(root / "model")]) == 0
-    return Path(checkpoint), root / "model"
+    return Path(checkpoint), root / "model", corpus
 
 
 def test_directory_holds_safetensors_and_a_tokenizer_only(run):
-    checkpoint, directory = run
+    checkpoint, directory, corpus = run
     assert sorted(p.name for p in directory.iterdir()) == [
         "config.json",
         "model.safetensors",
@@ -70,10 +74,11 @@ def test_directory_holds_safetensors_and_a_tokenizer_only(run):
     assert config["model_type"] == "discrete_diff" and "auto_map" not in config
     assert config["objective"] == meta["objective"]  # the noise schedule travels inside the objective spec
     assert config["network"] == meta["network"] and config["global_step"] == 4
+    assert config["domain"] == meta["domain"] == {"name": "text"} and config["format_version"] == 2
 
 
 def test_fresh_process_auto_classes_give_identical_logits(run, tmp_path, cli_env):
-    checkpoint, directory = run
+    checkpoint, directory, corpus = run
     out = tmp_path / "logits.safetensors"
     text = "Shall I compare thee"
     command = [sys.executable, "-c", FRESH_PROCESS_LOAD, str(directory), text, str(out)]
@@ -81,34 +86,55 @@ def test_fresh_process_auto_classes_give_identical_logits(run, tmp_path, cli_env
     assert result.returncode == 0, result.stderr[-2000:]
     assert "DiscreteDiffConfig DiscreteDiffForMaskedLM discrete_diff" in result.stdout
     saved = load_file(out)
-    model = load_trained_model(checkpoint)
+    model = load_model(checkpoint)
     assert saved["input_ids"].tolist() == [model.tokenizer(text)["input_ids"]]
     with torch.no_grad():
-        expected = model.network(saved["input_ids"])  # (1, L, V)
+        expected = model.network(DenoiserInput(saved["input_ids"], Bidirectional()))  # (1, L, V)
     assert torch.equal(saved["logits"], expected)
 
 
+def test_the_exported_model_follows_the_masked_lm_conventions(run):
+    """`model(input_ids, attention_mask, labels=...)` returns the masked-LM loss (-100 ignored), as Trainer expects,
+    and transformers' fill-mask pipeline runs on the directory."""
+    _, directory, _ = run
+    model = AutoModelForMaskedLM.from_pretrained(directory).eval()
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    encoded = tokenizer(["Shall I compare thee", "to a summer's day"], padding=True, return_tensors="pt")
+    labels = encoded["input_ids"].clone()
+    labels[:, ::2] = -100
+    labels[encoded["attention_mask"] == 0] = -100
+    with torch.no_grad():
+        output = model(**encoded, labels=labels)
+    kept = labels != -100
+    expected = torch.nn.functional.cross_entropy(output.logits[kept].float(), labels[kept])
+    assert output.loss is not None and torch.isclose(output.loss, expected)
+    filled = pipeline("fill-mask", model=model, tokenizer=tokenizer)(f"Shall I {tokenizer.mask_token}ompare")
+    assert len(filled) == 5 and all(f["sequence"].startswith("Shall I ") for f in filled)
+
+
 def test_commands_take_a_directory_wherever_they_take_a_checkpoint(run, capsys):
-    checkpoint, directory = run
+    checkpoint, directory, corpus = run
     outputs = []
+    evaluation = ["--data", str(corpus), "--time-draws", "2", "--max-batches", "1", "--json"]
     for source in (checkpoint, directory):
         assert main(["sample", "--checkpoint", str(source), "--num", "2", "--length", "24", "--steps", "12"]) == 0
-        assert main(["eval", "--checkpoint", str(source), "--time-draws", "2", "--max-batches", "1", "--json"]) == 0
+        assert main(["eval", "--checkpoint", str(source), *evaluation]) == 0
         outputs.append(capsys.readouterr().out)
-    assert outputs[0] == outputs[1] and "=== sample 1 ===" in outputs[0]
+    assert outputs[0] == outputs[1] and "=== sample_1 length=24 strategy=ancestral steps=12" in outputs[0]
+    assert json.loads(outputs[0].splitlines()[-1])["unit"] == "character"
 
 
 def test_pipeline_outputs_equal_the_cli_for_the_same_seed(run, capsys):
-    _, directory = run
+    _, directory, _ = run
     assert main(["sample", "--checkpoint", str(directory), "--num", "3", "--length", "20", "--seed", "5"]) == 0
     printed = capsys.readouterr().out
-    samples = DiffusionPipeline.from_pretrained(directory).generate(3, 20, seed=5)
-    assert printed == "".join(f"=== sample {i} ===\n{s}\n" for i, s in enumerate(samples))
+    pipeline = DiffusionPipeline.from_pretrained(directory)
+    assert printed == pipeline.model.domain.format_records(pipeline.generate_records(3, 20, seed=5))
     prompt = "Shall I [MASK:6] to a summer's day?"
     assert main(["infill", "--checkpoint", str(directory), "--prompt", prompt, "--num", "2", "--seed", "5"]) == 0
     printed = capsys.readouterr().out
-    fills = DiffusionPipeline.from_pretrained(directory).infill(prompt, num=2, seed=5)
-    assert printed == "".join(f"=== {prompt} ===\n{fill}\n" for fill in fills)
+    fills = pipeline.infill(prompt, num=2, seed=5)
+    assert printed == "".join(f"=== fill_{i} prompt={prompt} blanks=6 ===\n{fill}\n" for i, fill in enumerate(fills))
     assert all(fill.startswith("Shall I ") and fill.endswith(" to a summer's day?") for fill in fills)
 
 
@@ -157,12 +183,12 @@ def break_weights_shape(d: Path) -> None:
     "damage, fragments",
     [
         (break_no_config, ["no config.json"]),
-        (break_unknown_type, ["unknown model type 'no_such_model'"]),
+        (break_unknown_type, ["'no_such_model' model, not a discrete-diff one"]),
         (break_remote_code, ["needs remote code", "refused"]),
         (break_pickle_only, ["pytorch_model.bin", "safetensors"]),
         (break_vocabulary, ["vocabulary does not match"]),
         (break_tokenizer_json, ["tokenizer.json unreadable"]),
-        (break_weights_shape, ["wrong shape"]),
+        (break_weights_shape, ["weights do not match", "size mismatch"]),
     ],
     ids=["no-config", "unknown-type", "remote-code", "pickle-only", "vocabulary", "tokenizer-json", "weights-shape"],
 )
@@ -176,7 +202,7 @@ def test_bad_directory_is_one_line_exit_2(run, tmp_path, capfd, damage, fragment
 
 
 def test_export_refuses_to_overwrite_and_leaves_no_partial_directory(run, tmp_path, capfd):
-    checkpoint, _ = run
+    checkpoint, _, _ = run
     target = tmp_path / "taken"
     target.mkdir()
     assert main(["export", "--checkpoint", str(checkpoint), "--out", str(target)]) == 2

@@ -14,16 +14,19 @@ from conftest import SONNETS
 from hf_tiny import bert_directory, esm_directory, fasta_file, finetune_config, fixed_nelbo
 from transformers import AutoModelForMaskedLM
 
-from discrete_diff.checkpoint import load_trained_model, read_checkpoint
 from discrete_diff.cli import main
 from discrete_diff.commands.train import build_cli, fit
+from discrete_diff.denoiser import Bidirectional, DenoiserInput
 from discrete_diff.errors import UserInputError
-from discrete_diff.hf import DiffusionPipeline
-from discrete_diff.hf.adapter import MaskedLMAdapter, PretrainedMaskedLM, pretrained_denoiser
-from discrete_diff.hf.directory import save_pretrained
+from discrete_diff.hf.export import save_pretrained
+from discrete_diff.inference import load_model, read_checkpoint
+from discrete_diff.models.pretrained import MaskedLMAdapter, PretrainedMaskedLM, pretrained_denoiser
+from discrete_diff.pipeline import DiffusionPipeline
 from discrete_diff.protein.fasta import read_fasta
 from discrete_diff.protein.tokenizer import CANONICAL_AMINO_ACIDS, build_protein_tokenizer
 from discrete_diff.text.tokenizers import CharacterTokenizer, PretrainedTokenizer
+
+pytestmark = pytest.mark.slow  # trains models or runs subprocesses
 
 STEPS = 30
 
@@ -32,12 +35,15 @@ def fine_tune(tmp, model_dir, data_yaml):
     """Score a fixed validation batch with the untouched model, fine-tune, and score it again with the EMA."""
     config = finetune_config(tmp / "config.yaml", tmp / "runs", model_dir, data_yaml, STEPS)
     cli = build_cli(["--config", str(config)])
+    cli.datamodule.prepare_data()
+    cli.datamodule.setup("fit")
     batch = next(iter(cli.datamodule.validation_batches(8)))
-    untouched = pretrained_denoiser(PretrainedMaskedLM(str(model_dir)), cli.datamodule.tokenizer)
-    before = fixed_nelbo(untouched, batch, cli.model.objective, cli.model.mask_id)
+    tokenizer = cli.datamodule.tokenizer
+    untouched = pretrained_denoiser(PretrainedMaskedLM(str(model_dir)), tokenizer)
+    before = fixed_nelbo(untouched, batch, cli.model.objective, tokenizer.mask_token_id)
     fit(cli)
     checkpoint = cli.trainer.checkpoint_callback.last_model_path
-    model = load_trained_model(checkpoint)
+    model = load_model(checkpoint)
     after = fixed_nelbo(model.network, batch, model.objective, model.mask_id)
     return cli, checkpoint, model, before, after
 
@@ -87,7 +93,7 @@ def test_esm2_checkpoint_loads_safely_and_exports(esm_run, tmp_path):
     exported = AutoModelForMaskedLM.from_pretrained(directory).eval()
     tokens = torch.randint(4, 24, (2, 16), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        assert torch.equal(exported(tokens).logits, model.network(tokens))
+        assert torch.equal(exported(tokens).logits, model.network(DenoiserInput(tokens, Bidirectional())))
     assert sum(json.loads((directory / "config.json").read_text())["data"]["lengths"]["count"]) == 3  # 3 of 4 train
 
 
@@ -98,10 +104,10 @@ def test_esm2_samples_and_infills_and_the_pipeline_matches_the_cli(esm_run, tmp_
     cli_args = ["--num", "3", "--length", "12", "--seed", "2", "--steps", "10", "--out", str(out)]
     assert main(["generate", "--checkpoint", str(directory), *cli_args]) == 0
     pipeline = DiffusionPipeline.from_pretrained(directory)
-    records = pipeline.generate_fasta(3, 12, seed=2, steps=10)
+    records = pipeline.generate_records(3, 12, seed=2, steps=10)
     written, _ = read_fasta(out)
-    assert [(r.description, r.sequence) for r in written] == [(r.description, r.sequence) for r in records]
-    assert all(len(r.sequence) == 12 and set(r.sequence) <= set(CANONICAL_AMINO_ACIDS) for r in records)
+    assert [(r.description, r.sequence) for r in written] == [(r.description, r.text) for r in records]
+    assert all(len(r.text) == 12 and set(r.text) <= set(CANONICAL_AMINO_ACIDS) for r in records)
     motif = "MKTAYIAK"
     fills = pipeline.infill(f"[3-5]{motif}[3-5]", num=2, seed=1, steps=8)
     assert len(fills) == 2

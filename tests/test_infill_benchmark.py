@@ -5,11 +5,14 @@ import json
 import math
 import sys
 
+import pytest
 from conftest import REPO, SONNETS
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import infill  # noqa: E402
+
+pytestmark = pytest.mark.slow  # trains models or runs subprocesses
 
 
 def test_infill_benchmark_smoke(tmp_path):

@@ -14,7 +14,7 @@ from discrete_diff.commands.train import build_cli, fit
 PROTEINS = ["MKVLAAGWWCEEKLRSTNPQDYHFMKVL", "GWWCAKLLKEEGRSTMKVLPQDNNHY", "ACDEFGHIKLMNPQRSTVWYMKVLWWC"]
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
 
 def train(tmp, data_lines: list[str]) -> str:
@@ -80,7 +80,7 @@ def test_prompts_from_a_file_are_batched_into_one_output_file(text_checkpoint, t
     assert main(argv) == 0
     blocks = out.read_text().split("=== ")[1:]
     assert len(blocks) == 6
-    assert sum(block.startswith("[MASK:4] lives this ===\n") for block in blocks) == 2
+    assert sum(" prompt=[MASK:4] lives this blanks=4 ===\n" in block for block in blocks) == 2
     assert "6 fills" in capsys.readouterr().err
 
 
@@ -92,7 +92,7 @@ def test_protein_scaffolds_are_written_as_fasta_with_their_motifs(protein_checkp
     records = list(SeqIO.parse(out, "fasta"))
     assert len(records) == 5
     for record in records:
-        spacers = [int(n) for n in record.description.split("spacers=")[1].split(",")]
+        spacers = [int(n) for n in record.description.split("blanks=")[1].split(",")]
         sequence = str(record.seq)
         assert sequence[spacers[0] : spacers[0] + 4] == "MKVL"
         assert sequence[spacers[0] + 4 + spacers[1] :][:3] == "WWC"
@@ -104,7 +104,7 @@ def test_sample_takes_a_strategy_and_filters(text_checkpoint, tmp_path):
         out = tmp_path / "samples.txt"
         argv = ["sample", "--checkpoint", text_checkpoint, "--num", "3", "--length", "32", *options, "--out", str(out)]
         assert main(argv) == 0
-        return out.read_text().split("=== sample ")[1:]
+        return out.read_text().split("=== sample_")[1:]
 
     blocks = ["--strategy", "blocks", "--inner-strategy", "first-hitting", "--block-length", "8", "--top-p", "0.9"]
     first = samples(*blocks)
@@ -124,7 +124,13 @@ def test_sample_takes_a_strategy_and_filters(text_checkpoint, tmp_path):
         (["--prompt", "Shall [MASK:9-3]"], "prompt: blank range 9-3 at character 7 has min > max"),
         (["--prompt", "Shall I compare"], "prompt: no blank to fill"),
         (["--prompt", "Sha{l [MASK:3]"], "prompt: '{' at character 4 is not in the model's vocabulary"),
-        (["--prompt", "a [MASK:2]", "--template", "[3]MKV"], "not both"),
+        (["--prompt", "a [MASK:2]", "--template", "[3]MKV"], "prompt 2: no blank to fill"),
+        (
+            ["--prompt", "a [MASK:2]", "--remask-eta", "0.2"],
+            "--remask-eta applies to --strategy remasking, not ancestral",
+        ),
+        (["--prompt", "a [MASK:2]", "--strategy", "remasking", "--remask-eta", "2"], "--remask-eta must be in [0, 1]"),
+        (["--prompt", "a [MASK:2]", "--temperature", "0"], "--temperature must be positive, got 0.0"),
         (["--prompt", "a [MASK:2]", "--strategy", "nope"], "--strategy: invalid choice"),
     ],
 )

@@ -17,10 +17,10 @@ from discrete_diff.infill import (
     parse_text_template,
     render_protein_template,
     render_text_template,
-    tokenize_protein_template,
-    tokenize_text_template,
 )
+from discrete_diff.protein.domain import ProteinDomain
 from discrete_diff.protein.tokenizer import CANONICAL_AMINO_ACIDS, build_protein_tokenizer
+from discrete_diff.text.domain import TextDomain
 from discrete_diff.text.tokenizers import CharacterTokenizer
 
 
@@ -117,10 +117,12 @@ def test_escapes_and_shapes():
 
 def test_unknown_characters_are_named_with_their_position():
     tokenizer = CharacterTokenizer().build(lambda: iter(["hello world"]))
-    template = tokenize_text_template(parse_text_template("hello [MASK:3] world"), tokenizer)
+    domain = TextDomain(tokenizer)
+    template = domain.parse_template("hello [MASK:3] world", "prompt")
     assert template.segments[0] == tuple(tokenizer("hello ", add_special_tokens=False)["input_ids"])
-    with pytest.raises(UserInputError, match=r"'x' at character 17 is not in the model's vocabulary"):
-        tokenize_text_template(parse_text_template("hello [MASK:3] wxrld"), tokenizer)
+    assert template.head == template.tail == ()  # text blocks have no framing
+    with pytest.raises(UserInputError, match=r"prompt: 'x' at character 17 is not in the model's vocabulary"):
+        domain.parse_template("hello [MASK:3] wxrld", "prompt")
 
 
 PROTEIN_TEXT = st.text(st.sampled_from(list(CANONICAL_AMINO_ACIDS)), min_size=1, max_size=10)
@@ -133,12 +135,14 @@ def test_protein_templates_round_trip(template):
 
 def test_protein_templates_frame_motifs_and_check_residues():
     tokenizer = build_protein_tokenizer()
+    domain = ProteinDomain(tokenizer)
     template = parse_protein_template("[5-15]mkv [3] WW[2-4]")
     assert template.segments == (Blank(5, 15), Given("MKV"), Blank(3, 3), Given("WW"), Blank(2, 4))
-    tokens = tokenize_protein_template(template, tokenizer, CANONICAL_AMINO_ACIDS)
+    tokens = domain.parse_template("[5-15]mkv [3] WW[2-4]", "template")
     assert tokens.head == (tokenizer.cls_token_id,) and tokens.tail == (tokenizer.eos_token_id,)
-    with pytest.raises(UserInputError, match=r"residue 'B' at character 8 is not in the alphabet"):
-        tokenize_protein_template(parse_protein_template("[5]MKVAB[3]"), tokenizer, CANONICAL_AMINO_ACIDS)
+    with pytest.raises(UserInputError, match=r"template: residue 'B' at character 8 is not in the alphabet"):
+        domain.parse_template("[5]MKVAB[3]", "template")
+    assert domain.parse_template("[5]MKVAB[3]", "template", allow_noncanonical=True).segments[1][-1] == 25
     with pytest.raises(UserInputError, match=r"unexpected '\*' at character 5"):
         parse_protein_template("[5]M*[3]")
     with pytest.raises(UserInputError, match=r"malformed spacer at character 4"):

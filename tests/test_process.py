@@ -1,6 +1,6 @@
 import torch
 
-from discrete_diff.process import forward_mask, nelbo, sample_times, subs_log_probs
+from discrete_diff.process import forward_mask, masked_token_nll, nelbo, sample_times, subs_log_probs
 from discrete_diff.schedules import CosineSchedule, LogLinearSchedule
 
 
@@ -52,7 +52,8 @@ def test_nelbo_counts_only_masked_positions_with_weight():
     x0 = torch.tensor([[1, 2, 3]])
     log_probs = torch.log(torch.full((1, 3, 5), 0.25))
     masked = torch.tensor([[True, False, True]])
-    stats = nelbo(log_probs, x0, masked, torch.tensor([0.5]), LogLinearSchedule(0.0), torch.ones_like(masked))
+    token_nll = -log_probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1) * masked
+    stats = nelbo(token_nll, masked, torch.tensor([0.5]), LogLinearSchedule(0.0), torch.ones_like(masked))
     expected = (1 / 0.5) * 2 * torch.log(torch.tensor(4.0))
     assert torch.allclose(stats.per_sequence, expected.reshape(1))
     assert torch.allclose(stats.loss, expected / 3)
@@ -62,9 +63,22 @@ def test_training_weightings_reduce_the_same_masked_cross_entropies():
     x0 = torch.tensor([[1, 2, 3, 4], [4, 3, 2, 1]])
     log_probs = torch.log_softmax(torch.randn(2, 4, 6, generator=torch.Generator().manual_seed(0)), dim=-1)
     masked = torch.tensor([[True, False, False, False], [True, True, True, False]])
-    stats = nelbo(log_probs, x0, masked, torch.tensor([0.1, 0.7]), LogLinearSchedule(0.0), torch.ones_like(masked))
     nll = -log_probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
+    stats = nelbo(nll * masked, masked, torch.tensor([0.1, 0.7]), LogLinearSchedule(0.0), torch.ones_like(masked))
     first, second = nll[0, 0], nll[1, :3]
     assert torch.allclose(stats.masked_cross_entropy, (first + second.sum()) / 4)
     assert torch.allclose(stats.sequence_cross_entropy, (first + second.mean()) / 2)
     assert torch.allclose(stats.per_sequence, torch.stack((first / 0.1, second.sum() / 0.7)))
+
+
+def test_masked_token_nll_from_selected_logits_equals_the_full_computation():
+    """A network asked for the masked positions only (score_at) must give the loss the full logits give."""
+    generator = torch.Generator().manual_seed(4)
+    logits = torch.randn(3, 5, 7, generator=generator)
+    x0 = torch.randint(0, 6, (3, 5), generator=generator)
+    masked = torch.rand(3, 5, generator=generator) < 0.5
+    full = masked_token_nll(logits, x0, masked, mask_id=6)
+    selected = masked_token_nll(logits[masked], x0, masked, mask_id=6)
+    expected = -subs_log_probs(logits, 6).gather(-1, x0.unsqueeze(-1)).squeeze(-1) * masked
+    assert torch.allclose(full, expected) and torch.allclose(selected, expected)
+    assert torch.all(full[~masked] == 0)

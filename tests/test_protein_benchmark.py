@@ -3,12 +3,15 @@
 import json
 import sys
 
+import pytest
 from conftest import REPO
 from protein_family import fasta_text, make_family
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import proteins  # noqa: E402
+
+pytestmark = pytest.mark.slow  # trains models or runs subprocesses
 
 
 def stand_in_sets(data_dir):

@@ -6,12 +6,12 @@ import pytest
 import torch
 from protein_family import CANONICAL, fasta_text, make_family
 
-from discrete_diff.data import SequenceDataModule
 from discrete_diff.errors import UserInputError
 from discrete_diff.protein.batching import LengthBucketBatchSampler
 from discrete_diff.protein.datamodule import ProteinDataModule, split_records
 from discrete_diff.protein.fasta import ProteinRecord
 from discrete_diff.specs import build
+from discrete_diff.training.data import SequenceDataModule
 
 CLS, PAD, EOS = 0, 1, 2
 
@@ -28,24 +28,32 @@ def fasta(tmp_path):
     return path
 
 
+def ready(*args, **kwargs) -> ProteinDataModule:
+    """A data module after the Trainer's calls: prepare_data (fetching) and setup (reading)."""
+    data = ProteinDataModule(*args, **kwargs)
+    data.prepare_data()
+    data.setup("fit")
+    return data
+
+
 def test_each_example_is_one_protein_between_cls_and_eos(fasta):
-    data = ProteinDataModule(str(fasta), max_length=64, batch_size=8, val_fraction=0.2)
+    data = ready(str(fasta), max_length=64, batch_size=8, val_fraction=0.2)
     residues = {tuple(p) for p in data.proteins["validation"]}
     seen = 0
     for batch in data.val_dataloader():
-        for row, mask in zip(batch["input_ids"].tolist(), batch["attention_mask"].tolist(), strict=True):
+        for row, mask in zip(batch.input_ids.tolist(), batch.attention_mask.tolist(), strict=True):
             real = row[: sum(mask)]
             assert real[0] == CLS and real[-1] == EOS and set(row[sum(mask) :]) <= {PAD}
             assert tuple(real[1:-1]) in residues  # never packed: exactly one whole protein
             seen += 1
-        assert not batch["maskable"][batch["input_ids"] <= EOS].any()  # specials and padding never masked
+        assert not batch.maskable[batch.input_ids <= EOS].any()  # specials and padding never masked
     assert seen == len(data.validation_records)
 
 
 def test_long_proteins_are_cropped_randomly_in_training_and_from_the_start_in_validation(tmp_path):
     path = tmp_path / "long.fasta"
     path.write_text(fasta_text(random_proteins(20, 100, 100, seed=1)))
-    data = ProteinDataModule(str(path), max_length=16, batch_size=4, val_fraction=0.2)
+    data = ready(str(path), max_length=16, batch_size=4, val_fraction=0.2)
     protein = data.proteins["train"][0]
     windows = data.train_dataloader().dataset
     full = [CLS, *protein, EOS]
@@ -92,14 +100,23 @@ def test_identity_split_keeps_near_duplicates_on_one_side():
 
 
 def test_description_holds_lengths_and_rebuilds_the_same_data(fasta):
-    data = ProteinDataModule(str(fasta), max_length=64, batch_size=8)
+    data = ready(str(fasta), max_length=64, batch_size=8)
     described = data.description()
     lengths = described["lengths"]
-    assert sum(lengths["count"]) == len(data.train_records)
+    assert sum(lengths["count"]) == len(data.train_records) and described["max_length"] == 64
     assert lengths["length"] == sorted({len(r.sequence) for r in data.train_records})
     rebuilt = build(described["datamodule"], SequenceDataModule)
+    rebuilt.setup("validate")
     assert [r.id for r in rebuilt.validation_records] == [r.id for r in data.validation_records]
-    assert data.tokens_per_character() == 1.0
+    assert data.tokens_per_unit() == 1.0 and data.domain.unit == "residue"
+
+
+def test_nothing_is_read_before_setup(tmp_path):
+    """The constructor checks arguments only: a missing file is found by prepare_data/setup, not by --help."""
+    data = ProteinDataModule(str(tmp_path / "later.fasta"), max_length=64)
+    (tmp_path / "later.fasta").write_text(fasta_text(random_proteins(10, 5, 9)))
+    data.setup("fit")
+    assert len(data.train_records) + len(data.validation_records) == 10
 
 
 def test_bad_options_are_user_errors(fasta):
@@ -108,4 +125,4 @@ def test_bad_options_are_user_errors(fasta):
     with pytest.raises(UserInputError, match="data.split_identity must be in"):
         ProteinDataModule(str(fasta), split_identity=1.5)
     with pytest.raises(UserInputError, match="FASTA file not found"):
-        ProteinDataModule(str(fasta.parent / "missing.fasta"))
+        ready(str(fasta.parent / "missing.fasta"))

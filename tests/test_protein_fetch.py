@@ -50,6 +50,8 @@ def test_fetch_extracts_sequences_and_alignments_only(tmp_path, index):
     assert sequences_path("hemopexin", tmp_path / "data").read_text() == fasta_text(FAMILY)
     # Cached: the data module finds the set by name without the network.
     data = ProteinDataModule("hemopexin", data_dir=str(tmp_path / "data"), max_length=48, batch_size=4)
+    data.prepare_data()
+    data.setup("fit")
     assert len(data.train_records) + len(data.validation_records) == len(FAMILY)
 
 

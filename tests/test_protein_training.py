@@ -8,10 +8,12 @@ import pytest
 from Bio import SeqIO
 from protein_family import fasta_text, make_family
 
-from discrete_diff.checkpoint import load_trained_model
 from discrete_diff.cli import main
 from discrete_diff.commands.train import build_cli, fit
+from discrete_diff.inference import load_model
 from discrete_diff.protein.tokenizer import AMBIGUOUS, CANONICAL_AMINO_ACIDS
+
+pytestmark = pytest.mark.slow  # trains models or runs subprocesses
 
 TINY_CONFIG = """
 seed_everything: 0
@@ -65,7 +67,7 @@ def test_loss_falls(trained):
     # Start: about ln(20) = 3.0 nats per residue (a uniform guess); the family's true entropy is about 0.6 nats
     # per residue (90% of positions keep the ancestor's residue), so 80 steps must already show a clear fall.
     assert sum(values[-10:]) / 10 < sum(values[:10]) / 10 - 0.25
-    validation = logged(root, "val/bits_per_char")
+    validation = logged(root, "val/bits_per_residue")
     assert len(validation) == 2 and validation[1] < validation[0]
 
 
@@ -82,12 +84,12 @@ def test_generate_writes_fasta_with_the_requested_lengths(trained, tmp_path):
     assert [len(seq) for _, _, seq in records] == [5, 17, 30, 5, 17]
     assert all(set(seq) <= set(CANONICAL_AMINO_ACIDS) for _, _, seq in records)
     assert records[1][0] == "sample_1"
-    assert "length=17 steps=8 strategy=ancestral temperature=1.0 seed=3" in records[1][1]
+    assert "length=17 strategy=ancestral steps=8 temperature=1.0 seed=3" in records[1][1]
 
 
 def test_lengths_come_from_the_checkpoint_or_a_range(trained, tmp_path):
     _, checkpoint, data = trained
-    stored = load_trained_model(checkpoint).data["lengths"]
+    stored = load_model(checkpoint).data["lengths"]
     assert stored == data.length_distribution()
     drawn = tmp_path / "drawn.fasta"
     assert main(["generate", "--checkpoint", checkpoint, "--num", "12", "--steps", "4", "--out", str(drawn)]) == 0
@@ -110,7 +112,8 @@ def test_generate_takes_every_sampling_option(trained, tmp_path):
         outputs[name] = parse(tmp_path / f"{name}.fasta")
     assert [seq for _, _, seq in outputs["g1"]] == [seq for _, _, seq in outputs["g2"]]
     assert [seq for _, _, seq in outputs["a1"]] != [seq for _, _, seq in outputs["a2"]]
-    assert "steps=5 strategy=confidence temperature=1.0 top_k=1 seed=1" in outputs["g1"][0][1]
+    header = "strategy=confidence steps=5 confidence=max-prob reveals_per_step=4 temperature=1.0 top_k=1 seed=1"
+    assert header in outputs["g1"][0][1]
 
 
 @pytest.mark.parametrize(
@@ -137,7 +140,8 @@ def test_evaluate_proteins_writes_table_json_and_plot(trained, tmp_path, capsys)
     alignment = tmp_path / "family.afa"  # equal-length training members: already an alignment
     alignment.write_text("".join(f">{r.id}\n{r.sequence[:24]}\n" for r in data.train_records))
     out_json, plot = tmp_path / "metrics.json", tmp_path / "plot.png"
-    args = ["evaluate-proteins", "--generated", str(generated), "--checkpoint", checkpoint, "--alignment"]
+    args = ["evaluate-proteins", "--generated", str(generated), "--checkpoint", checkpoint, "--use-recorded-data"]
+    args += ["--alignment"]
     assert main([*args, str(alignment), "--json", str(out_json), "--plot", str(plot), "--time-draws", "2"]) == 0
     table = capsys.readouterr().out
     assert "HMM hit rate" in table and "held-out NELBO perplexity / residue" in table

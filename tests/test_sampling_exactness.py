@@ -1,12 +1,22 @@
-"""Infilling with the exact toy denoiser draws the blank from its true conditional distribution given the rest
-(DESIGN.md section 1), for every strategy that promises exactness; a strategy that reveals two dependent positions
-at once is measurably wrong, which shows the test can see errors."""
+"""Infilling with the exact toy denoiser draws the blank from its true conditional distribution given the rest,
+for every strategy that promises exactness; a strategy that reveals two dependent positions at once is measurably
+wrong, which shows the test can see errors."""
 
 import pytest
 import torch
 from toy import ExactDenoiser, ToyDistribution
 
-from discrete_diff.sampling import make_strategy, run_sampler
+from discrete_diff.denoiser import DenoiserInput
+from discrete_diff.sampling import (
+    Ancestral,
+    Blocks,
+    ConfidenceUnmasking,
+    FirstHitting,
+    Remasking,
+    TopTwoMargin,
+    run_sampler,
+)
+from discrete_diff.schedules import LogLinearSchedule
 
 COUNT = 20000
 # 9 outcomes, 20,000 draws: an exact sampler's expected TV is about 0.01 (sum of sqrt(p(1-p) / (2 pi n)));
@@ -25,9 +35,11 @@ class DistinctRows(torch.nn.Module):
         super().__init__()
         self.exact = ExactDenoiser(toy)
 
-    def forward(self, xt, attention_mask=None):
-        rows, inverse = xt.unique(dim=0, return_inverse=True)
-        return self.exact(rows)[inverse]  # (B, L, V + 1)
+    time_conditioned = False
+
+    def forward(self, inputs: DenoiserInput):
+        rows, inverse = inputs.ids.unique(dim=0, return_inverse=True)
+        return self.exact(DenoiserInput(rows, inputs.attention))[inverse]  # (B, L, V + 1)
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +55,13 @@ def true_conditional(toy) -> dict[tuple[int, int], float]:
     return {tuple(seq[1:3].tolist()): float(p) for seq, p in zip(toy.sequences[keep], probs, strict=True)}
 
 
-def infill_tv(toy, name, steps, **options) -> float:
+def infill_tv(toy, strategy, steps) -> float:
     tokens = torch.full((COUNT, toy.length), toy.mask_id)
     for position, value in GIVEN.items():
         tokens[:, position] = value
     result = run_sampler(
-        DistinctRows(toy), tokens, mask_id=toy.mask_id, strategy=make_strategy(name, **options),
-        num_steps=steps, generator=torch.Generator().manual_seed(0),
+        DistinctRows(toy), tokens, mask_id=toy.mask_id, strategy=strategy, num_steps=steps,
+        schedule=LogLinearSchedule(), generator=torch.Generator().manual_seed(0),
     )  # fmt: skip
     for position, value in GIVEN.items():
         assert (result.tokens[:, position] == value).all()
@@ -60,34 +72,61 @@ def infill_tv(toy, name, steps, **options) -> float:
 
 
 EXACT = {
-    "ancestral-64": ("ancestral", 64, {}),
-    "first-hitting": ("first-hitting", 1, {}),
-    "confidence-one-per-step": ("confidence", 1, {"reveals_per_step": 1}),
-    "confidence-margin-one-per-step": ("confidence", 1, {"reveals_per_step": 1, "confidence": "margin"}),
-    "remasking-128": ("remasking", 128, {"remask_eta": 0.1}),
-    "blocks-first-hitting": ("blocks", 1, {"block_length": 2, "inner": "first-hitting"}),
+    "ancestral-64": (Ancestral(), 64),
+    "first-hitting": (FirstHitting(), 1),
+    "confidence-one-per-step": (ConfidenceUnmasking(reveals_per_step=1), 1),
+    "confidence-margin-one-per-step": (ConfidenceUnmasking(TopTwoMargin(), reveals_per_step=1), 1),
+    "remasking-128": (Remasking(eta=0.1), 128),
+    "blocks-first-hitting": (Blocks(FirstHitting(), block_length=2), 1),
 }
 
 
 @pytest.mark.parametrize("case", EXACT)
 def test_infilling_draws_from_the_true_conditional(toy, case):
-    name, steps, options = EXACT[case]
-    assert infill_tv(toy, name, steps, **options) < TV_BOUND
+    strategy, steps = EXACT[case]
+    assert infill_tv(toy, strategy, steps) < TV_BOUND
 
 
 def test_revealing_both_blanks_at_once_is_measurably_wrong(toy):
-    assert infill_tv(toy, "confidence", 1, reveals_per_step=2) > 0.3
+    assert infill_tv(toy, ConfidenceUnmasking(reveals_per_step=2), 1) > 0.3
 
 
-@pytest.mark.parametrize("name", ["first-hitting", "confidence"])
-def test_unconditional_samples_reproduce_the_toy_distribution(name):
+@pytest.mark.parametrize("strategy", [FirstHitting(), ConfidenceUnmasking(reveals_per_step=1)], ids=repr)
+def test_unconditional_samples_reproduce_the_toy_distribution(strategy):
     toy = ToyDistribution(vocab=3, length=3, seed=3)
     tokens = torch.full((COUNT, toy.length), toy.mask_id)
-    options = {"reveals_per_step": 1} if name == "confidence" else {}
     result = run_sampler(
-        DistinctRows(toy), tokens, mask_id=toy.mask_id, strategy=make_strategy(name, **options), num_steps=3,
-        generator=torch.Generator().manual_seed(1),
+        DistinctRows(toy), tokens, mask_id=toy.mask_id, strategy=strategy, num_steps=3,
+        schedule=LogLinearSchedule(), generator=torch.Generator().manual_seed(1),
     )  # fmt: skip
     assert result.network_calls == toy.length
     # 27 outcomes and 20,000 samples: an exact sampler's expected TV is about 0.012 (as in test_exactness).
     assert toy.total_variation(result.tokens) < 0.03
+
+
+class TimeRecorder(DistinctRows):
+    """The exact denoiser, declared time-conditioned, noting the time of every call."""
+
+    time_conditioned = True
+
+    def __init__(self, toy: ToyDistribution) -> None:
+        super().__init__(toy)
+        self.times: list[list[float]] = []
+
+    def forward(self, inputs: DenoiserInput):
+        self.times.append(inputs.t.tolist())
+        return super().forward(inputs)
+
+
+def test_a_time_conditioned_denoiser_is_called_at_every_step_with_the_current_time():
+    toy = ToyDistribution(vocab=3, length=3, seed=3)
+    recorder, steps = TimeRecorder(toy), 6
+    tokens = torch.full((2, toy.length), toy.mask_id)
+    result = run_sampler(
+        recorder, tokens, mask_id=toy.mask_id, strategy=Ancestral(), num_steps=steps, schedule=LogLinearSchedule(),
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    # No output is reused (it depends on t); steps after the last reveal are skipped; t_k = 1 - k / steps.
+    called = len(recorder.times)
+    assert result.network_calls == called and called >= 3
+    assert recorder.times == [[pytest.approx(1 - k / steps)] * 2 for k in range(called)]

@@ -4,8 +4,17 @@ import pytest
 import torch
 
 from discrete_diff.models.transformer import Transformer, TransformerConfig
-from discrete_diff.sampling import RepetitionPenalty, Temperature, TopK, TopP, make_filters, make_strategy, run_sampler
+from discrete_diff.sampling import (
+    ConfidenceUnmasking,
+    RepetitionPenalty,
+    SamplingSettings,
+    Temperature,
+    TopK,
+    TopP,
+    run_sampler,
+)
 from discrete_diff.sampling.filters import apply_filters
+from discrete_diff.schedules import LogLinearSchedule
 
 PROBS = torch.tensor([0.05, 0.5, 0.15, 0.3], dtype=torch.float64)  # sorted: 0.5, 0.3, 0.15, 0.05
 
@@ -56,8 +65,8 @@ def test_greedy_confidence_sampling_ignores_the_seed():
 
     def run(seed, filters):
         return run_sampler(
-            network, tokens, mask_id=8, strategy=make_strategy("confidence"), num_steps=4,
-            filters=make_filters(mask_id=8, **filters), generator=torch.Generator().manual_seed(seed),
+            network, tokens, mask_id=8, strategy=ConfidenceUnmasking(), num_steps=4, schedule=LogLinearSchedule(),
+            filters=SamplingSettings(**filters).filters((), mask_id=8), generator=torch.Generator().manual_seed(seed),
         ).tokens  # fmt: skip
 
     assert torch.equal(run(0, {"top_k": 1}), run(1, {"top_k": 1}))

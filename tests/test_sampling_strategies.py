@@ -6,21 +6,35 @@ import math
 import pytest
 import torch
 
+from discrete_diff.errors import InvalidArgument
 from discrete_diff.models.transformer import Transformer, TransformerConfig
-from discrete_diff.sampling import STRATEGIES, Remasking, make_filters, make_strategy, run_sampler
+from discrete_diff.sampling import (
+    STRATEGIES,
+    Ancestral,
+    Blocks,
+    ConfidenceUnmasking,
+    FirstHitting,
+    NegativeEntropy,
+    Remasking,
+    SamplingSettings,
+    TopTwoMargin,
+    run_sampler,
+    strategy_named,
+)
+from discrete_diff.schedules import LogLinearSchedule
 
 VOCAB, MASK, LENGTH = 12, 11, 24
 
 STRATEGY_CASES = {
-    "ancestral": ("ancestral", {}),
-    "first-hitting": ("first-hitting", {}),
-    "confidence-max-prob": ("confidence", {}),
-    "confidence-margin-k3": ("confidence", {"confidence": "margin", "reveals_per_step": 3}),
-    "confidence-entropy": ("confidence", {"confidence": "entropy"}),
-    "remasking": ("remasking", {"remask_eta": 0.2}),
-    "blocks-ancestral": ("blocks", {"block_length": 8}),
-    "blocks-first-hitting": ("blocks", {"block_length": 8, "inner": "first-hitting"}),
-    "blocks-confidence": ("blocks", {"block_length": 8, "inner": "confidence"}),
+    "ancestral": Ancestral(),
+    "first-hitting": FirstHitting(),
+    "confidence-max-prob": ConfidenceUnmasking(),
+    "confidence-margin-k3": ConfidenceUnmasking(TopTwoMargin(), reveals_per_step=3),
+    "confidence-entropy": ConfidenceUnmasking(NegativeEntropy()),
+    "remasking": Remasking(eta=0.2),
+    "blocks-ancestral": Blocks(Ancestral(), block_length=8),
+    "blocks-first-hitting": Blocks(FirstHitting(), block_length=8),
+    "blocks-confidence": Blocks(ConfidenceUnmasking(), block_length=8),
 }
 FILTER_CASES = {
     "none": {},
@@ -35,7 +49,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_every_named_strategy_has_a_case():
-    assert {name for name, _ in STRATEGY_CASES.values()} == set(STRATEGIES)
+    assert {type(strategy) for strategy in STRATEGY_CASES.values()} == set(STRATEGIES.values())
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +68,15 @@ def prompt(batch=3, seed=0):
 
 
 def sample(network, case, filters=None, seed=1, steps=10, tokens=None, **kwargs):
-    name, options = STRATEGY_CASES[case]
     tokens = prompt()[0] if tokens is None else tokens
     return run_sampler(
         network,
         tokens,
         mask_id=MASK,
-        strategy=make_strategy(name, **options),
+        strategy=STRATEGY_CASES[case],
         num_steps=steps,
-        filters=make_filters(mask_id=MASK, **(filters or {})),
+        schedule=LogLinearSchedule(),
+        filters=SamplingSettings(**(filters or {})).filters(banned=(), mask_id=MASK),
         generator=torch.Generator().manual_seed(seed),
         **kwargs,
     )
@@ -115,8 +129,8 @@ def test_remasking_revises_revealed_tokens_but_never_pinned_ones(network):
     pinned = ~blanks
     strategy = Remasking(eta=1.0)
     result = run_sampler(
-        network, prefilled, mask_id=MASK, strategy=strategy, num_steps=20, pinned=pinned, record=True,
-        generator=torch.Generator().manual_seed(0),
+        network, prefilled, mask_id=MASK, strategy=strategy, num_steps=20, schedule=LogLinearSchedule(),
+        pinned=pinned, record=True, generator=torch.Generator().manual_seed(0),
     )  # fmt: skip
     assert torch.equal(result.tokens[pinned], tokens[pinned])
     frames = result.trajectory.frames  # (F, B, L)
@@ -128,25 +142,29 @@ def test_remasking_revises_revealed_tokens_but_never_pinned_ones(network):
 def test_a_pinned_mask_is_refused(network):
     tokens, _ = prompt()
     with pytest.raises(ValueError, match="pinned position holds"):
-        run_sampler(network, tokens, mask_id=MASK, strategy=make_strategy("ancestral"), num_steps=4,
+        run_sampler(network, tokens, mask_id=MASK, strategy=Ancestral(), num_steps=4, schedule=LogLinearSchedule(),
                     pinned=torch.ones_like(tokens, dtype=torch.bool))  # fmt: skip
 
 
-def test_unknown_strategy_and_options_are_refused():
-    with pytest.raises(ValueError, match="unknown strategy"):
-        make_strategy("nope")
-    with pytest.raises(ValueError, match="unknown confidence"):
-        make_strategy("confidence", confidence="nope")
+def test_unknown_strategies_options_and_bad_values_are_refused():
+    with pytest.raises(InvalidArgument, match="strategy 'nope' is unknown"):
+        strategy_named("nope")
     with pytest.raises(TypeError):
-        make_strategy("ancestral", no_such_option=1)
+        strategy_named("ancestral", no_such_option=1)
+    assert strategy_named("remasking", eta=0.3) == Remasking(eta=0.3)
+    with pytest.raises(InvalidArgument, match="eta must be in"):
+        Remasking(eta=1.5)
+    with pytest.raises(InvalidArgument, match="reveals_per_step must be at least 1"):
+        ConfidenceUnmasking(reveals_per_step=0)
+    with pytest.raises(InvalidArgument, match="inner cannot be Blocks"):
+        Blocks(Blocks())
 
 
 @pytest.mark.parametrize("case", STRATEGY_CASES)
 def test_follows_num_steps_says_whether_the_step_count_changes_the_samples(network, case):
     # Benchmarks measure a strategy that ignores the step count once; that is only sound if its samples and
     # calls are the same at every count, and a strategy that follows the count must not claim otherwise.
-    name, options = STRATEGY_CASES[case]
     tokens = prompt()[0]
     runs = [sample(network, case, tokens=tokens, steps=steps) for steps in (2, 5, 40)]
     same = all(torch.equal(r.tokens, runs[0].tokens) and r.network_calls == runs[0].network_calls for r in runs)
-    assert make_strategy(name, **options).follows_num_steps == (not same)
+    assert STRATEGY_CASES[case].follows_num_steps == (not same)

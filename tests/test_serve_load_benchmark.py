@@ -12,6 +12,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import serve_load  # noqa: E402
 
 
+@pytest.mark.slow
 def test_serve_load_smoke(tmp_path, monkeypatch, one_thread):
     pytest.importorskip("gradio")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the server process: a tiny model runs fastest on one thread

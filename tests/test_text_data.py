@@ -10,6 +10,14 @@ from discrete_diff.text.sources import find_documents
 from discrete_diff.text.tokenizers import ByteLevelBPETokenizer, CharacterTokenizer
 
 
+def ready(*args, **kwargs) -> TextDataModule:
+    """A data module after the Trainer's calls: prepare_data (tokenizing) and setup (reading the cache)."""
+    data = TextDataModule(*args, **kwargs)
+    data.prepare_data()
+    data.setup("fit")
+    return data
+
+
 def test_directory_jsonl_and_txt_sources(tmp_path):
     (tmp_path / "a.txt").write_text("alpha\n")
     records = [{"text": "beta"}, {"text": "gamma", "id": 3}]
@@ -29,21 +37,21 @@ def test_split_holds_out_whole_documents_deterministically(tmp_path):
 
 
 def test_blocks_come_from_the_cached_memory_map(small_corpus):
-    data = TextDataModule(str(small_corpus), tokenizer=CharacterTokenizer(), block_length=64, batch_size=4)
+    data = ready(str(small_corpus), tokenizer=CharacterTokenizer(), block_length=64, batch_size=4)
     assert isinstance(data.tokens, np.memmap)
     text = "".join("".join(d.chunks()) for d in find_documents(small_corpus))
     assert data.splits["train"].tokens + data.splits["validation"].tokens == len(text) + 4  # one [EOS] per work
     batch = next(iter(data.val_dataloader()))
-    assert batch["input_ids"].shape == (4, 64)
-    eos = batch["input_ids"] == data.tokenizer.eos_token_id
-    assert torch.equal(batch["maskable"], ~eos) and bool(batch["attention_mask"].all())
-    first = data.tokenizer.decode(batch["input_ids"][0])
+    assert batch.input_ids.shape == (4, 64)
+    eos = batch.input_ids == data.tokenizer.eos_token_id
+    assert torch.equal(batch.maskable, ~eos) and bool(batch.attention_mask.all())
+    first = data.tokenizer.decode(batch.input_ids[0])
     assert first in text  # a block is a contiguous window of one held-out work
-    assert data.tokens_per_character() == pytest.approx(1.0)
+    assert data.tokens_per_unit() == pytest.approx(1.0)
 
 
 def test_blocks_read_from_the_file_equal_the_memory_map_in_every_worker(small_corpus):
-    data = TextDataModule(str(small_corpus), tokenizer=CharacterTokenizer(), block_length=16, batch_size=4)
+    data = ready(str(small_corpus), tokenizer=CharacterTokenizer(), block_length=16, batch_size=4)
     split = data.splits["train"]
     count = split.tokens // 16
     expected = torch.from_numpy(data.tokens[split.start : split.start + count * 16].astype(np.int64)).view(-1, 16)
@@ -57,21 +65,21 @@ def test_blocks_read_from_the_file_equal_the_memory_map_in_every_worker(small_co
 
 def test_cache_is_reused_and_keyed_by_content_and_tokenizer(small_corpus, tmp_path):
     cache = tmp_path / "cache"
-    first = TextDataModule(str(small_corpus), block_length=64, cache_dir=str(cache))
+    first = ready(str(small_corpus), block_length=64, cache_dir=str(cache))
     stamp = (first.cache / "tokens.bin").stat().st_mtime_ns
-    again = TextDataModule(str(small_corpus), block_length=64, cache_dir=str(cache))
+    again = ready(str(small_corpus), block_length=64, cache_dir=str(cache))
     assert again.cache == first.cache and (again.cache / "tokens.bin").stat().st_mtime_ns == stamp
-    bpe = TextDataModule(str(small_corpus), tokenizer=ByteLevelBPETokenizer(300), block_length=64, cache_dir=str(cache))
-    assert bpe.cache != first.cache and bpe.tokens_per_character() < 0.8
+    bpe = ready(str(small_corpus), tokenizer=ByteLevelBPETokenizer(300), block_length=64, cache_dir=str(cache))
+    assert bpe.cache != first.cache and bpe.tokens_per_unit() < 0.8
     (small_corpus / "work_0.txt").write_text("Changed text.\n" * 200)
-    changed = TextDataModule(str(small_corpus), block_length=64, cache_dir=str(cache))
+    changed = ready(str(small_corpus), block_length=64, cache_dir=str(cache))
     assert changed.cache != first.cache
 
 
 def test_single_file_corpus_splits_its_tail(tmp_path):
     path = tmp_path / "one.txt"
     path.write_text("abcdefghij" * 100)
-    data = TextDataModule(str(path), block_length=16, val_fraction=0.1)
+    data = ready(str(path), block_length=16, val_fraction=0.1)
     assert data.splits["validation"].tokens == 101 and data.splits["train"].end == data.splits["validation"].start
 
 
@@ -89,7 +97,7 @@ def test_bad_corpora_are_named_user_errors(tmp_path, content, message):
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(UserInputError, match=message) as error:
-        TextDataModule(str(path), block_length=64)
+        ready(str(path), block_length=64)
     assert "corpus.txt" in str(error.value)
 
 
@@ -97,7 +105,7 @@ def test_bad_jsonl_records_name_the_line(tmp_path):
     path = tmp_path / "c.jsonl"
     path.write_text('{"text": "ok"}\n{"body": "no text field"}\n')
     with pytest.raises(UserInputError, match="c.jsonl:2: record has no string field 'text'"):
-        TextDataModule(str(path), block_length=4)
+        ready(str(path), block_length=4)
     path.write_text('{"text": "ok"}\n{broken\n')
     with pytest.raises(UserInputError, match="c.jsonl:2: invalid JSON"):
-        TextDataModule(str(path), block_length=4)
+        ready(str(path), block_length=4)

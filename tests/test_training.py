@@ -9,9 +9,15 @@ import pytest
 import torch
 from conftest import REPO
 
-from discrete_diff.checkpoint import load_trained_model, read_checkpoint
+from discrete_diff.cli import main
 from discrete_diff.commands.train import build_cli, fit
-from discrete_diff.generation import generate_ids
+from discrete_diff.denoiser import Bidirectional, DenoiserInput
+from discrete_diff.generation import generate
+from discrete_diff.inference import load_model, read_checkpoint
+from discrete_diff.objectives import MaskedDiffusion
+from discrete_diff.training.ema import ExponentialMovingAverage
+
+pytestmark = pytest.mark.slow  # trains models or runs subprocesses
 
 
 def tiny_args(corpus: Path, out: Path, *extra: str) -> list[str]:
@@ -59,34 +65,30 @@ def test_loss_falls(trained):
     losses = [float(r["train/loss"]) for r in metrics(out) if r.get("train/loss")]
     assert len(losses) >= 10
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.3
-    val = [float(r["val/bits_per_char"]) for r in metrics(out) if r.get("val/bits_per_char")]
+    val = [float(r["val/bits_per_character"]) for r in metrics(out) if r.get("val/bits_per_character")]
     assert len(val) == 2 and val[1] < val[0]
 
 
 def test_checkpoint_reloads_to_identical_outputs(trained):
     cli, _, _ = trained
-    model = load_trained_model(cli.trainer.checkpoint_callback.last_model_path)
+    model = load_model(cli.trainer.checkpoint_callback.last_model_path)
     tokens = torch.randint(0, len(model.tokenizer), (2, 32), generator=torch.Generator().manual_seed(0))
+    inputs = DenoiserInput(tokens, Bidirectional())
     cli.model.eval()
-    with torch.no_grad():
-        expected = cli.model.eval_network(tokens)
-        assert torch.equal(model.network(tokens), expected)
+    with torch.no_grad():  # after fit the module holds the averaged weights, as the checkpoint does
+        assert torch.equal(model.network(inputs), cli.model.network(inputs))
     assert model.global_step == 60
-    first, _ = generate_ids(model, num_samples=2, length=32, steps=16, seed=3)
-    again, _ = generate_ids(
-        load_trained_model(cli.trainer.checkpoint_callback.last_model_path),
-        num_samples=2,
-        length=32,
-        steps=16,
-        seed=3,
-    )
-    assert torch.equal(first, again) and not (first == model.mask_id).any()
+    first = generate(model, [32, 32], seed=3).ids
+    again = generate(load_model(cli.trainer.checkpoint_callback.last_model_path), [32, 32], seed=3).ids
+    assert first == again and model.mask_id not in {token for ids in first for token in ids}
 
 
 def test_checkpoint_holds_no_pickled_objects(trained):
     cli, _, _ = trained
     checkpoint = read_checkpoint(cli.trainer.checkpoint_callback.best_model_path)  # weights_only=True load
-    assert checkpoint["discrete_diff"]["objective"]["class_path"] == "discrete_diff.objectives.MaskedDiffusion"
+    meta = checkpoint["discrete_diff"]
+    assert meta["objective"]["class_path"] == "discrete_diff.objectives.masked_diffusion.MaskedDiffusion"
+    assert meta["domain"] == {"name": "text"} and meta["format_version"] == 2
 
 
 def test_resume_continues_from_the_saved_step(trained, tmp_path):
@@ -111,23 +113,14 @@ def test_resume_continues_from_the_saved_step(trained, tmp_path):
 
 
 @pytest.mark.parametrize("config", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
-def test_every_config_parses(config, tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "discrete_diff",
-            "train",
-            "--config",
-            str(REPO / "configs" / config),
-            "--print_config",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "model:" in result.stdout and "trainer:" in result.stdout and "class_path" in result.stdout
+def test_every_config_parses(config, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # nothing is read or written: the data modules only check their arguments
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--config", str(REPO / "configs" / config), "--print_config"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "model:" in out and "trainer:" in out and "class_path" in out
+    assert not any(tmp_path.iterdir())
 
 
 def test_ddp_two_cpu_processes(module_corpus, tmp_path, cli_env):
@@ -154,4 +147,63 @@ def test_ddp_two_cpu_processes(module_corpus, tmp_path, cli_env):
     assert "distributed_backend=gloo" in result.stderr + result.stdout
     assert "All distributed processes registered" in result.stderr + result.stdout
     checkpoints = list(tmp_path.rglob("last.ckpt"))
-    assert len(checkpoints) == 1 and load_trained_model(checkpoints[0]).global_step == 6
+    assert len(checkpoints) == 1 and load_model(checkpoints[0]).global_step == 6
+
+
+def test_ema_updates_once_per_optimizer_step_under_gradient_accumulation(module_corpus, tmp_path):
+    cli = build_cli(
+        tiny_args(module_corpus, tmp_path, "--trainer.max_steps", "5", "--trainer.accumulate_grad_batches", "2")
+    )
+    fit(cli)
+    ema = next(c for c in cli.trainer.callbacks if isinstance(c, ExponentialMovingAverage))
+    assert cli.trainer.global_step == 5 and int(ema._average_model.n_averaged) == 5  # not 10 micro-batches
+
+
+def test_quickstart_trains_evaluates_and_samples(module_corpus, tmp_path, capsys):
+    argv = ["quickstart", "--num-samples", "2", "--sample-length", "16", "--steps", "4", "--eval-batches", "1"]
+    argv += ["--time-draws", "2", *tiny_args(module_corpus, tmp_path, "--trainer.max_steps", "4")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "trained 4 steps" in out and "validation NELBO <= " in out and " bits/character " in out
+    assert out.count("=== sample_") == 2
+
+
+def test_a_time_conditioned_model_samples_and_infills(module_corpus, tmp_path, capsys):
+    cli = build_cli(
+        tiny_args(module_corpus, tmp_path, "--trainer.max_steps", "4", "--model.network.time_conditioning", "true")
+    )
+    fit(cli)
+    checkpoint = cli.trainer.checkpoint_callback.last_model_path
+    assert load_model(checkpoint).network.time_conditioned
+    assert main(["sample", "--checkpoint", checkpoint, "--num", "2", "--length", "16", "--steps", "8"]) == 0
+    assert main(["infill", "--checkpoint", checkpoint, "--prompt", "Shall I [MASK:5] thee", "--steps", "8"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("=== sample_") == 2 and "Shall I " in out
+
+
+def test_a_run_can_start_from_another_models_weights(module_corpus, tmp_path, capsys):
+    """An autoregressive model continued with the diffusion objective: the weights carry over exactly (the first
+    step's learning rate is 0 during warm-up, so the one step taken here leaves them as they came)."""
+    ar = build_cli(
+        tiny_args(
+            module_corpus,
+            tmp_path / "ar",
+            "--trainer.max_steps",
+            "2",
+            "--model.objective",
+            "discrete_diff.objectives.Autoregressive",
+        )
+    )
+    fit(ar)
+    source = ar.trainer.checkpoint_callback.last_model_path
+    continued = build_cli(
+        tiny_args(module_corpus, tmp_path / "mdlm", "--trainer.max_steps", "1", "--model.init_from", source)
+    )
+    fit(continued)
+    before, after = load_model(source), load_model(continued.trainer.checkpoint_callback.last_model_path)
+    assert isinstance(after.objective, MaskedDiffusion)
+    for key, value in before.network.state_dict().items():
+        assert torch.equal(after.network.state_dict()[key], value), key
+    wider = tiny_args(module_corpus, tmp_path / "wide", "--trainer.max_steps", "1", "--model.init_from", source)
+    assert main([*["train", *wider], "--model.network.d_model", "64"]) == 2
+    assert "model.init_from" in capsys.readouterr().err

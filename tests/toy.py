@@ -13,6 +13,9 @@ import math
 import torch
 from torch import Tensor
 
+from discrete_diff.batch import Batch
+from discrete_diff.denoiser import DenoiserInput, select_scored
+
 
 class ToyDistribution:
     def __init__(self, vocab: int = 3, length: int = 3, seed: int = 0, concentration: float = 0.5) -> None:
@@ -53,19 +56,22 @@ class ToyDistribution:
 class ExactDenoiser(torch.nn.Module):
     """Logits over V + 1 tokens (the last is [MASK], never predicted); ignores t, like a SUBS denoiser."""
 
+    time_conditioned = False
+
     def __init__(self, toy: ToyDistribution, mix_uniform: float = 0.0) -> None:
         super().__init__()
         self.toy, self.mix_uniform = toy, mix_uniform
         self.calls = 0
 
-    def forward(self, xt: Tensor, attention_mask: Tensor | None = None, t: Tensor | None = None) -> Tensor:
+    def forward(self, inputs: DenoiserInput) -> Tensor:
         self.calls += 1
-        probs = self.toy.conditionals(xt)  # (B, L, V)
+        probs = self.toy.conditionals(inputs.ids)  # (B, L, V)
         probs = (1 - self.mix_uniform) * probs + self.mix_uniform / self.toy.vocab
         logits = torch.log(probs.clamp_min(1e-300))
-        return torch.cat((logits, torch.full_like(logits[..., :1], -math.inf)), dim=-1).float()
+        logits = torch.cat((logits, torch.full_like(logits[..., :1], -math.inf)), dim=-1).float()  # (B, L, V + 1)
+        return select_scored(logits, inputs)
 
 
-def toy_batch(x0: Tensor) -> dict[str, Tensor]:
+def toy_batch(x0: Tensor) -> Batch:
     ones = torch.ones_like(x0, dtype=torch.bool)
-    return {"input_ids": x0, "attention_mask": ones, "maskable": ones}
+    return Batch(x0, ones, ones)

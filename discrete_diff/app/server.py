@@ -6,8 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..commands.messages import user_message
 from ..errors import UserInputError
-from .backend import Backend, one_line
+from .backend import Backend
 from .scratch import Scratch
 
 OFFLINE = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
@@ -24,7 +25,6 @@ class ServeConfig:
     """Requests that may wait; more are refused at once."""
     time_limit: float = 120.0
     """Seconds of generation one request may take before it is stopped."""
-    animation_seconds: float = 2.0
 
 
 def serve(checkpoint: str | Path, config: ServeConfig) -> None:
@@ -34,7 +34,7 @@ def serve(checkpoint: str | Path, config: ServeConfig) -> None:
     from . import ui  # Gradio only now: its import takes seconds and the environment above must come first
 
     scratch = Scratch()
-    limits = ui.Limits(config.max_concurrent, config.time_limit, config.animation_seconds)
+    limits = ui.Limits(config.max_concurrent, config.time_limit)
     blocks = ui.build(backend, limits, scratch)
     blocks.queue(max_size=config.queue_size, default_concurrency_limit=config.max_concurrent)
     try:
@@ -42,6 +42,6 @@ def serve(checkpoint: str | Path, config: ServeConfig) -> None:
             server_name=config.host, server_port=config.port, prevent_thread_lock=True, **ui.launch_options(scratch)
         )
     except OSError as error:
-        raise UserInputError(f"--port {config.port}: cannot serve on {config.host} ({one_line(error)})") from None
+        raise UserInputError(f"--port {config.port}: cannot serve on {config.host} ({user_message(error)})") from None
     print(f"{backend.describe()}\nserving on http://{config.host}:{config.port} (Ctrl-C stops)", flush=True)
     blocks.block_thread()

@@ -1,17 +1,18 @@
 """The pages, built with Gradio: one tab per task of the loaded model's domain, its inputs made from the task's
-CLI options (`Backend.settings`), so a new option of the CLI appears here without a change to this file."""
+CLI options (`task_settings`), so a new option of the CLI appears here without a change to this file."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
-from .backend import Backend, Frame, RequestError, Setting, Task, save_picture
+from .backend import Backend, RequestError, save_picture
+from .live import Frame
 from .scratch import Scratch
+from .tasks import Setting, Task, task_settings
 from .view import CSS, frame_html, samples_html, status_html
 
 THEME = gr.themes.Default(
@@ -27,8 +28,6 @@ CONCURRENCY_ID = "generation"  # every task's event shares one bound on concurre
 class Limits:
     max_concurrent: int
     time_limit: float
-    animation_seconds: float
-    """How long the live view takes to replay a finished run (0: show the result at once)."""
 
 
 def _widget(task: Task, setting: Setting) -> gr.components.Component:
@@ -39,13 +38,14 @@ def _widget(task: Task, setting: Setting) -> gr.components.Component:
         return gr.Dropdown(choices=list(setting.choices), value=setting.default, **options)
     if setting.kind in ("int", "float") and setting.default is not None:
         return gr.Number(value=setting.default, precision=0 if setting.kind == "int" else None, **options)
-    # Off by default (top-k, top-p, ...): a number field would send 0 for empty, a text field sends "" (= off).
-    placeholder = "default" if setting.kind == "text" else "off"
-    return gr.Textbox(value=setting.default or "", placeholder=placeholder, **options)
+    # Unset by default (length, top-k, ...; the help says what that means): a number field would send 0 for empty,
+    # a text field sends "" (= unset).
+    return gr.Textbox(value=setting.default or "", placeholder="default", **options)
 
 
 def _handler(backend: Backend, task: Task, names: list[str], outputs: dict[str, Any], limits: Limits, scratch: Scratch):
-    """A generator for Gradio: a working notice, the live frames, then the result (or the one-line error)."""
+    """A generator for Gradio: a working notice, the live frames as the run makes them, then the result (or the
+    one-line error)."""
     status, live, results, picture = outputs["status"], outputs["live"], outputs["results"], outputs["picture"]
     fasta = outputs.get("fasta")
     cleared = {live: "", results: "", picture: None, **({fasta: None} if fasta is not None else {})}
@@ -57,17 +57,15 @@ def _handler(backend: Backend, task: Task, names: list[str], outputs: dict[str, 
         try:
             for event in backend.run(task.name, text, values, limits.time_limit):
                 if isinstance(event, Frame):
-                    progress = f"denoising: frame {event.index + 1} of {event.count}, {event.masked} masked"
-                    yield {status: status_html(progress), live: frame_html(event)}
-                    if event.index + 1 < event.count:
-                        time.sleep(limits.animation_seconds / event.count)
+                    step = "start" if event.step < 0 else f"after step {event.step + 1}"
+                    yield {status: status_html(f"denoising: {step}, {event.masked} masked"), live: frame_html(event)}
                     continue
                 folder = scratch.folder()
                 update = {status: status_html(event.summary), results: samples_html(event.samples)}
                 drawn = save_picture(event, folder / "trajectory.png")
                 update[picture] = None if drawn is None else str(drawn)
-                if fasta is not None and event.write_fasta is not None:
-                    update[fasta] = str(event.write_fasta(folder / f"{task.name}.fasta"))
+                if fasta is not None:
+                    update[fasta] = str(event.write_records(folder / f"{task.name}.fasta"))
                 yield update
         except RequestError as error:
             yield {status: status_html(f"error: {error}", error=True), **cleared}
@@ -79,7 +77,7 @@ def _page(backend: Backend, task: Task, limits: Limits, scratch: Scratch) -> Non
     inputs: list[gr.components.Component] = []
     if task.input_label:
         inputs.append(gr.Textbox(value=task.example, label=task.input_label, lines=2, elem_id=f"{task.name}-input"))
-    settings = backend.settings(task)
+    settings = task_settings(task)
     with gr.Row():
         inputs += [_widget(task, s) for s in settings if not s.sampling]
     with gr.Accordion(SAMPLING, open=False, elem_id=f"{task.name}-sampling"):

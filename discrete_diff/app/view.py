@@ -7,7 +7,8 @@ import html
 from collections.abc import Iterable, Sequence
 from itertools import groupby
 
-from .backend import FRESH, GIVEN, MASKED, REVEALED, STATES, Frame, Sample
+from .backend import Sample
+from .live import FRESH, GIVEN, MASKED, REVEALED, STATES, Frame
 
 CLASSES = {MASKED: "dd-masked", REVEALED: "dd-revealed", FRESH: "dd-fresh", GIVEN: "dd-given"}
 PLACEHOLDER = "·"  # one character per masked position, so the sequence keeps its shape while it fills in

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import UserInputError
 from ..protein.datasets import fetch_hemopexin, fetch_proteome
 from ..text.shakespeare import fetch_shakespeare
 
@@ -23,7 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.name not in FETCHERS:
-        raise ValueError(f"unknown data set {args.name!r}; choose one of: {', '.join(sorted(FETCHERS))}")
+        raise UserInputError(f"unknown data set {args.name!r}; choose one of: {', '.join(sorted(FETCHERS))}")
     path = FETCHERS[args.name](args.data_dir, archive=args.archive, index_url=args.index_url)
     print(path)
     return 0

@@ -1,69 +1,105 @@
-"""`discrete-diff eval --checkpoint C`: validation bits per character (diffusion: NELBO bound ± standard error;
-autoregressive: exact NLL), whichever the checkpoint's objective reports."""
+"""`discrete-diff eval --checkpoint C [--data PATH]`: bits per unit (character, residue) of a model on some data.
+
+Diffusion models report their NELBO bound ± its standard error, autoregressive ones their exact NLL. A checkpoint
+never decides what is read: `--data` names the files; without it only a built-in set recorded in the checkpoint
+is used, or the recorded paths when the user says so (`--use-recorded-data`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from ..checkpoint import TrainedModel, load_trained_model
-from ..data import SequenceDataModule
+from ..domain import EvaluationData
 from ..errors import UserInputError
-from ..evaluation.likelihood import LikelihoodBound
+from ..inference import TrainedModel, load_model
+from ..objectives import LikelihoodBound
+from ..protein.datasets import DATASETS as PROTEIN_SETS
 from ..specs import build
+from ..text.datamodule import BUILTIN_CORPORA
+from ..training.data import SequenceDataModule
 
 NAME = "eval"
-HELP = "validation bits/char of a checkpoint: NELBO bound over K time draws (diffusion) or exact NLL (autoregressive)"
+HELP = "bits per character/residue of a checkpoint on data: NELBO bound (diffusion) or exact NLL (autoregressive)"
+
+BUILTIN_SETS = {*BUILTIN_CORPORA, *PROTEIN_SETS}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--time-draws", type=int, default=8, help="K time draws per sequence (default 8)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--checkpoint", required=True, help="a .ckpt written by `discrete-diff train`, or an exported directory"
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="what to evaluate on: a text file, folder or JSONL file, a FASTA file, or a built-in set's name "
+        f"({', '.join(sorted(BUILTIN_SETS))}: its validation split); default: the recorded built-in set",
+    )
+    parser.add_argument(
+        "--use-recorded-data",
+        action="store_true",
+        help="evaluate on the validation split of the paths the checkpoint recorded",
+    )
+    parser.add_argument("--data-dir", default="data", help="where built-in sets are kept (default: data)")
+    parser.add_argument("--time-draws", type=int, default=8, help="K time draws per sequence (default: 8)")
+    parser.add_argument("--batch-size", type=int, default=32, help="sequences per batch (default: 32)")
     parser.add_argument("--max-batches", type=int, default=None, help="evaluate only this many batches")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the time draws (default: 0)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def rebuild_datamodule(model: TrainedModel) -> SequenceDataModule:
-    """The training run's data module, from the plain-data spec in the checkpoint."""
+def recorded_data(model: TrainedModel, data_dir: str | None, batch_size: int, allow_paths: bool) -> EvaluationData:
+    """The validation split of the data module the checkpoint recorded (built-in sets, or any if allowed)."""
     spec = model.data.get("datamodule")
     if spec is None:
-        raise UserInputError("the checkpoint records no data module to evaluate on")
-    datamodule = build(spec, SequenceDataModule)
+        raise UserInputError("the checkpoint records no data module: pass --data PATH")
+    init_args = dict(spec.get("init_args", {}))
+    corpus = init_args.get("corpus")
+    if corpus not in BUILTIN_SETS and not allow_paths:
+        raise UserInputError(
+            f"the checkpoint was trained on {corpus!r}, not a built-in set: pass --data PATH to evaluate on a file "
+            "you choose, or --use-recorded-data to read the recorded path"
+        )
+    if data_dir is not None:
+        init_args["data_dir"] = data_dir
+    datamodule = build({**spec, "init_args": init_args}, SequenceDataModule)
+    datamodule.prepare_data()
+    datamodule.setup("validate")
     if datamodule.tokenizer.get_vocab() != model.tokenizer.get_vocab():
         raise UserInputError("the data's tokenizer differs from the checkpoint's: was the corpus changed?")
-    return datamodule
+    return EvaluationData(datamodule.validation_batches(batch_size), datamodule.tokens_per_unit(), [])
+
+
+def evaluation_data(model: TrainedModel, args: argparse.Namespace) -> EvaluationData:
+    if args.data is None:
+        return recorded_data(model, args.data_dir, args.batch_size, args.use_recorded_data)
+    if args.use_recorded_data:
+        raise UserInputError("give --data or --use-recorded-data, not both")
+    if args.data in BUILTIN_SETS:
+        recorded = model.data.get("datamodule", {}).get("init_args", {}).get("corpus")
+        if recorded != args.data:
+            raise UserInputError(f"--data {args.data}: the checkpoint was trained on {recorded!r}; pass a path instead")
+        return recorded_data(model, args.data_dir, args.batch_size, allow_paths=True)
+    return model.domain.evaluation_data(args.data, length=model.max_length, batch_size=args.batch_size)
 
 
 def evaluate(
-    model: TrainedModel, time_draws: int, batch_size: int, max_batches: int | None, seed: int
+    model: TrainedModel, data: EvaluationData, time_draws: int, max_batches: int | None, seed: int
 ) -> LikelihoodBound:
     if time_draws < 1:
-        raise ValueError(f"--time-draws must be at least 1, got {time_draws}")
-    datamodule = rebuild_datamodule(model)
-    return model.objective.likelihood(
-        model.network,
-        datamodule.validation_batches(batch_size),
-        model.mask_id,
-        time_draws=time_draws,
-        tokens_per_character=datamodule.tokens_per_character(),
-        seed=seed,
-        max_batches=max_batches,
+        raise UserInputError(f"--time-draws must be at least 1, got {time_draws}")
+    bound = model.objective.likelihood(
+        model.network, data.batches, model.mask_id, time_draws=time_draws, seed=seed, max_batches=max_batches
     )
+    return bound.per_unit(model.domain.unit, data.tokens_per_unit)
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_trained_model(args.checkpoint)
-    bound = evaluate(model, args.time_draws, args.batch_size, args.max_batches, args.seed)
-    if args.json:
-        fields = {
-            **bound.__dict__,
-            "bits_per_character": bound.bits_per_character,
-            "bits_per_character_error": bound.bits_per_character_error,
-            "perplexity": bound.perplexity,
-        }
-        print(json.dumps(fields))
-    else:
-        print(bound.summary())
+    model = load_model(args.checkpoint)
+    data = evaluation_data(model, args)
+    for note in data.notes:
+        print(f"note: {note}", file=sys.stderr)
+    bound = evaluate(model, data, args.time_draws, args.max_batches, args.seed)
+    print(json.dumps(bound.to_json()) if args.json else bound.summary())
     return 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..checkpoint import TrainedModel, load_trained_model
 from ..errors import UserInputError
 from ..files import atomic_write_text
+from ..inference import TrainedModel, load_model
 from ..protein.datamodule import ProteinDataModule, resolve_fasta
 from ..protein.datasets import DATASETS, alignment_paths
 from ..protein.fasta import FastaPolicy, read_fasta
@@ -31,9 +31,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--alignment", default=None, help="aligned FASTA of the family for the HMM (default: the built-in set's)"
     )
+    parser.add_argument(
+        "--use-recorded-data",
+        action="store_true",
+        help="with --checkpoint: use the split of the FASTA path it recorded (a built-in set is used without this)",
+    )
     parser.add_argument("--data-dir", default="data", help="where built-in sets are kept (default: data)")
     parser.add_argument("--time-draws", type=int, default=4, help="time draws per sequence for the NELBO")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--json", default=None, help="write all numbers here (atomically)")
     parser.add_argument("--plot", default=None, help="write the length / composition plot here (PNG)")
 
@@ -43,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     generated = [r.sequence for r in read_fasta(args.generated, lenient)[0]]
     if len(generated) < 2:
         raise UserInputError(f"{args.generated}: need at least two generated sequences")
-    model = load_trained_model(args.checkpoint) if args.checkpoint else None
+    model = load_model(args.checkpoint) if args.checkpoint else None
     train_ids, train, held_out, corpus = _reference_sets(args, model, lenient)
     alignment_rows = None
     alignment = args.alignment or _builtin_alignment(corpus, args.data_dir)
@@ -79,8 +84,15 @@ def _reference_sets(
     spec = (model.data if model else {}).get("datamodule")
     if not spec or not spec.get("class_path", "").endswith("ProteinDataModule"):
         raise UserInputError("give --train and --held-out FASTA files, or a --checkpoint of a protein model")
-    data = build(spec, ProteinDataModule)
     corpus = spec["init_args"].get("corpus")
+    if corpus not in DATASETS and not args.use_recorded_data:
+        raise UserInputError(
+            f"the checkpoint was trained on {corpus!r}, not a built-in set: give --train and --held-out, or "
+            "--use-recorded-data to read the recorded path"
+        )
+    data = build({**spec, "init_args": {**spec["init_args"], "data_dir": args.data_dir}}, ProteinDataModule)
+    data.prepare_data()
+    data.setup("validate")
     return (
         {r.id for r in data.train_records},
         [r.sequence for r in data.train_records],

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..checkpoint import load_trained_model
+from ..hf.export import save_pretrained
+from ..inference import load_model
 
 NAME = "export"
 HELP = "write a checkpoint as a transformers model directory (config.json, model.safetensors, tokenizer.json)"
@@ -17,8 +18,5 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..hf.directory import save_pretrained
-
-    model = load_trained_model(args.checkpoint)
-    print(save_pretrained(model, args.out, overwrite=args.overwrite))
+    print(save_pretrained(load_model(args.checkpoint), args.out, overwrite=args.overwrite))
     return 0

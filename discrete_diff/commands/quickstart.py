@@ -6,51 +6,52 @@ import argparse
 import time
 from pathlib import Path
 
-from ..checkpoint import load_trained_model
+import torch
+
 from ..errors import UserInputError
-from ..generation import generate_text
-from .evaluate import evaluate
+from ..generation import choose_lengths, generate
+from ..inference import load_model
+from ..sampling import SamplingSettings
+from .evaluate import evaluate, recorded_data
 from .train import build_cli, fit
 
 NAME = "quickstart"
 HELP = "train a config (default: Shakespeare characters), then evaluate it and print samples"
 PASSTHROUGH = True
+"""Arguments quickstart does not know go to `discrete-diff train` (e.g. --trainer.max_steps 100)."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", default="configs/shakespeare_char.yaml", help="training config (default: %(default)s)"
+    )
+    parser.add_argument("--time-draws", type=int, default=8, help="time draws per sequence of the bound (default: 8)")
+    parser.add_argument("--eval-batches", type=int, default=None, help="evaluate only this many batches (default: all)")
+    parser.add_argument("--num-samples", type=int, default=3, help="samples to print (default: 3)")
+    parser.add_argument("--sample-length", type=int, default=256, help="positions per sample (default: 256)")
+    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the library's)")
+    parser.epilog = "Any other argument goes to `discrete-diff train` (e.g. --trainer.max_steps 100)."
     parser.set_defaults(passthrough=[])
 
 
-def _own_options() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="discrete-diff quickstart", add_help=False)
-    parser.add_argument("--config", default="configs/shakespeare_char.yaml")
-    parser.add_argument("--time-draws", type=int, default=8)
-    parser.add_argument("--eval-batches", type=int, default=None)
-    parser.add_argument("--num-samples", type=int, default=3)
-    parser.add_argument("--sample-length", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=256)
-    return parser
-
-
 def run(args: argparse.Namespace) -> int:
-    options, lightning_args = _own_options().parse_known_args(args.passthrough)
-    if not Path(options.config).is_file():
-        raise UserInputError(f"--config {options.config}: file not found (run from the repository root)")
+    if not Path(args.config).is_file():
+        raise UserInputError(f"--config {args.config}: file not found (run from the repository root)")
     started = time.perf_counter()
-    cli = build_cli(["--config", options.config, *lightning_args])
+    cli = build_cli(["--config", args.config, *args.passthrough])
     fit(cli)
     trained_for = time.perf_counter() - started
     callback = cli.trainer.checkpoint_callback
     checkpoint = (callback.best_model_path or callback.last_model_path) if callback else ""
     if not checkpoint:
         raise UserInputError("training wrote no checkpoint: add a ModelCheckpoint callback to the config")
-    model = load_trained_model(checkpoint)
-    bound = evaluate(model, options.time_draws, 32, options.eval_batches, seed=0)
+    model = load_model(checkpoint)
+    data = recorded_data(model, None, 32, allow_paths=True)
+    bound = evaluate(model, data, args.time_draws, args.eval_batches, seed=0)
     print(f"\ntrained {model.global_step} steps in {trained_for / 60:.1f} min; checkpoint: {checkpoint}")
     print(f"validation {bound.summary()}")
-    samples = generate_text(
-        model, num_samples=options.num_samples, length=options.sample_length, steps=options.steps, seed=0
-    )
-    for index, sample in enumerate(samples):
-        print(f"\n=== sample {index} ===\n{sample}")
+    settings = SamplingSettings() if args.steps is None else SamplingSettings(steps=args.steps)
+    lengths = choose_lengths(model, args.num_samples, [args.sample_length], torch.Generator().manual_seed(0))
+    for record in generate(model, lengths, settings=settings, seed=0).records:
+        print(f"\n=== {record.id} ===\n{record.text}")
     return 0

@@ -1,37 +1,85 @@
-"""`discrete-diff sample --checkpoint C`: unconditional samples, any strategy and logit filters."""
+"""`discrete-diff sample --checkpoint C` (alias `generate`): unconditional samples of any model, in its domain's
+format: text blocks, or FASTA for proteins; any strategy and logit filters."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from ..checkpoint import load_trained_model
-from ..files import atomic_write_text
-from ..generation import generate_text
-from ..sampling.options import add_sampling_arguments, settings_from_args
+import torch
+
+from ..errors import UserInputError
+from ..generation import choose_lengths, generate, parse_lengths
+from ..inference import TrainedModel, load_model
+from ..objectives import Autoregressive
+from ..sampling import SamplingSettings
+from .sampling_options import add_sampling_arguments, sampling_flags_given, settings_from_args
 
 NAME = "sample"
-HELP = "generate text samples from a checkpoint"
+ALIASES = ("generate",)
+FILTER_FLAGS = {"--temperature", "--top-k", "--top-p", "--repetition-penalty"}
+"""The sampling flags an autoregressive model takes too: they shape each next-token distribution."""
+HELP = "unconditional samples from a checkpoint: text, or proteins as FASTA (also called `generate`)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="a .ckpt written by `discrete-diff train`")
-    parser.add_argument("--num", type=int, default=4, help="number of samples")
-    parser.add_argument("--length", type=int, default=256, help="tokens per sample")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="write samples here (atomically) instead of stdout")
+    parser.add_argument(
+        "--checkpoint", required=True, help="a .ckpt written by `discrete-diff train`, or an exported directory"
+    )
+    parser.add_argument("--num", type=int, default=4, help="number of samples (default: 4)")
+    parser.add_argument(
+        "--length",
+        default=None,
+        help="positions per sample: N, LOW-HIGH (uniform) or N1,N2,... (cycled); default: the training lengths",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--batch-size", type=int, default=64, help="samples drawn together (default: 64)")
+    parser.add_argument("--out", default=None, help="write here (atomically) instead of to stdout")
+    parser.add_argument(
+        "--allow-noncanonical",
+        action="store_true",
+        help="proteins: also emit X, B, Z, U, O (default: the 20 canonical)",
+    )
     add_sampling_arguments(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def check_options(args: argparse.Namespace) -> tuple[SamplingSettings, list[int] | tuple[int, int] | None]:
+    """The sampling settings and the length choice the options ask for: bad options fail before a model is loaded."""
+    if args.num < 1:
+        raise UserInputError(f"--num must be at least 1, got {args.num}")
     settings = settings_from_args(args)
-    model = load_trained_model(args.checkpoint)
-    max_length = model.network.config.max_length
-    if not 1 <= args.length <= max_length:
-        raise ValueError(f"--length {args.length} must be between 1 and the model's max_length {max_length}")
-    samples = generate_text(model, num_samples=args.num, length=args.length, seed=args.seed, settings=settings)
-    text = "".join(f"=== sample {i} ===\n{sample}\n" for i, sample in enumerate(samples))
+    return settings, parse_lengths(args.length) if args.length else None
+
+
+def sample_lengths(
+    model: TrainedModel, args: argparse.Namespace, choice: list[int] | tuple[int, int] | None
+) -> list[int]:
+    """Per-sample lengths for this model; sampling flags an autoregressive model cannot use are refused."""
+    if isinstance(model.objective, Autoregressive):
+        refused = [flag for flag in sampling_flags_given(args) if flag not in FILTER_FLAGS]
+        if refused:
+            raise UserInputError(
+                f"{refused[0]} does not apply to an autoregressive model: it decodes left to right, one token per "
+                "call (the logit filters do apply)"
+            )
+    return choose_lengths(model, args.num, choice, torch.Generator().manual_seed(args.seed))
+
+
+def run(args: argparse.Namespace) -> int:
+    settings, choice = check_options(args)
+    model = load_model(args.checkpoint)
+    lengths = sample_lengths(model, args, choice)
+    result = generate(
+        model,
+        lengths,
+        settings=settings,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        allow_noncanonical=args.allow_noncanonical,
+    )
     if args.out:
-        atomic_write_text(args.out, text)
+        path = model.domain.write_records(args.out, result.records)
+        print(f"wrote {len(result.records)} samples ({result.network_calls} network calls) to {path}", file=sys.stderr)
     else:
-        print(text, end="")
+        print(model.domain.format_records(result.records), end="")
     return 0

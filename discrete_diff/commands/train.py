@@ -7,21 +7,41 @@ import logging
 import warnings
 from pathlib import Path
 
+from lightning.pytorch.callbacks import ThroughputMonitor
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from ..callbacks import TokenThroughput
-from ..data import SequenceDataModule
+from ..batch import Batch
 from ..errors import UserInputError
-from ..lit import DiffusionModule
+from ..training.data import SequenceDataModule
+from ..training.module import DiffusionModule
 
 NAME = "train"
 HELP = "train a model from a YAML config (LightningCLI: any Trainer, model or data option can be overridden)"
+PASSTHROUGH = True
+"""Every argument after `train` goes to LightningCLI, `--help` included."""
+
+
+def batch_rows(batch: Batch) -> int:
+    return batch.size
+
+
+def batch_tokens(batch: Batch) -> int:
+    """Tokens a step trains on, padding excluded: logged as train/items_per_sec."""
+    return int(batch.attention_mask.sum())
+
+
+class StartupNoise(logging.Filter):
+    """Lightning's start-up lines about absent accelerators and a cloud logger tell a CPU user nothing and would
+    stand between them and a one-line data error (data is first read once the Trainer exists)."""
+
+    PREFIXES = ("GPU available:", "TPU available:", "\N{ELECTRIC LIGHT BULB} Tip:")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.PREFIXES)
 
 
 class TrainCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        # The model's vocabulary is whatever tokenizer the data module built or loaded.
-        parser.link_arguments("data.tokenizer", "model.tokenizer", apply_on="instantiate")
         parser.add_argument("--ckpt_path", type=str | None, default=None, help="resume training from this checkpoint")
 
     def before_instantiate_classes(self) -> None:
@@ -35,31 +55,29 @@ def build_cli(args: list[str]) -> TrainCLI:
     """Parse and instantiate (model, data, trainer) without running; raises ArgumentError on bad config."""
     # The seed is in the config; its log line would only stand between a user and an error message.
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, StartupNoise) for f in rank_zero.filters):
+        rank_zero.addFilter(StartupNoise())
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-        return _instantiate(args)
-
-
-def _instantiate(args: list[str]) -> TrainCLI:
-    return TrainCLI(
-        model_class=DiffusionModule,
-        datamodule_class=SequenceDataModule,
-        subclass_mode_data=True,
-        args=args,
-        run=False,
-        parser_kwargs={"exit_on_error": False, "prog": "discrete-diff train"},
-        save_config_kwargs={"overwrite": True},
-        trainer_defaults={"callbacks": [TokenThroughput()]},
-        load_from_checkpoint_support=False,  # it would pickle the parsed config into every checkpoint
-    )
+        return TrainCLI(
+            model_class=DiffusionModule,
+            datamodule_class=SequenceDataModule,
+            subclass_mode_data=True,
+            args=args,
+            run=False,
+            parser_kwargs={"exit_on_error": False, "prog": "discrete-diff train"},
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={
+                "callbacks": [ThroughputMonitor(batch_size_fn=batch_rows, length_fn=batch_tokens, separator="/")]
+            },
+            load_from_checkpoint_support=False,  # it would pickle the parsed config into every checkpoint
+        )
 
 
 def fit(cli: TrainCLI) -> None:
     resume = cli.config.get("ckpt_path")
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=resume, weights_only=True)
-
-
-PASSTHROUGH = True
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

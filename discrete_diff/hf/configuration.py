@@ -34,3 +34,7 @@ class DiscreteDiffConfig(PretrainedConfig):
     """What the training data module recorded (data module spec, length distribution, ...)."""
     global_step: int = 0
     """Optimizer steps the weights were trained for."""
+    domain: dict[str, Any] | None = None
+    """The kind of sequence ({"name": "text"} or {"name": "protein"}): tokenizer roles, framing, unit."""
+    format_version: int = 1
+    """discrete_diff.checkpoint_format.FORMAT_VERSION of what was written (1 = before versions existed)."""

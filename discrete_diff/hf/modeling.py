@@ -8,15 +8,19 @@ from transformers import AutoModelForMaskedLM, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import MaskedLMOutput
 
+from ..denoiser import Bidirectional, DenoiserInput
+from ..models.pretrained import MaskedLMAdapter
 from ..models.transformer import Rotary, TimeEmbedding, Transformer, TransformerConfig
-from .adapter import MaskedLMAdapter
 from .configuration import DiscreteDiffConfig
+
+IGNORE_INDEX = -100
+"""Label value that the masked-LM loss skips (transformers' convention)."""
 
 
 class DiscreteDiffForMaskedLM(PreTrainedModel):
     """Logits of p(x0 | x_t) before SUBS (the caller sets the [MASK] logit to -inf and copies unmasked tokens).
 
-    `denoiser` has the engine's signature; samplers and the objective use it directly.
+    `denoiser` is the engine's network, called through `DenoiserInput`; samplers and objectives use it directly.
     """
 
     config_class = DiscreteDiffConfig
@@ -41,8 +45,7 @@ class DiscreteDiffForMaskedLM(PreTrainedModel):
         """Transformers' defaults match our Transformer's init; tables it cannot know about are rebuilt here."""
         super()._init_weights(module)
         if isinstance(module, Rotary):  # non-persistent, so never in the weights file
-            head_dim, max_length = 2 * module.cos.shape[1], module.cos.shape[0]
-            fresh = Rotary(head_dim, max_length, TransformerConfig(**self.config.network).rope_base)
+            fresh = Rotary(module.head_dim, module.cos.shape[0], module.base)
             init.copy_(module.cos, fresh.cos)
             init.copy_(module.sin, fresh.sin)
         elif isinstance(module, TimeEmbedding):
@@ -52,10 +55,20 @@ class DiscreteDiffForMaskedLM(PreTrainedModel):
         self,
         input_ids: Tensor,
         attention_mask: Tensor | None = None,
+        labels: Tensor | None = None,
         t: Tensor | None = None,
+        class_labels: Tensor | None = None,
         return_dict: bool | None = None,
     ) -> MaskedLMOutput:
-        """input_ids: (B, L); attention_mask: (B, L), nonzero at real tokens; t: (B,) for time-conditioned models."""
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids, dtype=torch.bool)
-        return MaskedLMOutput(logits=self.denoiser(input_ids, attention_mask.bool(), t))  # (B, L, V)
+        """input_ids: (B, L); attention_mask: (B, L), nonzero at real tokens; labels: (B, L) target ids, -100 where
+        not scored (the masked-LM loss `Trainer` and fine-tuning loops expect); t: (B,) for time-conditioned
+        models; class_labels: (B,) for label-conditioned ones."""
+        padding = None if attention_mask is None else attention_mask.bool()
+        inputs = DenoiserInput(input_ids, Bidirectional(padding), t=t, class_labels=class_labels)
+        logits = self.denoiser(inputs)  # (B, L, V)
+        loss = None
+        if labels is not None:
+            loss = torch.nn.functional.cross_entropy(
+                logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX
+            )
+        return MaskedLMOutput(loss=loss, logits=logits)

@@ -1,17 +1,17 @@
 """Infilling: templates with given pieces and blanks (text prompts, protein motif scaffolds), one API for both."""
 
-from .api import Infill, InfillRun, infill_templates, infill_text, scaffold_proteins
-from .layout import TokenTemplate, tokenize_protein_template, tokenize_text_template
-from .lengths import LengthChoice, LengthRule, LikelihoodLength, Scorer, UniformLength, given_token_nelbo
-from .template import (
+from ..templates import (
     Blank,
     Given,
     Template,
+    TokenTemplate,
     parse_protein_template,
     parse_text_template,
     render_protein_template,
     render_text_template,
 )
+from .api import Infill, InfillRun, infill, infill_templates
+from .lengths import LengthChoice, LengthRule, LikelihoodLength, Scorer, UniformLength, given_token_nelbo
 
 __all__ = [
     "Blank",
@@ -26,13 +26,10 @@ __all__ = [
     "TokenTemplate",
     "UniformLength",
     "given_token_nelbo",
+    "infill",
     "infill_templates",
-    "infill_text",
     "parse_protein_template",
     "parse_text_template",
     "render_protein_template",
     "render_text_template",
-    "scaffold_proteins",
-    "tokenize_protein_template",
-    "tokenize_text_template",
 ]

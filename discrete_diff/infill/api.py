@@ -1,4 +1,8 @@
-"""Infilling: lay templates out with their given tokens pinned and let the one sampling loop fill the blanks."""
+"""Infilling: lay templates out with their given tokens pinned and let the one sampling loop fill the blanks.
+
+One API for every domain: the model's domain parses the prompt (text with `[MASK:N]` blanks, or a protein
+template `[5-15]MOTIF[10-30]`), says which ids a fill may not contain, and decodes the result.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..checkpoint import TrainedModel
-from ..errors import UserInputError
+from ..errors import InvalidArgument, UserInputError
 from ..generation import denoise
+from ..inference import TrainedModel
 from ..objectives import MaskedDiffusion
-from ..protein.tokenizer import AMBIGUOUS, CANONICAL_AMINO_ACIDS
-from ..sampling import Trajectory
-from ..sampling.options import SamplingSettings
-from .layout import TokenTemplate, tokenize_protein_template, tokenize_text_template
-from .lengths import LengthChoice, LengthRule, LikelihoodLength, Scorer, UniformLength
-from .template import Blank, parse_protein_template, parse_text_template
+from ..sampling import SamplingSettings, StepCallback, Trajectory
+from ..templates import Blank, TokenTemplate
+from .lengths import LengthChoice, LengthRule, LikelihoodLength, Scorer
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class InfillRun:
 
 
 def _check_length(template: TokenTemplate, model: TrainedModel, where: str) -> None:
-    limit = model.network.config.max_length
+    limit = model.max_length
     if template.longest() > limit:
         raise UserInputError(
             f"{where}: {template.longest()} tokens with the longest blanks, "
@@ -66,18 +67,19 @@ def infill_templates(
     num: int = 1,
     settings: SamplingSettings | None = None,
     length_rule: LengthRule | None = None,
-    banned: list[int] | None = None,
+    banned: Sequence[int] = (),
     seed: int = 0,
     batch_size: int = 32,
     record: bool = False,
+    on_step: StepCallback | None = None,
     names: Sequence[str] | None = None,
 ) -> InfillRun:
     """`num` fills of every template; given tokens come back exactly, only the blanks are generated.
 
-    `names` say which template an error is about (default: "template 1", "template 2", ...).
+    `banned` ids never appear in a fill; `names` say which template an error is about (default: "template 1", ...).
     """
     if num < 1:
-        raise UserInputError(f"--num must be at least 1, got {num}")
+        raise InvalidArgument("num", f"must be at least 1, got {num}")
     if not isinstance(model.objective, MaskedDiffusion):
         raise UserInputError(
             "infilling needs a masked-diffusion model; this checkpoint was trained with "
@@ -106,7 +108,7 @@ def infill_templates(
             tokens[row, : len(ids)], pinned[row, : len(ids)], attention[row, : len(ids)] = ids, given, True
         result = denoise(
             model, tokens, settings, pinned=pinned, attention_mask=attention, banned=banned,
-            generator=generator, record=record,
+            generator=generator, record=record, on_step=on_step,
         )  # fmt: skip
         calls += result.network_calls
         for row, ((template, source, choice), (ids, given)) in enumerate(zip(batch, rows, strict=True)):
@@ -124,7 +126,7 @@ def _describe(model, template, source, choice, filled, given, trajectory, row) -
         if isinstance(segment, Blank):
             fills.append(filled[position : position + size].tolist())
         position += size
-    decode = model.tokenizer.decode
+    decode = model.domain.decode
     return Infill(
         source=source,
         choice=choice,
@@ -138,39 +140,25 @@ def _describe(model, template, source, choice, filled, given, trajectory, row) -
     )
 
 
-def infill_text(model: TrainedModel, prompts: Sequence[str], **options) -> InfillRun:
-    """Fill `[MASK:N]` / `[MASK:MIN-MAX]` blanks of text prompts (syntax: discrete_diff.infill.template)."""
-    if not prompts:
-        raise UserInputError("no prompt given")
-    names = ["prompt"] if len(prompts) == 1 else [f"prompt {i + 1}" for i in range(len(prompts))]
-    templates = [
-        tokenize_text_template(parse_text_template(prompt, name), model.tokenizer, name)
-        for prompt, name in zip(prompts, names, strict=True)
-    ]
-    # A fill is text: no special token ([EOS] included) may be drawn into it.
-    banned = sorted(set(model.tokenizer.all_special_ids))
-    return infill_templates(model, templates, list(prompts), banned=banned, names=names, **options)
-
-
-def scaffold_proteins(
+def infill(
     model: TrainedModel,
-    template: str,
+    prompts: Sequence[str],
     *,
-    num: int = 1,
-    free_motif_position: bool = False,
     allow_noncanonical: bool = False,
     **options,
 ) -> InfillRun:
-    """Motif scaffolding from plain sequences: `[5-15]MOTIFONE[10-30]MOTIFTWO[5-15]`.
+    """Fill the blanks of prompts in the model's domain: text with `[MASK:N]` / `[MASK:MIN-MAX]` blanks, or
+    protein templates such as `[5-15]MOTIFONE[10-30]MOTIFTWO[5-15]` (syntax: discrete_diff.templates.syntax).
 
-    Spacer lengths: chosen once by the likelihood rule, or drawn per scaffold when the motifs may move.
+    `options` go to `infill_templates` (num, settings, length_rule, seed, batch_size, record, on_step).
     """
-    alphabet = CANONICAL_AMINO_ACIDS + (AMBIGUOUS if allow_noncanonical else "")
-    parsed = tokenize_protein_template(parse_protein_template(template), model.tokenizer, alphabet)
-    vocab = model.tokenizer.get_vocab()
-    banned = sorted(set(vocab.values()) - {vocab[r] for r in alphabet})
-    chosen_rule = options.pop("length_rule", None)
-    rule = UniformLength() if free_motif_position else chosen_rule
-    return infill_templates(
-        model, [parsed], [template], num=num, length_rule=rule, banned=banned, names=["template"], **options
-    )
+    if not prompts:
+        raise UserInputError("no prompt given")
+    names = ["prompt"] if len(prompts) == 1 else [f"prompt {i + 1}" for i in range(len(prompts))]
+    domain = model.domain
+    templates = [
+        domain.parse_template(prompt, name, allow_noncanonical=allow_noncanonical)
+        for prompt, name in zip(prompts, names, strict=True)
+    ]
+    banned = domain.banned_ids(allow_noncanonical=allow_noncanonical, document_breaks=False)
+    return infill_templates(model, templates, list(prompts), banned=banned, names=names, **options)

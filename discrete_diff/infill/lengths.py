@@ -4,9 +4,9 @@ The likelihood rule: for each candidate combination of lengths, lay the template
 longest candidate (blanks and the rest of the window masked) and compute the NELBO of the given tokens alone, the
 blanks never revealed. That is an upper bound on -log p(given tokens at those positions), the fill marginalised
 out, so every candidate is scored on the same tokens in the same window: the candidate with the smallest bound is
-the length the model finds most plausible. With the exact denoiser the bound is exact (DESIGN.md section 1) and
-the rule picks the most likely length. All candidates share their time draws and masks (common random numbers),
-so their differences are much less noisy than the bounds themselves.
+the length the model finds most plausible. With the exact denoiser the bound is exact (the NELBO equals the
+any-order autoregressive loss) and the rule picks the most likely length. All candidates share their time draws
+and masks (common random numbers), so their differences are much less noisy than the bounds themselves.
 
 A range blank with no given token after it cannot be told apart by the likelihood (the window looks the same
 for every length); it gets its maximum length. The uniform rule draws each length independently per sample
@@ -19,12 +19,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from ..denoiser import Bidirectional, Denoiser, DenoiserInput
 from ..errors import UserInputError
 from ..objectives import MaskedDiffusion
-from ..process import nelbo, subs_log_probs
-from .layout import TokenTemplate
+from ..process import masked_token_nll, nelbo, stratified_uniforms
+from ..templates import TokenTemplate
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class LengthChoice:
 class Scorer:
     """What the likelihood rule needs from a model."""
 
-    network: nn.Module
+    network: Denoiser
     objective: MaskedDiffusion
     mask_id: int
     pad_id: int | None = None
@@ -93,16 +94,17 @@ def given_token_nelbo(
         tokens[row, : len(ids)], scored[row, : len(ids)] = ids, given
         attention[row] = True if filler == scorer.mask_id else torch.arange(width) < len(ids)
     schedule = scorer.objective.schedule
-    offset = float(torch.rand((), generator=generator))
+    times = 1e-5 + (1.0 - 1e-5) * stratified_uniforms(torch.rand((), generator=generator), time_draws)  # (K,)
     totals = torch.zeros(len(candidates), dtype=torch.float64)
     for k in range(time_draws):
-        t = torch.full((len(candidates),), 1e-5 + (1.0 - 1e-5) * ((offset + k / time_draws) % 1.0))  # (N,)
+        t = times[k].expand(len(candidates))  # (N,) the same time for every candidate
         u = torch.rand(int(scored[0].sum()), generator=generator)  # (G,) one draw per given token
         masked = torch.zeros_like(scored)
         masked[scored] = (u < schedule.mask_probability(t[:1])).repeat(len(candidates))
         xt = tokens.masked_fill(masked, scorer.mask_id)  # (N, W)
-        log_probs = subs_log_probs(scorer.network(xt, attention), scorer.mask_id)  # (N, W, V)
-        totals += nelbo(log_probs, tokens, masked, t, schedule, scored).per_sequence.double()
+        inputs = DenoiserInput(xt, Bidirectional(attention), t=t, score_at=masked)
+        token_nll = masked_token_nll(scorer.network(inputs), tokens, masked, scorer.mask_id)  # (N, W)
+        totals += nelbo(token_nll, masked, t, schedule, scored).per_sequence.double()
     return totals / time_draws
 
 

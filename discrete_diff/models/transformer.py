@@ -1,4 +1,8 @@
-"""A pre-norm transformer over token ids with rotary positions; bidirectional (denoiser) or causal (AR baseline)."""
+"""A pre-norm transformer over token ids with rotary positions: the denoiser, and the AR baseline's network.
+
+The attention pattern (bidirectional, causal, block-causal, explicit) comes with each call in `DenoiserInput`,
+so one set of weights serves every objective; a `KVCache` lets a call run only new positions.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
+
+from ..denoiser import DenoiserInput
+from .kv_cache import KVCache
 
 
 @dataclass
@@ -24,14 +31,14 @@ class TransformerConfig:
     mlp_ratio: float = 4.0
     """Hidden width of each MLP as a multiple of d_model."""
     max_length: int = 1024
-    """Longest sequence the rotary tables are built for."""
+    """Longest sequence trained on; the rotary table is built for it (longer positions are computed on use)."""
     dropout: float = 0.0
     """Dropout on attention and MLP outputs; 0 for the short CPU runs this library is tuned for."""
-    causal: bool = False
-    """True gives an autoregressive model (the baseline); False the bidirectional denoiser."""
     time_conditioning: bool = False
     """Feed t to the network. Off by default: with SUBS the optimal denoiser ignores t, and a
     time-independent network is what lets samplers reuse a forward pass when no token changed."""
+    num_labels: int = 0
+    """Class labels the network is conditioned on (0: none); label id num_labels is the null label."""
     rope_base: float = 10000.0
     """Base of the rotary frequencies."""
 
@@ -42,26 +49,52 @@ class TransformerConfig:
             raise ValueError("the head width d_model / n_heads must be even for rotary embeddings")
         if min(self.d_model, self.n_layers, self.n_heads, self.max_length) <= 0:
             raise ValueError("d_model, n_layers, n_heads and max_length must be positive")
+        if self.num_labels < 0:
+            raise ValueError(f"num_labels must be non-negative, got {self.num_labels}")
 
 
 class Rotary(nn.Module):
-    """Rotary position embedding: rotates pairs of query/key channels by position-dependent angles."""
+    """Rotary position embedding in the half-split layout: channel j pairs with channel j + D/2.
+
+    (The interleaved layout pairs 2j with 2j + 1; the two differ by a fixed permutation of the query and key
+    channels, which is how old checkpoints are converted.) Tables are kept per dtype, so bf16 runs never cast.
+    """
 
     def __init__(self, head_dim: int, max_length: int, base: float) -> None:
         super().__init__()
-        inv_freq = base ** (-torch.arange(0, head_dim, 2).float() / head_dim)  # (D/2,)
-        angles = torch.outer(torch.arange(max_length).float(), inv_freq)  # (L, D/2)
-        self.register_buffer("cos", angles.cos(), persistent=False)
-        self.register_buffer("sin", angles.sin(), persistent=False)
+        self.head_dim, self.base = head_dim, base
+        cos, sin = self._angles(torch.arange(max_length))
+        self.register_buffer("cos", cos, persistent=False)  # (L, D/2)
+        self.register_buffer("sin", sin, persistent=False)
+        self._tables: dict[torch.dtype, tuple[Tensor, Tensor]] = {}
 
-    def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        """x: (B, H, L, D) at positions offset .. offset + L - 1 (a key-value cache decodes at offset > 0)."""
-        length = x.shape[-2]
-        cos = self.cos[offset : offset + length].to(x.dtype)  # (L, D/2)
-        sin = self.sin[offset : offset + length].to(x.dtype)  # (L, D/2)
-        x1, x2 = x[..., 0::2], x[..., 1::2]  # (B, H, L, D/2) each
-        rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)  # (B, H, L, D/2, 2)
-        return rearrange(rotated, "b h l d two -> b h l (d two)")
+    def _angles(self, positions: Tensor) -> tuple[Tensor, Tensor]:
+        inv_freq = self.base ** (-torch.arange(0, self.head_dim, 2, device=positions.device).float() / self.head_dim)
+        angles = torch.outer(positions.float(), inv_freq)  # (L, D/2)
+        return angles.cos(), angles.sin()
+
+    def _apply(self, fn, recurse=True):  # a device or dtype move makes the per-dtype copies stale
+        self._tables = {}
+        return super()._apply(fn, recurse)
+
+    def tables(self, positions: Tensor | None, length: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """cos and sin (L, D), both halves repeated, in `dtype`, for `positions` (L,) or None = 0..length-1."""
+        if positions is not None and int(positions.max()) >= self.cos.shape[0]:
+            cos, sin = self._angles(positions.to(self.cos.device))
+            cos, sin = cos.to(dtype), sin.to(dtype)
+        else:
+            if dtype not in self._tables:
+                self._tables[dtype] = (self.cos.to(dtype), self.sin.to(dtype))
+            table_cos, table_sin = self._tables[dtype]
+            pick = slice(0, length) if positions is None else positions
+            cos, sin = table_cos[pick], table_sin[pick]  # (L, D/2)
+        return torch.cat((cos, cos), -1), torch.cat((sin, sin), -1)  # (L, D)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        """x: (B, H, L, D); cos, sin: (L, D) from `tables`."""
+        half = x.shape[-1] // 2
+        rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)  # (B, H, L, D)
+        return x * cos + rotated * sin
 
 
 class Attention(nn.Module):
@@ -70,20 +103,33 @@ class Attention(nn.Module):
         self.n_heads = config.n_heads
         self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=False)
         self.out = nn.Linear(config.d_model, config.d_model, bias=False)
-        self.rotary = Rotary(config.d_model // config.n_heads, config.max_length, config.rope_base)
         self.dropout = config.dropout
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None, is_causal: bool) -> Tensor:
-        """x: (B, L, d_model); attn_mask: (B, 1, L, L) or (B, 1, 1, L) bool, True = may attend."""
+    def forward(
+        self,
+        x: Tensor,
+        rotary: tuple[Rotary, Tensor, Tensor],
+        attn_mask: Tensor | None,
+        is_causal: bool,
+        cache: tuple[KVCache, int, bool] | None = None,
+    ) -> Tensor:
+        """x: (B, L, d_model); attn_mask broadcastable to (B, H, L, S) with S = cached + L, True = may attend.
+
+        `cache` is (KVCache, layer, update): cached keys and values are prepended; with update the new ones are
+        stored too.
+        """
         q, k, v = rearrange(self.qkv(x), "b l (three h d) -> three b h l d", three=3, h=self.n_heads)
-        q, k = self.rotary(q), self.rotary(k)
+        module, cos, sin = rotary
+        q, k = module(q, cos, sin), module(k, cos, sin)
+        if cache is not None:
+            store, layer, update = cache
+            old_k, old_v = store.read(layer)
+            if old_k is not None and old_v is not None:
+                k, v = torch.cat((old_k, k), dim=2), torch.cat((old_v, v), dim=2)  # (B, H, S, D)
+            if update:
+                store.write(layer, k, v)
         y = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=attn_mask,
-            is_causal=is_causal,
-            dropout_p=self.dropout if self.training else 0.0,
+            q, k, v, attn_mask=attn_mask, is_causal=is_causal, dropout_p=self.dropout if self.training else 0.0
         )  # (B, H, L, D)
         return self.out(rearrange(y, "b h l d -> b l (h d)"))
 
@@ -102,8 +148,8 @@ class Block(nn.Module):
             nn.Dropout(config.dropout),
         )
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None, is_causal: bool) -> Tensor:
-        x = x + self.attn(self.norm1(x), attn_mask, is_causal)
+    def forward(self, x: Tensor, rotary, attn_mask: Tensor | None, is_causal: bool, cache=None) -> Tensor:
+        x = x + self.attn(self.norm1(x), rotary, attn_mask, is_causal, cache)
         return x + self.mlp(self.norm2(x))
 
 
@@ -117,12 +163,12 @@ class TimeEmbedding(nn.Module):
 
     def forward(self, t: Tensor) -> Tensor:
         """t: (B,) -> (B, 1, d_model)."""
-        angles = t[:, None] * self.freqs[None, :]  # (B, d_model/2)
+        angles = t.float()[:, None] * self.freqs[None, :]  # (B, d_model/2)
         return self.mlp(torch.cat((angles.sin(), angles.cos()), dim=-1))[:, None, :]
 
 
 class Transformer(nn.Module):
-    """Token ids (B, L) -> logits (B, L, vocab_size)."""
+    """DenoiserInput -> logits (B, L, vocab_size), or (N, vocab_size) at `score_at`."""
 
     def __init__(self, config: TransformerConfig, vocab_size: int) -> None:
         super().__init__()
@@ -130,6 +176,9 @@ class Transformer(nn.Module):
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, config.d_model)
         self.time = TimeEmbedding(config.d_model) if config.time_conditioning else None
+        # One extra row: the null label of classifier-free guidance (and of label dropout in training).
+        self.labels = nn.Embedding(config.num_labels + 1, config.d_model) if config.num_labels else None
+        self.rotary = Rotary(config.d_model // config.n_heads, config.max_length, config.rope_base)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.norm = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, vocab_size, bias=False)
@@ -146,27 +195,64 @@ class Transformer(nn.Module):
     def time_conditioned(self) -> bool:
         return self.time is not None
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None, t: Tensor | None = None) -> Tensor:
-        """input_ids: (B, L); attention_mask: (B, L) bool, True at real tokens; t: (B,) if time-conditioned."""
-        length = input_ids.shape[1]
-        if length > self.config.max_length:
-            raise ValueError(f"sequence length {length} exceeds the model's max_length {self.config.max_length}")
-        x = self.embed(input_ids)  # (B, L, d_model)
+    @property
+    def num_labels(self) -> int:
+        return self.config.num_labels
+
+    def forward(self, inputs: DenoiserInput, cache: KVCache | None = None, update_cache: bool = True) -> Tensor:
+        """With `cache`, the new positions also attend to every cached one; `update_cache` stores them too."""
+        ids = inputs.ids
+        length = ids.shape[1]
+        positions = inputs.positions
+        if cache is not None and positions is None:
+            positions = cache.next_position + torch.arange(length, device=ids.device)
+        last = length - 1 if positions is None else int(positions.max())
+        if cache is None and last >= self.config.max_length:
+            raise ValueError(f"sequence length {last + 1} exceeds the model's max_length {self.config.max_length}")
+        x = self.embed(ids)  # (B, L, d_model)
         if self.time is not None:
-            if t is None:
-                raise ValueError("this network is time-conditioned: pass t")
-            x = x + self.time(t)
-        attn_mask, is_causal = self._attention_mask(attention_mask, length)
-        for block in self.blocks:
-            x = block(x, attn_mask, is_causal)
+            if inputs.t is None:
+                raise ValueError("this network is time-conditioned: the DenoiserInput needs t")
+            x = x + self.time(inputs.t)
+        if inputs.class_labels is not None:
+            if self.labels is None:
+                raise ValueError("this network was not trained with labels: class_labels must be None")
+            x = x + self.labels(inputs.class_labels)[:, None, :]  # (B, 1, d_model) onto every position
+        attn_mask, is_causal = inputs.attention.sdpa_mask(length, ids.device)
+        if cache is not None:
+            attn_mask, is_causal = self._with_cached_keys(cache, inputs, attn_mask, is_causal)
+        cos, sin = self.rotary.tables(positions, length, _compute_dtype(x))
+        rotary = (self.rotary, cos, sin)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, rotary, attn_mask, is_causal, None if cache is None else (cache, layer, update_cache))
+        if cache is not None and update_cache:
+            cache.extend_padding(inputs.attention.padding, ids.shape[0], length, ids.device)
+            cache.next_position = last + 1
+        if inputs.score_at is not None:
+            x = x[inputs.score_at]  # (N, d_model): the head runs only where the caller scores
         return self.head(self.norm(x))
 
-    def _attention_mask(self, attention_mask: Tensor | None, length: int) -> tuple[Tensor | None, bool]:
-        """SDPA takes either is_causal or an explicit mask; padding forces the explicit form."""
-        if attention_mask is None or bool(attention_mask.all()):
-            return None, self.config.causal
-        keys = rearrange(attention_mask.bool(), "b l -> b 1 1 l")  # (B, 1, 1, L)
-        if self.config.causal:
-            causal = torch.ones(length, length, dtype=torch.bool, device=keys.device).tril()  # (L, L)
-            keys = keys & causal
-        return keys, False
+    @staticmethod
+    def _with_cached_keys(
+        cache: KVCache, inputs: DenoiserInput, attn_mask: Tensor | None, is_causal: bool
+    ) -> tuple[Tensor | None, bool]:
+        """Prepend the cached keys to the new positions' mask: every new position sees every real cached one."""
+        cached = cache.size
+        if cached == 0:
+            return attn_mask, is_causal
+        batch, length, device = inputs.ids.shape[0], inputs.ids.shape[1], inputs.ids.device
+        if is_causal:
+            attn_mask = torch.ones(length, length, dtype=torch.bool, device=device).tril()
+        new = torch.ones(batch, 1, length, length, dtype=torch.bool, device=device)
+        if attn_mask is not None:
+            new = new & attn_mask
+        old = torch.ones(batch, 1, length, cached, dtype=torch.bool, device=device)
+        if cache.padding is not None:
+            old = old & rearrange(cache.padding, "b c -> b 1 1 c")
+        return torch.cat((old, new), dim=-1), False  # (B, 1, L, C + L)
+
+
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype the attention projections produce: autocast's when it is on, else the activations'."""
+    device_type = x.device.type
+    return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else x.dtype

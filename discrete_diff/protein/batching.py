@@ -1,11 +1,15 @@
-"""Proteins as single padded examples: random or fixed windows, and batches of similar length."""
+"""Proteins as single padded examples: random or fixed windows, batches of similar length, and their loader."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
+from transformers import PreTrainedTokenizerFast
+
+from ..batch import Batch, make_batch
 
 
 class ProteinWindows(Dataset):
@@ -71,3 +75,33 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
             batches += [chunk[s : s + self.batch_size] for s in range(0, len(chunk), self.batch_size)]
         for b in torch.randperm(len(batches), generator=generator).tolist():
             yield batches[b]
+
+
+def protein_loader(
+    proteins: list[list[int]],
+    tokenizer: PreTrainedTokenizerFast,
+    max_length: int,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    num_workers: int = 0,
+) -> DataLoader:
+    """Length-bucketed batches of tokenized proteins (residue ids, no specials): random windows when shuffling."""
+    windows = ProteinWindows(proteins, tokenizer.bos_token_id, tokenizer.eos_token_id, max_length, shuffle)
+    lengths = [windows.window_length(i) for i in range(len(windows))]
+    return DataLoader(
+        windows,
+        batch_sampler=LengthBucketBatchSampler(lengths, batch_size, shuffle=shuffle, seed=seed),
+        num_workers=num_workers,
+        collate_fn=partial(_pad_and_batch, tokenizer=tokenizer),
+    )
+
+
+def encode_proteins(tokenizer: PreTrainedTokenizerFast, sequences: list[str]) -> list[list[int]]:
+    """Residue ids of each sequence, without <cls>/<eos> (the windows add them)."""
+    return [e.ids for e in tokenizer.backend_tokenizer.encode_batch(sequences, add_special_tokens=False)]
+
+
+def _pad_and_batch(windows: list[torch.Tensor], tokenizer: PreTrainedTokenizerFast) -> Batch:
+    ids = torch.nn.utils.rnn.pad_sequence(windows, batch_first=True, padding_value=tokenizer.pad_token_id)  # (B, L)
+    return make_batch(ids, tokenizer)

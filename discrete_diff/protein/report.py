@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import TrainedModel
-from ..evaluation.likelihood import nelbo_bound
+from matplotlib.figure import Figure
+
 from ..files import atomic_save_figure
-from .datamodule import encode_proteins, protein_loader
-from .generate import trained_length_limit
+from ..inference import TrainedModel
+from .batching import encode_proteins, protein_loader
 from .hmm import EVALUE_THRESHOLD, build_hmm, hit_rate
 from .identity import mean_pairwise_identity, nearest_identity
 from .metrics import (
@@ -35,7 +35,7 @@ def evaluate_proteins(
     time_draws: int = 4,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Every metric of the issue; family membership needs `alignment_rows`, the likelihood bound `model`."""
+    """Every protein metric; family membership needs `alignment_rows`, the likelihood bound `model`."""
     reference = composition(held_out)
     result: dict[str, Any] = {
         "counts": {"generated": len(generated), "train": len(train), "held_out": len(held_out)},
@@ -69,14 +69,13 @@ def evaluate_proteins(
             "shuffled_held_out": hit_rate(hmm, shuffled(held_out, seed)),
         }
     if model is not None:
-        limit = trained_length_limit(model) + 2
-        batches = protein_loader(encode_proteins(model.tokenizer, held_out), model.tokenizer, limit, batch_size=32)
-        bound = nelbo_bound(model.network, model.objective, batches, model.mask_id, time_draws=time_draws, seed=seed)
+        batches = protein_loader(encode_proteins(model.tokenizer, held_out), model.tokenizer, model.max_length, 32)
+        bound = model.objective.likelihood(model.network, batches, model.mask_id, time_draws=time_draws, seed=seed)
         result["likelihood"] = {
             "nelbo_perplexity_per_residue": bound.perplexity,
             "nats_per_residue": bound.nats_per_token,
             "standard_error_nats": bound.standard_error,
-            "bits_per_residue": bound.bits_per_character,
+            "bits_per_residue": bound.per_unit("residue", 1.0).bits_per_unit,
             "unigram_perplexity": unigram_perplexity(held_out),
             "residues": bound.tokens,
             "time_draws": time_draws,
@@ -125,14 +124,8 @@ def _pair(values: dict[str, float]) -> str:
 
 def plot_comparison(path: str | Path, generated: list[str], natural: list[str]) -> Path:
     """Length histograms and residue compositions, generated vs natural, written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure, (lengths, residues) = plt.subplots(1, 2, figsize=(12, 4))
+    figure = Figure(figsize=(12, 4))  # no pyplot: no global figure state, no GUI backend
+    lengths, residues = figure.subplots(1, 2)
     bins = range(0, max(map(len, generated + natural)) + 10, 5)
     lengths.hist([len(s) for s in natural], bins=bins, alpha=0.6, density=True, label=f"natural (n={len(natural)})")
     lengths.hist(
@@ -147,7 +140,4 @@ def plot_comparison(path: str | Path, generated: list[str], natural: list[str]) 
     residues.set(ylabel="frequency", title="Composition")
     residues.legend()
     figure.tight_layout()
-    try:
-        return atomic_save_figure(figure, path)
-    finally:
-        plt.close(figure)
+    return atomic_save_figure(figure, path)

@@ -1,11 +1,11 @@
-"""Sampling: one loop (`run_sampler`), strategies that plug into it, and logit filters."""
+"""Sampling: one loop (`run_sampler`), strategies that plug into it, logit filters, and their settings."""
 
 from .blocks import Blocks
-from .confidence import CONFIDENCES, ConfidenceUnmasking, MaxProbability, NegativeEntropy, TopTwoMargin
-from .filters import BanTokens, RepetitionPenalty, Temperature, TopK, TopP
-from .loop import SamplingResult, run_sampler
-from .registry import STRATEGIES, StrategyOptions, make_filters, make_strategy
+from .confidence import ConfidenceUnmasking, MaxProbability, NegativeEntropy, TopTwoMargin
+from .filters import BanTokens, LogitFilter, RepetitionPenalty, Temperature, TopK, TopP
+from .loop import SamplingResult, StepCallback, run_sampler
 from .remasking import Remasking
+from .settings import CONFIDENCES, STRATEGIES, SamplingSettings, strategy_named
 from .strategies import Ancestral, FirstHitting, SamplerContext, StepPlan, Strategy
 from .trajectory import Trajectory
 
@@ -17,21 +17,22 @@ __all__ = [
     "Blocks",
     "ConfidenceUnmasking",
     "FirstHitting",
+    "LogitFilter",
     "MaxProbability",
     "NegativeEntropy",
     "Remasking",
     "RepetitionPenalty",
     "SamplerContext",
     "SamplingResult",
+    "SamplingSettings",
+    "StepCallback",
     "StepPlan",
     "Strategy",
-    "StrategyOptions",
     "Temperature",
     "TopK",
     "TopP",
     "TopTwoMargin",
     "Trajectory",
-    "make_filters",
-    "make_strategy",
     "run_sampler",
+    "strategy_named",
 ]

@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import Tensor
 
-from .strategies import SamplerContext, StepPlan, Strategy
+from ..errors import InvalidArgument
+from .strategies import Ancestral, SamplerContext, StepPlan, Strategy
 
 
+@dataclass(frozen=True)
 class Blocks(Strategy):
     """Split the sequence into blocks of `block_length` positions; the inner strategy fills one block at a time
     (the network still sees the whole sequence, later blocks masked), with num_steps / blocks steps each."""
 
-    def __init__(self, inner: Strategy, block_length: int = 32) -> None:
-        if block_length < 1:
-            raise ValueError(f"block length must be at least 1, got {block_length}")
-        self.inner, self.block_length = inner, block_length
-        self.remasks = inner.remasks
-        self.follows_num_steps = inner.follows_num_steps
+    inner: Strategy = Ancestral()
+    """The strategy that fills each block (not Blocks itself)."""
+    block_length: int = 32
+    """Positions per block."""
+
+    def __post_init__(self) -> None:
+        if self.block_length < 1:
+            raise InvalidArgument("block_length", f"must be at least 1, got {self.block_length}")
+        if isinstance(self.inner, Blocks):
+            raise InvalidArgument("inner", "cannot be Blocks itself")
+
+    @property
+    def remasks(self) -> bool:  # type: ignore[override]
+        return self.inner.remasks
+
+    @property
+    def follows_num_steps(self) -> bool:
+        return self.inner.follows_num_steps
 
     def plan(self, num_steps: int, editable: Tensor, masked: Tensor) -> list[StepPlan]:
         length = editable.shape[-1]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from ..errors import InvalidArgument
 from .strategies import SamplerContext, StepPlan, Strategy, grid_times, reveal
 
 
@@ -19,11 +21,13 @@ class Confidence(ABC):
         """log_probs (B, L, V) float64 -> confidence (B, L)."""
 
 
+@dataclass(frozen=True)
 class MaxProbability(Confidence):
     def __call__(self, log_probs: Tensor) -> Tensor:
         return log_probs.max(-1).values.exp()
 
 
+@dataclass(frozen=True)
 class TopTwoMargin(Confidence):
     """p(best) - p(second best): small when two tokens compete."""
 
@@ -32,16 +36,14 @@ class TopTwoMargin(Confidence):
         return top[..., 0] - top[..., 1]
 
 
+@dataclass(frozen=True)
 class NegativeEntropy(Confidence):
     def __call__(self, log_probs: Tensor) -> Tensor:
         probs = log_probs.exp()
         return (probs * log_probs.clamp_min(-1e30)).nan_to_num(0.0).sum(-1)
 
 
-CONFIDENCES = {"max-prob": MaxProbability, "margin": TopTwoMargin, "entropy": NegativeEntropy}
-"""Confidence measures by name."""
-
-
+@dataclass(frozen=True)
 class ConfidenceUnmasking(Strategy):
     """Each step reveals the k masked positions of highest confidence, drawing their tokens from p_theta.
 
@@ -51,12 +53,18 @@ class ConfidenceUnmasking(Strategy):
     as if independent.
     """
 
-    def __init__(self, confidence: Confidence | None = None, reveals_per_step: int | None = None) -> None:
-        if reveals_per_step is not None and reveals_per_step < 1:
-            raise ValueError(f"reveals per step must be at least 1, got {reveals_per_step}")
-        self.confidence = confidence or MaxProbability()
-        self.reveals_per_step = reveals_per_step
-        self.follows_num_steps = reveals_per_step is None  # a fixed k sets the plan's length by itself
+    confidence: Confidence = MaxProbability()
+    """How sureness is measured: MaxProbability, TopTwoMargin or NegativeEntropy."""
+    reveals_per_step: int | None = None
+    """Reveal this many per step (the plan's length then follows the blanks); None spreads them over the steps."""
+
+    def __post_init__(self) -> None:
+        if self.reveals_per_step is not None and self.reveals_per_step < 1:
+            raise InvalidArgument("reveals_per_step", f"must be at least 1, got {self.reveals_per_step}")
+
+    @property
+    def follows_num_steps(self) -> bool:
+        return self.reveals_per_step is None  # a fixed k sets the plan's length by itself
 
     def plan(self, num_steps: int, editable: Tensor, masked: Tensor) -> list[StepPlan]:
         if self.reveals_per_step is None:

@@ -7,10 +7,15 @@ like the repetition penalty, use it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor
+
+from ..errors import InvalidArgument
+
+LogitFilter = Callable[[Tensor, Tensor | None], Tensor]
+"""(logits (B, L, V) float64, current tokens (B, L) or None) -> logits."""
 
 
 class BanTokens:
@@ -30,7 +35,7 @@ class Temperature:
 
     def __init__(self, tau: float) -> None:
         if tau <= 0:
-            raise ValueError(f"temperature must be positive, got {tau}")
+            raise InvalidArgument("temperature", f"must be positive, got {tau}")
         self.tau = tau
 
     def __call__(self, logits: Tensor, tokens: Tensor | None = None) -> Tensor:
@@ -42,7 +47,7 @@ class TopK:
 
     def __init__(self, k: int) -> None:
         if k < 1:
-            raise ValueError(f"top-k must be at least 1, got {k}")
+            raise InvalidArgument("top_k", f"must be at least 1, got {k}")
         self.k = k
 
     def __call__(self, logits: Tensor, tokens: Tensor | None = None) -> Tensor:
@@ -57,7 +62,7 @@ class TopP:
 
     def __init__(self, p: float) -> None:
         if not 0.0 < p <= 1.0:
-            raise ValueError(f"top-p must be in (0, 1], got {p}")
+            raise InvalidArgument("top_p", f"must be in (0, 1], got {p}")
         self.p = p
 
     def __call__(self, logits: Tensor, tokens: Tensor | None = None) -> Tensor:
@@ -75,7 +80,7 @@ class RepetitionPenalty:
 
     def __init__(self, penalty: float, mask_id: int) -> None:
         if penalty <= 0:
-            raise ValueError(f"repetition penalty must be positive, got {penalty}")
+            raise InvalidArgument("repetition_penalty", f"must be positive, got {penalty}")
         self.penalty, self.mask_id = penalty, mask_id
 
     def __call__(self, logits: Tensor, tokens: Tensor | None = None) -> Tensor:

@@ -8,13 +8,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..denoiser import Bidirectional, Denoiser, DenoiserInput
 from ..process import subs_log_probs
-from .filters import apply_filters
+from ..schedules import NoiseSchedule
+from .filters import LogitFilter, apply_filters
 from .strategies import SamplerContext, Strategy
 from .trajectory import Trajectory, TrajectoryRecorder
 
-Denoiser = Callable[[Tensor, Tensor], Tensor]
-"""(tokens (B, L), attention_mask (B, L)) -> logits (B, L, V)."""
+StepCallback = Callable[[Tensor, int, Tensor], None]
+"""on_step(tokens (B, L), step index, time (B,)): called with the starting tokens (step -1, time 1) and after every
+step that changed them, the frames a trajectory records. An exception it raises ends the run and propagates."""
 
 
 @dataclass
@@ -35,45 +38,54 @@ def run_sampler(
     mask_id: int,
     strategy: Strategy,
     num_steps: int,
-    filters: Sequence[Callable[..., Tensor]] = (),
+    schedule: NoiseSchedule,
+    filters: Sequence[LogitFilter] = (),
     attention_mask: Tensor | None = None,
     pinned: Tensor | None = None,
+    class_labels: Tensor | None = None,
     generator: torch.Generator | None = None,
     cache: bool = True,
     record: bool = False,
+    on_step: StepCallback | None = None,
 ) -> SamplingResult:
     """Denoise `tokens` (B, L): positions holding mask_id are generated; `pinned` (B, L) positions never change.
 
     `pinned` defaults to every position not holding mask_id (a prompt's given tokens, padding). Unpinned
     positions that are not masked are revealed already: only a remasking strategy may change them.
     With `cache`, a step in which no token changed lets the next step reuse the previous network output (valid
-    for a time-independent denoiser), and steps left after everything is revealed are skipped; the random draws
-    are the same either way, so cached and uncached runs give identical samples.
+    only for a time-independent denoiser: a time-conditioned one is called at every step), and steps left after
+    everything is revealed are skipped. The network sees the current time t and `class_labels` (B,) if given.
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be at least 1, got {num_steps}")
     generator = generator or torch.Generator(device=tokens.device).manual_seed(0)
-    attention_mask = torch.ones_like(tokens, dtype=torch.bool) if attention_mask is None else attention_mask
+    attention = Bidirectional(attention_mask)
     pinned = tokens != mask_id if pinned is None else pinned
     if (pinned & (tokens == mask_id)).any():
         raise ValueError("a pinned position holds [MASK]; pinned positions must hold their given token")
+    reuse = cache and not getattr(denoiser, "time_conditioned", False)
     plans = strategy.plan(num_steps, ~pinned, tokens == mask_id)
-    context = SamplerContext(mask_id, generator, time=torch.ones(tokens.shape[0], dtype=torch.float64))
+    time = torch.ones(tokens.shape[0], dtype=torch.float64, device=tokens.device)
+    context = SamplerContext(mask_id, generator, time, schedule)
     recorder = TrajectoryRecorder(tokens, pinned, mask_id) if record else None
     log_probs: Tensor | None = None
     calls = 0
+    if on_step is not None:
+        on_step(tokens, -1, context.time)  # the start: a watcher learns the blanks and that a new run began
     for number, plan in enumerate(plans):
         if cache and not strategy.remasks and not ((tokens == mask_id) & plan.active).any():
             continue  # nothing left to reveal in this step's positions: no network call needed
-        if log_probs is None or not cache:
-            logits = denoiser(tokens, attention_mask)  # (B, L, V)
-            log_probs = apply_filters(subs_log_probs(logits, mask_id), filters, tokens)  # (B, L, V) float64
+        if log_probs is None or not reuse:
+            inputs = DenoiserInput(tokens, attention, t=context.time.float(), class_labels=class_labels)
+            log_probs = apply_filters(subs_log_probs(denoiser(inputs), mask_id), filters, tokens)  # (B, L, V)
             calls += 1
         updated = torch.where(pinned, tokens, strategy.step(tokens, log_probs, plan, context))  # (B, L)
         if not torch.equal(updated, tokens):
             log_probs = None
             if recorder is not None:
                 recorder.add(updated, number, context.time)
+            if on_step is not None:
+                on_step(updated, number, context.time)
         tokens = updated
     if (tokens == mask_id).any():
         raise RuntimeError(f"{type(strategy).__name__} left [MASK] tokens: its plan must reveal every blank")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
-from ..schedules import LogLinearSchedule, NoiseSchedule
-from .strategies import SamplerContext, StepPlan, Strategy, grid_times, reveal
+from ..errors import InvalidArgument
+from ..schedules import NoiseSchedule
+from .strategies import SamplerContext, StepPlan, Strategy, alphas, grid_times, reveal
 
 
+@dataclass(frozen=True)
 class Remasking(Strategy):
     """The ancestral step with ReMDM's "max-capped" remasking probability sigma(t) = min(eta, (1 - alpha_s) / alpha_t).
 
@@ -20,26 +24,28 @@ class Remasking(Strategy):
     """
 
     remasks = True
+    eta: float = 0.05
+    """The cap on the probability of masking a revealed token again."""
+    window: tuple[float, float] = (0.0, 1.0)
+    """Remask only while t lies in this interval."""
 
-    def __init__(
-        self, schedule: NoiseSchedule | None = None, eta: float = 0.05, window: tuple[float, float] = (0.0, 1.0)
-    ) -> None:
-        if not 0.0 <= eta <= 1.0:
-            raise ValueError(f"remasking eta must be in [0, 1], got {eta}")
-        self.schedule = schedule or LogLinearSchedule()
-        self.eta, self.window = eta, window
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.eta <= 1.0:
+            raise InvalidArgument("eta", f"must be in [0, 1], got {self.eta}")
+        if not 0.0 <= self.window[0] <= self.window[1] <= 1.0:
+            raise InvalidArgument("window", f"must satisfy 0 <= start <= end <= 1, got {self.window}")
 
-    def probabilities(self, plan: StepPlan) -> tuple[float, float]:
+    def probabilities(self, plan: StepPlan, schedule: NoiseSchedule) -> tuple[float, float]:
         """(remask probability sigma, reveal probability) for this step."""
         if plan.index == plan.count - 1:
             return 0.0, 1.0
         t, s = grid_times(plan)
-        alpha_t, alpha_s = (float(self.schedule.alpha(torch.tensor(x, dtype=torch.float64))) for x in (t, s))
+        alpha_t, alpha_s = alphas(schedule, t, s)
         sigma = min(self.eta, (1.0 - alpha_s) / alpha_t) if self.window[0] <= t <= self.window[1] else 0.0
         return sigma, (alpha_s - (1.0 - sigma) * alpha_t) / (1.0 - alpha_t)
 
     def step(self, tokens: Tensor, log_probs: Tensor, plan: StepPlan, context: SamplerContext) -> Tensor:
-        sigma, reveal_probability = self.probabilities(plan)
+        sigma, reveal_probability = self.probabilities(plan, context.schedule)
         masked = (tokens == context.mask_id) & plan.active  # (B, L)
         u = torch.rand(tokens.shape, dtype=torch.float64, generator=context.generator, device=tokens.device)
         updated = reveal(tokens, masked & (u < reveal_probability), log_probs, context.generator)

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import TextIO
 
 import torch
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from ..files import atomic_save_figure
 from .trajectory import Trajectory
@@ -66,10 +69,6 @@ def save_trajectory_png(
     trajectory: Trajectory, path: str | Path, *, row: int = 0, title: str = "", positions: slice = slice(None)
 ) -> Path:
     """Positions (x) against recorded steps (y), coloured by state; written atomically."""
-    from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
-
     states = trajectory.states(row)[:, positions]  # (F, L)
     changed = torch.ones(len(states), dtype=torch.bool)
     changed[1:] = (trajectory.frames[1:, row, positions] != trajectory.frames[:-1, row, positions]).any(-1)

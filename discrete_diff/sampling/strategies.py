@@ -1,7 +1,8 @@
 """Sampling strategies: each plans its steps and decides, from the tokens and p_theta(x0 | x_t), what to change.
 
-The loop (loop.py) owns the network calls, the filters, caching and pinning; a strategy only sees the
-positions a step may change (`StepPlan.active`: never a pinned one) and returns the new tokens.
+The loop (loop.py) owns the network calls, the filters, caching and pinning; a strategy only sees the positions
+a step may change (`StepPlan.active`: never a pinned one) and returns the new tokens. A strategy is a small frozen
+dataclass of its own settings; the noise schedule comes from the model, through the context.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from ..schedules import LogLinearSchedule, NoiseSchedule
+from ..schedules import NoiseSchedule
 from .categorical import sample_categorical
 
 
@@ -34,6 +36,7 @@ class SamplerContext:
     mask_id: int
     generator: torch.Generator
     time: Tensor
+    schedule: NoiseSchedule
 
 
 class Strategy(ABC):
@@ -44,8 +47,11 @@ class Strategy(ABC):
     for a strategy whose plan ignores the requested number of steps (first-hitting: one step per reveal).
     """
 
-    remasks: bool = False
-    follows_num_steps: bool = True
+    remasks: ClassVar[bool] = False
+
+    @property
+    def follows_num_steps(self) -> bool:
+        return True
 
     def plan(self, num_steps: int, editable: Tensor, masked: Tensor) -> list[StepPlan]:
         """The steps for sequences whose `editable` positions (B, L) may change; `masked` (B, L) is where
@@ -71,6 +77,12 @@ def grid_times(plan: StepPlan) -> tuple[float, float]:
     return 1.0 - plan.index / plan.count, 1.0 - (plan.index + 1) / plan.count
 
 
+def alphas(schedule: NoiseSchedule, *times: float) -> list[float]:
+    """alpha at each time, in float64."""
+    return [float(schedule.alpha(torch.tensor(t, dtype=torch.float64))) for t in times]
+
+
+@dataclass(frozen=True)
 class Ancestral(Strategy):
     """The exact reverse step from t to s < t on a uniform time grid.
 
@@ -78,23 +90,22 @@ class Ancestral(Strategy):
     from p_theta(x0 | x_t); revealed positions never change; the last step reveals everything.
     """
 
-    def __init__(self, schedule: NoiseSchedule | None = None) -> None:
-        self.schedule = schedule or LogLinearSchedule()
-
-    def reveal_probability(self, plan: StepPlan) -> float:
+    @staticmethod
+    def reveal_probability(plan: StepPlan, schedule: NoiseSchedule) -> float:
         if plan.index == plan.count - 1:
             return 1.0
-        t, s = (torch.tensor(value, dtype=torch.float64) for value in grid_times(plan))
-        alpha_t, alpha_s = self.schedule.alpha(t), self.schedule.alpha(s)
-        return float((alpha_s - alpha_t) / (1.0 - alpha_t))
+        alpha_t, alpha_s = alphas(schedule, *grid_times(plan))
+        return (alpha_s - alpha_t) / (1.0 - alpha_t)
 
     def step(self, tokens: Tensor, log_probs: Tensor, plan: StepPlan, context: SamplerContext) -> Tensor:
         masked = (tokens == context.mask_id) & plan.active  # (B, L)
         u = torch.rand(tokens.shape, dtype=torch.float64, generator=context.generator, device=tokens.device)
         context.time.fill_(grid_times(plan)[1])
-        return reveal(tokens, masked & (u < self.reveal_probability(plan)), log_probs, context.generator)
+        chosen = masked & (u < self.reveal_probability(plan, context.schedule))
+        return reveal(tokens, chosen, log_probs, context.generator)
 
 
+@dataclass(frozen=True)
 class FirstHitting(Strategy):
     """Jump straight to the next time a position is revealed: one reveal per sequence per network call, exact.
 
@@ -103,10 +114,9 @@ class FirstHitting(Strategy):
     position chosen uniformly. The plan has as many steps as the most-masked sequence has blanks.
     """
 
-    follows_num_steps = False
-
-    def __init__(self, schedule: NoiseSchedule | None = None) -> None:
-        self.schedule = schedule or LogLinearSchedule()
+    @property
+    def follows_num_steps(self) -> bool:
+        return False
 
     def plan(self, num_steps: int, editable: Tensor, masked: Tensor) -> list[StepPlan]:
         count = int((editable & masked).sum(-1).max()) if masked.numel() else 0
@@ -118,9 +128,10 @@ class FirstHitting(Strategy):
         if plan.index == 0:
             context.time.fill_(1.0)  # a phase (e.g. a block) starts fully masked
         u = torch.rand(remaining.shape, dtype=torch.float64, generator=context.generator, device=tokens.device)
-        alpha_t = self.schedule.alpha(context.time)
+        schedule = context.schedule
+        alpha_t = schedule.alpha(context.time)
         alpha_s = 1.0 - (1.0 - alpha_t) * u ** (1.0 / remaining.clamp_min(1))
-        context.time = torch.where(remaining > 0, self.schedule.time_at(alpha_s), context.time)
+        context.time = torch.where(remaining > 0, schedule.time_at(alpha_s), context.time)
         # A uniformly chosen masked position: the argmax of uniform noise over the masked ones.
         scores = torch.rand(tokens.shape, dtype=torch.float64, generator=context.generator, device=tokens.device)
         choice = scores.masked_fill(~masked, -math.inf).argmax(-1)  # (B,)

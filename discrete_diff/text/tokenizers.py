@@ -15,28 +15,11 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from ..errors import UserInputError
-
-SPECIAL_TOKENS = {
-    "pad_token": "[PAD]",
-    "mask_token": "[MASK]",
-    "bos_token": "[BOS]",
-    "eos_token": "[EOS]",
-    "unk_token": "[UNK]",
-}
+from .pretrained import text_tokenizer
+from .vocabulary import SPECIAL_TOKENS, wrap_tokenizer
 
 TextChunks = Callable[[], Iterable[str]]
 """A callable returning a fresh iterator over the corpus text (tokenizer training may read it twice)."""
-
-
-def wrap_tokenizer(tokenizer: Tokenizer) -> PreTrainedTokenizerFast:
-    """Wrap a `tokenizers.Tokenizer` as a fast tokenizer, adding any missing special token."""
-    tokenizer.add_special_tokens([t for t in SPECIAL_TOKENS.values() if tokenizer.token_to_id(t) is None])
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
-
-
-def tokenizer_from_json(text: str) -> PreTrainedTokenizerFast:
-    """Rebuild a tokenizer saved with `tokenizer.backend_tokenizer.to_str()` (e.g. inside a checkpoint)."""
-    return wrap_tokenizer(Tokenizer.from_str(text))
 
 
 class TextTokenizer(ABC):
@@ -130,8 +113,6 @@ class PretrainedTokenizer(TextTokenizer):
         self.add_mask_token = add_mask_token
 
     def build(self, corpus: TextChunks) -> PreTrainedTokenizerFast:
-        from ..hf.tokenizer import text_tokenizer
-
         return text_tokenizer(self.path, self.add_mask_token)
 
     def describe(self) -> str:

@@ -1,0 +1,84 @@
+"""The sampling options every generating command shares, turned into one `SamplingSettings`.
+
+Defaults are not retyped here: an option left out keeps the library's default (SamplingSettings and each
+strategy's dataclass), so the CLI, the pipeline and the web app draw the same samples for the same seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from ..errors import UserInputError
+from ..sampling import CONFIDENCES, STRATEGIES, SamplingSettings, strategy_named
+
+STRATEGY_OPTIONS = {
+    "confidence": {"confidence": "confidence", "reveals_per_step": "reveals_per_step"},
+    "remasking": {"remask_eta": "eta"},
+    "blocks": {"block_length": "block_length", "inner_strategy": "inner"},
+}
+"""Strategy name -> {option dest: the strategy dataclass field it sets}."""
+
+FLAGS = {"eta": "--remask-eta", "inner": "--inner-strategy", "lengths": "--length"}
+"""Library argument names whose flag is not simply --name-with-dashes."""
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sampling (defaults: discrete_diff.sampling.SamplingSettings)")
+    default = SamplingSettings()
+    group.add_argument("--strategy", choices=sorted(STRATEGIES), help="reverse-process strategy (default: ancestral)")
+    group.add_argument("--steps", type=int, help=f"reverse-process steps (default: {default.steps})")
+    group.add_argument("--temperature", type=float, help=f"divide logits by this (default: {default.temperature})")
+    group.add_argument("--top-k", type=int, help="keep the k most likely tokens per position")
+    group.add_argument("--top-p", type=float, help="nucleus filter: keep tokens up to probability p")
+    group.add_argument("--repetition-penalty", type=float, help="> 1 discourages tokens already in the sequence")
+    group.add_argument(
+        "--confidence", choices=sorted(CONFIDENCES), help="confidence strategy: how sureness is measured"
+    )
+    group.add_argument("--reveals-per-step", type=int, help="confidence strategy: reveal this many per step")
+    group.add_argument("--remask-eta", type=float, help="remasking strategy: cap on the remasking probability")
+    group.add_argument("--block-length", type=int, help="blocks strategy: positions per block")
+    group.add_argument(
+        "--inner-strategy", choices=sorted(set(STRATEGIES) - {"blocks"}), help="blocks strategy: fills each block"
+    )
+
+
+def sampling_flags_given(args: argparse.Namespace) -> list[str]:
+    """The sampling flags the user set explicitly."""
+    dests = ["strategy", "steps", "temperature", "top_k", "top_p", "repetition_penalty"]
+    dests += [dest for options in STRATEGY_OPTIONS.values() for dest in options]
+    return [f"--{dest.replace('_', '-')}" for dest in dests if getattr(args, dest, None) is not None]
+
+
+def settings_from_args(args: argparse.Namespace) -> SamplingSettings:
+    """SamplingSettings from the options; an option of a strategy that is not in use is refused."""
+    name = args.strategy or "ancestral"
+    in_use = {name, (args.inner_strategy or "ancestral") if name == "blocks" else name}
+    for owner, options in STRATEGY_OPTIONS.items():
+        for dest in options:
+            if getattr(args, dest) is not None and owner not in in_use:
+                raise UserInputError(f"--{dest.replace('_', '-')} applies to --strategy {owner}, not {name}")
+    if name == "blocks":
+        inner = _strategy(args.inner_strategy or "ancestral", args)
+        strategy = strategy_named("blocks", inner=inner, **_own_fields("blocks", args))
+    else:
+        strategy = _strategy(name, args)
+    given = {
+        f.name: getattr(args, f.name)
+        for f in fields(SamplingSettings)
+        if f.name != "strategy" and getattr(args, f.name, None) is not None
+    }
+    return SamplingSettings(strategy=strategy, **given)
+
+
+def _strategy(name: str, args: argparse.Namespace):
+    return strategy_named(name, **_own_fields(name, args))
+
+
+def _own_fields(name: str, args: argparse.Namespace) -> dict:
+    """The strategy's dataclass fields the user set (its inner strategy excepted)."""
+    values = {field: getattr(args, dest) for dest, field in STRATEGY_OPTIONS.get(name, {}).items() if field != "inner"}
+    values = {k: v for k, v in values.items() if v is not None}
+    if "confidence" in values:
+        values["confidence"] = CONFIDENCES[values["confidence"]]()
+    return values

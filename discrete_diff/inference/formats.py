@@ -1,0 +1,75 @@
+"""Converting what older library versions wrote into the current format, once, on load."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..checkpoint_format import FORMAT_VERSION
+from ..errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+DATA_MODULE_DOMAINS = {"TextDataModule": "text", "ProteinDataModule": "protein"}
+"""Version 1 recorded no domain, but always the data module it trained on: its class names the domain."""
+
+
+def upgrade(meta: dict[str, Any], weights: dict[str, Tensor], source: str) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Metadata and denoiser weights (prefix-free) in the current format; version 1 is converted exactly."""
+    version = meta.get("format_version", 1)
+    if version == FORMAT_VERSION:
+        return meta, weights
+    if version != 1:
+        raise UserInputError(f"{source}: format version {version} is newer than this library's {FORMAT_VERSION}")
+    log.warning("%s: format version 1, converted on load (re-export or retrain to skip the conversion)", source)
+    meta = dict(meta, format_version=FORMAT_VERSION, domain={"name": _domain_of(meta, source)})
+    network = dict(meta["network"])
+    if "masked_lm" not in network:
+        network.pop("causal", None)  # attention is chosen per call now, by the objective
+        weights = interleaved_to_half_split(weights, network["d_model"] // network["n_heads"], network["n_layers"])
+    meta["network"] = network
+    meta["data"] = _window_recorded(meta.get("data", {}))
+    return meta, weights
+
+
+def _window_recorded(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 records the training window and lengths itself; version 1 kept them in the data module's args."""
+    init = data.get("datamodule", {}).get("init_args", {})
+    window = init.get("max_length") or init.get("block_length")
+    data = dict(data)
+    if window:
+        data.setdefault("max_length", window)
+        if "block_length" in init:  # text blocks all have the training length
+            data.setdefault("lengths", {"length": [window], "count": [1]})
+    return data
+
+
+def _domain_of(meta: dict[str, Any], source: str) -> str:
+    path = meta.get("data", {}).get("datamodule", {}).get("class_path", "")
+    name = DATA_MODULE_DOMAINS.get(path.rpartition(".")[2])
+    if name is None:
+        raise UserInputError(
+            f"{source}: a version-1 model that records no text or protein data module: its domain is unknown"
+        )
+    return name
+
+
+def interleaved_to_half_split(weights: dict[str, Tensor], head_dim: int, layers: int) -> dict[str, Tensor]:
+    """Reorder each head's query and key channels from rotary pairs (2j, 2j+1) to (j, j + D/2).
+
+    Attention scores q . k are unchanged by any permutation applied to both q and k, so the converted network
+    computes exactly what the old one did.
+    """
+    order = torch.cat((torch.arange(0, head_dim, 2), torch.arange(1, head_dim, 2)))  # (D,)
+    converted = dict(weights)
+    for layer in range(layers):
+        key = f"blocks.{layer}.attn.qkv.weight"
+        qkv = weights[key]  # (3 * H * D, d_model): rows are (three, head, channel)
+        heads = qkv.shape[0] // (3 * head_dim)
+        rows = qkv.reshape(3, heads, head_dim, -1).clone()  # (3, H, D, d_model)
+        rows[:2] = rows[:2, :, order]  # queries and keys only; values carry no rotary
+        converted[key] = rows.reshape(qkv.shape)
+    return converted

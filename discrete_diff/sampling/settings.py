@@ -1,0 +1,94 @@
+"""Sampling settings as one plain object: a strategy (which owns its own settings) and the logit filters.
+
+This is the one place where a strategy and its filters are put together; the CLI, the pipeline and the web app
+only fill it in. Every default lives here (and in each strategy's dataclass), nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+
+from ..errors import InvalidArgument
+from .blocks import Blocks
+from .confidence import ConfidenceUnmasking, MaxProbability, NegativeEntropy, TopTwoMargin
+from .filters import BanTokens, LogitFilter, RepetitionPenalty, Temperature, TopK, TopP
+from .remasking import Remasking
+from .strategies import Ancestral, FirstHitting, Strategy
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    "ancestral": Ancestral,
+    "first-hitting": FirstHitting,
+    "confidence": ConfidenceUnmasking,
+    "remasking": Remasking,
+    "blocks": Blocks,
+}
+"""Names users type (CLI, pipeline, web app) -> strategy classes."""
+
+CONFIDENCES = {"max-prob": MaxProbability, "margin": TopTwoMargin, "entropy": NegativeEntropy}
+"""Names of the confidence measures of ConfidenceUnmasking."""
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """Which strategy, how many steps, which logit filters (applied in the order: penalty, temperature, k, p)."""
+
+    strategy: Strategy = field(default_factory=Ancestral)
+    """The reverse process, with its own settings (e.g. Remasking(eta=0.1))."""
+    steps: int = 256
+    """Reverse-process steps (strategies whose plan follows the blanks ignore it)."""
+    temperature: float = 1.0
+    """Divide logits by this: < 1 sharpens, > 1 flattens."""
+    top_k: int | None = None
+    """Keep the k most likely tokens per position."""
+    top_p: float | None = None
+    """Nucleus filter: keep the most likely tokens up to probability p."""
+    repetition_penalty: float | None = None
+    """> 1 makes tokens already in the sequence less likely (CTRL's penalty)."""
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise InvalidArgument("steps", f"must be at least 1, got {self.steps}")
+        # The filters validate their own arguments; build them once so a bad value fails here, not mid-run.
+        self.filters(banned=(), mask_id=0)
+
+    def filters(self, banned: Sequence[int], mask_id: int) -> list[LogitFilter]:
+        """The logit filters: banned ids first, then penalty, temperature, top-k, top-p."""
+        filters: list[LogitFilter] = [BanTokens(banned)] if banned else []
+        if self.repetition_penalty is not None:
+            filters.append(RepetitionPenalty(self.repetition_penalty, mask_id))
+        filters.append(Temperature(self.temperature))
+        filters += [TopK(self.top_k)] if self.top_k is not None else []
+        filters += [TopP(self.top_p)] if self.top_p is not None else []
+        return filters
+
+
+def strategy_named(name: str, **options) -> Strategy:
+    """E.g. strategy_named("remasking", eta=0.1); `options` are the strategy's own dataclass fields."""
+    if name not in STRATEGIES:
+        raise InvalidArgument("strategy", f"{name!r} is unknown; choose from {', '.join(STRATEGIES)}")
+    return STRATEGIES[name](**options)
+
+
+def settings_header(settings: SamplingSettings) -> list[str]:
+    """`key=value` words that say how samples were drawn (FASTA headers, sample titles); filters only when set."""
+    strategy = settings.strategy
+    name = next(n for n, cls in STRATEGIES.items() if isinstance(strategy, cls))
+    words = [f"strategy={name}", f"steps={settings.steps}"]
+    words += [f"{f.name}={_word(getattr(strategy, f.name))}" for f in fields(strategy)]  # type: ignore[arg-type]
+    words.append(f"temperature={settings.temperature}")
+    words += [
+        f"{key}={value}"
+        for key in ("top_k", "top_p", "repetition_penalty")
+        if (value := getattr(settings, key)) is not None
+    ]
+    return words
+
+
+def _word(value) -> str:
+    """A setting as one word: strategies and confidences by their names."""
+    for names in (STRATEGIES, CONFIDENCES):
+        for name, cls in names.items():
+            if type(value) is cls:
+                return name
+    return str(value).replace(" ", "")

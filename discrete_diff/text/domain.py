@@ -1,0 +1,74 @@
+"""Text as a domain: the model's own tokenizer, no framing, characters as the unit, plain-text outputs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import torch
+
+from ..batch import make_batch
+from ..domain import Domain, EvaluationData, Record
+from ..templates import TokenTemplate, parse_text_template, tokenize_text_template
+from .sources import find_documents
+
+
+class TextDomain(Domain):
+    name = "text"
+    unit = "character"
+
+    def framing(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return (), ()  # training blocks are cut from documents joined by [EOS]: no token frames a block
+
+    def banned_ids(self, *, allow_noncanonical: bool = False, document_breaks: bool = False) -> list[int]:
+        tokenizer = self.tokenizer
+        banned = {tokenizer.mask_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.unk_token_id}
+        if not document_breaks:
+            banned |= set(tokenizer.all_special_ids)
+        return sorted(i for i in banned if i is not None)
+
+    def parse_template(self, text: str, where: str, *, allow_noncanonical: bool = False) -> TokenTemplate:
+        tokenizer = self.tokenizer
+        forbidden = {tokenizer.unk_token_id, tokenizer.mask_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id}
+        return tokenize_text_template(parse_text_template(text, where), tokenizer, forbidden, where)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def format_records(self, records: Sequence[Record]) -> str:
+        return "".join(f"=== {record.description} ===\n{record.text}\n" for record in records)
+
+    def evaluation_data(self, path: str, *, length: int, batch_size: int) -> EvaluationData:
+        """Documents joined by [EOS] as in training, cut into blocks of `length` (the last one padded)."""
+        tokenizer = self.tokenizer
+        backend = tokenizer.backend_tokenizer
+        ids: list[int] = []
+        characters, unknown = 0, Counter()
+        previous = backend.encode_special_tokens
+        backend.encode_special_tokens = True  # a literal "[MASK]" in the file is text, as in training
+        try:
+            for document in find_documents(path):
+                for chunk in document.chunks():
+                    encoding = backend.encode(chunk, add_special_tokens=False)
+                    ids += encoding.ids
+                    characters += len(chunk)
+                    unknown.update(
+                        chunk[begin:end]
+                        for token, (begin, end) in zip(encoding.ids, encoding.offsets, strict=True)
+                        if token == tokenizer.unk_token_id
+                    )
+                ids.append(tokenizer.eos_token_id)
+        finally:
+            backend.encode_special_tokens = previous
+        rows = torch.tensor(ids, dtype=torch.long)
+        pad = (-len(rows)) % length
+        rows = torch.cat((rows, torch.full((pad,), tokenizer.pad_token_id))).reshape(-1, length)  # (N, length)
+        batches = [make_batch(rows[start : start + batch_size], tokenizer) for start in range(0, len(rows), batch_size)]
+        scored = sum(int(batch.maskable.sum()) for batch in batches)
+        characters -= sum(len(text) * count for text, count in unknown.items())  # bits are over scored text only
+        notes = []
+        if unknown:
+            common = ", ".join(f"{text!r} x{count}" for text, count in unknown.most_common(5))
+            count = sum(unknown.values())
+            notes.append(f"{count} characters outside the model's vocabulary (read as [UNK], not scored): {common}")
+        return EvaluationData(batches, scored / max(characters, 1), notes)

@@ -1,0 +1,1 @@
+"""Training on Lightning: the module (glue), its data-module base, the optimizer schedule and the weight EMA."""

@@ -1,0 +1,156 @@
+"""The LightningModule: glue between a network, an objective and the Trainer. No maths lives here.
+
+The network is built in `configure_model`, once the data module has read its data and knows the vocabulary;
+the averaged weights (EMA) come from a callback the module configures itself, so one `ema_decay` setting is all
+a config names.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, Timer
+from torch import Tensor
+
+from ..batch import Batch
+from ..checkpoint_format import CHECKPOINT_KEY, FORMAT_VERSION
+from ..domain import Domain
+from ..errors import UserInputError
+from ..inference import load_model
+from ..models import Transformer, TransformerConfig, describe_network
+from ..models.pretrained import PretrainedMaskedLM, pretrained_denoiser
+from ..objectives import Autoregressive, MaskedDiffusion, Objective
+from ..specs import to_spec
+from ..tokenizer_io import tokenizer_to_dict
+from .data import SequenceDataModule
+from .ema import ExponentialMovingAverage
+from .optimizer import OptimizerConfig, build_optimizer
+
+
+class DiffusionModule(L.LightningModule):
+    """Trains a network with an objective; validates, checkpoints and samples with the EMA of its weights."""
+
+    flops_per_batch: float | None = None
+    """Read by Lightning's ThroughputMonitor: FLOPs are not counted (a CPU has no peak to compare them with)."""
+
+    def __init__(
+        self,
+        network: TransformerConfig | PretrainedMaskedLM | None = None,
+        objective: Objective | None = None,
+        optimizer: OptimizerConfig | None = None,
+        ema_decay: float | None = 0.995,
+        init_from: str | None = None,
+    ) -> None:
+        """ema_decay: decay of the weight average used for validation, checkpoints and sampling (None: no EMA).
+        init_from: a checkpoint or model directory whose network weights start this run (e.g. an autoregressive
+        model of the same shape continued with the diffusion objective)."""
+        super().__init__()
+        self.objective = objective or MaskedDiffusion()
+        self.network_config = network or TransformerConfig()
+        if isinstance(self.network_config, PretrainedMaskedLM) and isinstance(self.objective, Autoregressive):
+            raise UserInputError("model.network: a pretrained masked LM is bidirectional; it cannot be autoregressive")
+        self.optimizer_config = optimizer or OptimizerConfig()
+        self.ema_decay = ema_decay
+        self.init_from = init_from
+        self.network: torch.nn.Module | None = None
+        self.domain: Domain | None = None
+        self.data_description: dict[str, Any] = {}
+
+    @property
+    def mask_id(self) -> int:
+        return self.domain.mask_id
+
+    def configure_model(self) -> None:
+        """Build the network for the data module's vocabulary (idempotent: Lightning and the EMA both call it)."""
+        if self.network is not None:
+            return
+        datamodule = self.trainer.datamodule
+        if not isinstance(datamodule, SequenceDataModule):
+            raise UserInputError("training needs a discrete-diff data module (TextDataModule, ProteinDataModule)")
+        self.domain = datamodule.domain
+        tokenizer = self.domain.tokenizer
+        if isinstance(self.network_config, PretrainedMaskedLM):
+            self.network = pretrained_denoiser(self.network_config, tokenizer)
+        else:
+            self.network = Transformer(self.network_config, vocab_size=len(tokenizer))
+        if self.init_from is not None:
+            self._start_from(self.init_from)
+
+    def _start_from(self, path: str) -> None:
+        """Copy another model's network weights into ours; shapes and vocabulary must match exactly."""
+        source = load_model(path)
+        if source.tokenizer.get_vocab() != self.domain.tokenizer.get_vocab():
+            raise UserInputError(f"model.init_from {path}: its vocabulary differs from the data's")
+        try:
+            self.network.load_state_dict(source.network.state_dict())
+        except RuntimeError as error:
+            raise UserInputError(f"model.init_from {path}: {str(error).splitlines()[0]}") from None
+
+    def configure_callbacks(self) -> list[Callback]:
+        return [] if self.ema_decay is None else [ExponentialMovingAverage(self.ema_decay)]
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        loss = self.objective.loss(self.network, batch, self.mask_id, progress=self._progress())
+        self.log("train/loss", loss.value, prog_bar=True)
+        return loss.value
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        loss = self.objective.estimate(self.network, batch, self.mask_id)
+        self.validation_totals += torch.stack((loss.per_sequence.sum(), loss.scored_tokens.sum().float()))
+
+    def on_validation_epoch_start(self) -> None:
+        self.validation_totals = torch.zeros(2, device=self.device)
+
+    def on_validation_epoch_end(self) -> None:
+        nats, tokens = self.trainer.strategy.reduce(self.validation_totals, reduce_op="sum")
+        nats_per_token = nats / tokens.clamp_min(1)
+        datamodule = self.trainer.datamodule
+        self.log("val/nats_per_token", nats_per_token, sync_dist=False)
+        self.log(
+            f"val/bits_per_{self.domain.unit}",
+            nats_per_token * datamodule.tokens_per_unit() / math.log(2),
+            prog_bar=True,
+            sync_dist=False,
+        )
+
+    def configure_optimizers(self) -> Any:
+        optimizer, schedule = build_optimizer(
+            self.network,
+            self.optimizer_config,
+            int(self.trainer.estimated_stepping_batches),
+            self._time_fraction,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def _progress(self) -> float:
+        """Share of the training budget spent: steps or wall-clock, whichever is further along."""
+        steps = self.trainer.global_step / max(int(self.trainer.estimated_stepping_batches), 1)
+        return min(1.0, max(steps, self._time_fraction()))
+
+    def _time_fraction(self) -> float:
+        """Share of `trainer.max_time` spent so far (0 without a time limit)."""
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        if timer is None or timer.time_remaining() is None:
+            return 0.0
+        elapsed = timer.time_elapsed()
+        return elapsed / max(elapsed + timer.time_remaining(), 1e-9)
+
+    def on_fit_start(self) -> None:
+        self.data_description = self.trainer.datamodule.description()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = {
+            "format_version": FORMAT_VERSION,
+            "tokenizer": tokenizer_to_dict(self.domain.tokenizer),
+            "domain": self.domain.describe(),
+            "network": describe_network(self.network),
+            "objective": to_spec(self.objective),
+            "ema_decay": self.ema_decay,
+            "data": self.data_description,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.data_description = checkpoint.get(CHECKPOINT_KEY, {}).get("data", {})
