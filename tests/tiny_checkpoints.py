@@ -1,4 +1,5 @@
-"""Tiny text and protein checkpoints trained with the real Lightning Trainer (10 steps, seconds each)."""
+"""Tiny text and protein checkpoints trained with the real Lightning Trainer (10 steps, seconds each), for the tests of
+the commands and the web app."""
 
 from __future__ import annotations
 
