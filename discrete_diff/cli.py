@@ -13,13 +13,14 @@ from collections.abc import Sequence
 
 from jsonargparse import ArgumentError
 
-from .commands import data, evaluate, evaluate_proteins, export, infill, quickstart, sample, serve, train
+from .commands import data, distill, evaluate, evaluate_proteins, export, infill, quickstart, sample, serve, train
 from .commands.messages import user_message
 from .errors import UserInputError
 
-COMMANDS = (train, quickstart, data, sample, infill, evaluate, evaluate_proteins, export, serve)
+COMMANDS = (train, distill, quickstart, data, sample, infill, evaluate, evaluate_proteins, export, serve)
 """Each module has NAME, HELP, configure(parser) and run(args) -> int; optional ALIASES; PASSTHROUGH = True
-hands every argument the subcommand does not declare to the command itself (as `args.passthrough`)."""
+hands every argument the subcommand does not declare to the command itself (as `args.passthrough`);
+LIGHTNING_HELP = True leaves even --help to LightningCLI (train, distill)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,8 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="discrete-diff", description="Masked discrete diffusion for text and proteins.")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for command in COMMANDS:
-        # `train` hands even --help to LightningCLI; other commands describe their own options.
-        own_help = command is not train
+        own_help = not getattr(command, "LIGHTNING_HELP", False)
         sub = subparsers.add_parser(
             command.NAME,
             aliases=getattr(command, "ALIASES", ()),

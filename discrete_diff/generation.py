@@ -122,8 +122,9 @@ def generate(
     record: bool = False,
     on_step: StepCallback | None = None,
 ) -> GenerationRun:
-    """One unconditional sample per entry of `lengths` (positions between the domain's framing)."""
-    settings = settings or SamplingSettings()
+    """One unconditional sample per entry of `lengths` (positions between the domain's framing); `settings`
+    default to the model's (`TrainedModel.default_settings`: a distilled model's step count)."""
+    settings = settings or model.default_settings()
     if not lengths or min(lengths) < 1:
         raise InvalidArgument("lengths", f"must be one or more positive lengths, got {list(lengths)}")
     if batch_size < 1:

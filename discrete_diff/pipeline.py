@@ -1,7 +1,7 @@
 """`DiffusionPipeline`: outputs only. Load a model directory (or checkpoint), then generate or infill strings.
 
 Every method calls the same library functions as the CLI with the same defaults (SamplingSettings, each
-strategy's dataclass), so the same seed gives the same outputs either way.
+strategy's dataclass, a distilled model's step count), so the same seed gives the same outputs either way.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class DiffusionPipeline:
         run = generate(
             self.model,
             lengths,
-            settings=sampling_settings(**sampling),
+            settings=sampling_settings(self.model.default_settings(), **sampling),
             seed=seed,
             batch_size=batch_size,
             allow_noncanonical=allow_noncanonical,
@@ -103,7 +103,7 @@ class DiffusionPipeline:
             [prompt],
             allow_noncanonical=allow_noncanonical,
             num=num,
-            settings=sampling_settings(**sampling),
+            settings=sampling_settings(self.model.default_settings(), **sampling),
             seed=seed,
             batch_size=batch_size,
             length_rule=rule,

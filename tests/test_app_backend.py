@@ -4,6 +4,7 @@ its errors the CLI's one-line messages."""
 
 import argparse
 import math
+import re
 import threading
 import time
 
@@ -16,6 +17,7 @@ from discrete_diff.app.tasks import LIMITS, PLACEHOLDERS, TASKS, parse_options, 
 from discrete_diff.cli import main
 from discrete_diff.commands.sampling_options import settings_from_args
 from discrete_diff.generation import generate
+from discrete_diff.inference import load_model
 from discrete_diff.infill import infill
 from discrete_diff.pipeline import DiffusionPipeline
 from discrete_diff.sampling import STRATEGIES, Blocks, ConfidenceUnmasking, Remasking, SamplingSettings
@@ -100,6 +102,17 @@ def test_settings_are_the_cli_options_with_the_defaults_it_uses(task):
     assert settings["steps"].kind == "int" and settings["temperature"].kind == "float"
     # Nothing that names a file, no terminal view, no batch size.
     assert not {"checkpoint", "out", "prompt_file", "trajectory_png", "watch", "prompt", "batch_size"} & set(settings)
+
+
+def test_a_distilled_model_shows_and_uses_its_own_step_count(text_path):
+    model = load_model(text_path)
+    model.data["sampling_steps"] = 4  # what a student written by `discrete-diff distill` records
+    backend = Backend(model, "student")
+    for task in backend.tasks:
+        assert {s.name: s.default for s in backend.settings(task)}["steps"] == 4
+    _, result = run(backend, "sample", None, num=2, length="24", seed=1, steps=4)  # the page sends what it shows
+    assert [s.text for s in result.samples] == DiffusionPipeline(model).generate(num=2, length=24, seed=1)
+    assert int(re.search(r"(\d+) network calls", result.summary)[1]) <= 4
 
 
 def test_text_infill_keeps_the_given_text_and_matches_the_pipeline(text, text_path):

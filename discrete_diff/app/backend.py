@@ -26,7 +26,7 @@ from ..infill import InfillRun, infill
 from ..sampling import StepCallback, Trajectory
 from ..sampling.render import save_trajectory_png
 from .live import FRAMES_PER_SECOND, Frame, LiveRun, Row, TimeLimitExceeded
-from .tasks import TASKS, Task, parse_options
+from .tasks import TASKS, Setting, Task, parse_options, task_settings
 
 
 class RequestError(Exception):
@@ -65,8 +65,8 @@ def _writer(model: TrainedModel, records: list[Record]) -> Callable[[Path], Path
 
 def _sample(model: TrainedModel, text: str | None, options: argparse.Namespace, on_step: StepCallback) -> Result:
     """`discrete-diff sample` (alias `generate`): its checks in its order, then the library's `generate`."""
-    settings, choice = sample_command.check_options(options)
-    lengths = sample_command.sample_lengths(model, options, choice)
+    choice = sample_command.check_options(options)
+    settings, lengths = sample_command.settings_and_lengths(model, options, choice)
     run = generate(
         model,
         lengths,
@@ -94,7 +94,9 @@ def _infill_summary(run: InfillRun) -> str:
 
 def _infill(model: TrainedModel, text: str | None, options: argparse.Namespace, on_step: StepCallback) -> Result:
     """`discrete-diff infill` on one prompt or template: its checks, then the library's `infill`."""
-    run = infill(model, [text or ""], on_step=on_step, **infill_command.infill_options(options))
+    run = infill(
+        model, [text or ""], on_step=on_step, **infill_command.infill_options(options, model.default_settings())
+    )
     samples = tuple(
         Sample(_pieces(model, fill.tokens[fill.body].tolist(), fill.given[fill.body].tolist()), fill.text)
         for fill in run.infills
@@ -137,6 +139,10 @@ class Backend:
             f"at most {self.model.max_length} positions, trained {self.model.global_step} steps"
         )
 
+    def settings(self, task: Task) -> list[Setting]:
+        """The task's settings as this model's page shows them: sampling ones at the model's defaults."""
+        return task_settings(task, self.model.default_settings())
+
     def task(self, name: str) -> Task:
         for task in self.tasks:
             if task.name == name:
@@ -159,7 +165,7 @@ class Backend:
         task = self.task(name)
         started = time.monotonic()
         try:
-            options = parse_options(task, values)
+            options = parse_options(task, values, self.model.default_settings())
             live = LiveRun(
                 lambda on_step: RUNNERS[name](self.model, text, options, on_step), time_limit, self._row,
                 self.token_text, frames_per_second,

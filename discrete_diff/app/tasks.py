@@ -117,10 +117,9 @@ def _field_default(field: Field) -> Any:
     return field.default_factory() if field.default is MISSING else field.default  # type: ignore[misc]
 
 
-def sampling_defaults() -> dict[str, Any]:
-    """Each sampling option's default, from `SamplingSettings` and the strategies' dataclasses: the parser's
-    defaults are None (an option left out keeps the library's default), so the library is where they are read."""
-    settings = SamplingSettings()
+def sampling_defaults(settings: SamplingSettings) -> dict[str, Any]:
+    """Each sampling option's default: from `settings` (a model's `default_settings`) and the strategies'
+    dataclasses. The parser's defaults are None (an option left out keeps the library's), so they are read here."""
     defaults = {field.name: _word(getattr(settings, field.name)) for field in fields(SamplingSettings)}
     for strategy, options in STRATEGY_OPTIONS.items():
         own = {field.name: field for field in fields(STRATEGIES[strategy])}
@@ -128,10 +127,11 @@ def sampling_defaults() -> dict[str, Any]:
     return defaults
 
 
-def task_settings(task: Task) -> list[Setting]:
-    """The task command's options in the CLI's order, minus the hidden ones: a new CLI option shows up by itself."""
+def task_settings(task: Task, defaults: SamplingSettings | None = None) -> list[Setting]:
+    """The task command's options in the CLI's order, minus the hidden ones: a new CLI option shows up by itself.
+    Sampling options show the model's `defaults` (default: the library's)."""
     sampling = {action.dest for action in _options(_parser(add_sampling_arguments, "sampling"))}
-    library = sampling_defaults()
+    library = sampling_defaults(defaults or SamplingSettings())
     return [
         Setting(
             name=action.dest,
@@ -153,14 +153,16 @@ def _value(setting: Setting, value: Any) -> Any:
     return value
 
 
-def parse_options(task: Task, values: Mapping[str, Any]) -> argparse.Namespace:
-    """The options the CLI command would run with, from the page's values.
+def parse_options(
+    task: Task, values: Mapping[str, Any], defaults: SamplingSettings | None = None
+) -> argparse.Namespace:
+    """The options the CLI command would run with, from the page's values (shown over the model's `defaults`).
 
     A value that is empty, off, or equal to the default shown is left out, so the command's own default applies
     (sampling options then stay unset, as on the command line). The rest go through the command's parser, so a
     bad one gets the CLI's message; only the task's settings are accepted, so nothing typed names a file.
     """
-    settings = {s.name: s for s in task_settings(task)}
+    settings = {s.name: s for s in task_settings(task, defaults)}
     argv = list(PLACEHOLDERS)
     for name, raw in values.items():
         if name not in settings:

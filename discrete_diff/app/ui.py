@@ -1,5 +1,5 @@
 """The pages, built with Gradio: one tab per task of the loaded model's domain, its inputs made from the task's
-CLI options (`task_settings`), so a new option of the CLI appears here without a change to this file."""
+CLI options (`Backend.settings`), so a new option of the CLI appears here without a change to this file."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import gradio as gr
 from .backend import Backend, RequestError, save_picture
 from .live import Frame
 from .scratch import Scratch
-from .tasks import Setting, Task, task_settings
+from .tasks import Setting, Task
 from .view import CSS, frame_html, samples_html, status_html
 
 THEME = gr.themes.Default(
@@ -77,7 +77,7 @@ def _page(backend: Backend, task: Task, limits: Limits, scratch: Scratch) -> Non
     inputs: list[gr.components.Component] = []
     if task.input_label:
         inputs.append(gr.Textbox(value=task.example, label=task.input_label, lines=2, elem_id=f"{task.name}-input"))
-    settings = task_settings(task)
+    settings = backend.settings(task)
     with gr.Row():
         inputs += [_widget(task, s) for s in settings if not s.sampling]
     with gr.Accordion(SAMPLING, open=False, elem_id=f"{task.name}-sampling"):

@@ -15,6 +15,7 @@ from ..domain import Record
 from ..errors import UserInputError
 from ..inference import load_model
 from ..infill import Infill, InfillRun, LikelihoodLength, UniformLength, infill
+from ..sampling import SamplingSettings
 from ..sampling.render import render_terminal, save_trajectory_png
 from .sampling_options import add_sampling_arguments, settings_from_args
 
@@ -59,15 +60,15 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
     return prompts
 
 
-def infill_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments of `infill` that the options set (prompts and recording aside): bad options fail
-    before a model is loaded."""
+def infill_options(args: argparse.Namespace, defaults: SamplingSettings | None = None) -> dict[str, Any]:
+    """The keyword arguments of `infill` that the options set (prompts and recording aside), over the model's
+    sampling `defaults` (`TrainedModel.default_settings`); bad options fail here, before a model is loaded."""
     if args.length_draws < 1:
         raise UserInputError(f"--length-draws must be at least 1, got {args.length_draws}")
     return dict(
         allow_noncanonical=args.allow_noncanonical,
         num=args.num,
-        settings=settings_from_args(args),
+        settings=settings_from_args(args, defaults),
         seed=args.seed,
         batch_size=args.batch_size,
         length_rule=UniformLength() if args.free_motif_position else LikelihoodLength(args.length_draws),
@@ -78,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
     prompts = read_prompts(args)
     if not prompts:
         raise UserInputError("give at least one prompt (--prompt, --template or --prompt-file)")
-    options = infill_options(args)
+    infill_options(args)  # bad options fail before a model is loaded
     model = load_model(args.checkpoint)
+    options = infill_options(args, model.default_settings())  # a distilled model's step count by default
     result = infill(model, prompts, record=args.watch or bool(args.trajectory_png), **options)
     records = [fill_record(n, fill) for n, fill in enumerate(result.infills)]
     if args.out:

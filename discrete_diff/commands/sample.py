@@ -43,18 +43,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_sampling_arguments(parser)
 
 
-def check_options(args: argparse.Namespace) -> tuple[SamplingSettings, list[int] | tuple[int, int] | None]:
-    """The sampling settings and the length choice the options ask for: bad options fail before a model is loaded."""
+def check_options(args: argparse.Namespace) -> list[int] | tuple[int, int] | None:
+    """The length choice the options ask for; bad options fail here, before a model is loaded."""
     if args.num < 1:
         raise UserInputError(f"--num must be at least 1, got {args.num}")
-    settings = settings_from_args(args)
-    return settings, parse_lengths(args.length) if args.length else None
+    settings_from_args(args)
+    return parse_lengths(args.length) if args.length else None
 
 
-def sample_lengths(
+def settings_and_lengths(
     model: TrainedModel, args: argparse.Namespace, choice: list[int] | tuple[int, int] | None
-) -> list[int]:
-    """Per-sample lengths for this model; sampling flags an autoregressive model cannot use are refused."""
+) -> tuple[SamplingSettings, list[int]]:
+    """The options over the model's sampling defaults (a distilled model's step count), and per-sample lengths;
+    sampling flags an autoregressive model cannot use are refused."""
     if isinstance(model.objective, Autoregressive):
         refused = [flag for flag in sampling_flags_given(args) if flag not in FILTER_FLAGS]
         if refused:
@@ -62,13 +63,14 @@ def sample_lengths(
                 f"{refused[0]} does not apply to an autoregressive model: it decodes left to right, one token per "
                 "call (the logit filters do apply)"
             )
-    return choose_lengths(model, args.num, choice, torch.Generator().manual_seed(args.seed))
+    settings = settings_from_args(args, model.default_settings())
+    return settings, choose_lengths(model, args.num, choice, torch.Generator().manual_seed(args.seed))
 
 
 def run(args: argparse.Namespace) -> int:
-    settings, choice = check_options(args)
+    choice = check_options(args)
     model = load_model(args.checkpoint)
-    lengths = sample_lengths(model, args, choice)
+    settings, lengths = settings_and_lengths(model, args, choice)
     result = generate(
         model,
         lengths,

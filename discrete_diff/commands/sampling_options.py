@@ -7,7 +7,7 @@ strategy's dataclass), so the CLI, the pipeline and the web app draw the same sa
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
+from dataclasses import fields, replace
 
 from ..errors import UserInputError
 from ..sampling import CONFIDENCES, STRATEGIES, SamplingSettings, strategy_named
@@ -27,7 +27,9 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("sampling (defaults: discrete_diff.sampling.SamplingSettings)")
     default = SamplingSettings()
     group.add_argument("--strategy", choices=sorted(STRATEGIES), help="reverse-process strategy (default: ancestral)")
-    group.add_argument("--steps", type=int, help=f"reverse-process steps (default: {default.steps})")
+    group.add_argument(
+        "--steps", type=int, help=f"reverse-process steps (default: a distilled model's own, else {default.steps})"
+    )
     group.add_argument("--temperature", type=float, help=f"divide logits by this (default: {default.temperature})")
     group.add_argument("--top-k", type=int, help="keep the k most likely tokens per position")
     group.add_argument("--top-p", type=float, help="nucleus filter: keep tokens up to probability p")
@@ -50,8 +52,9 @@ def sampling_flags_given(args: argparse.Namespace) -> list[str]:
     return [f"--{dest.replace('_', '-')}" for dest in dests if getattr(args, dest, None) is not None]
 
 
-def settings_from_args(args: argparse.Namespace) -> SamplingSettings:
-    """SamplingSettings from the options; an option of a strategy that is not in use is refused."""
+def settings_from_args(args: argparse.Namespace, defaults: SamplingSettings | None = None) -> SamplingSettings:
+    """SamplingSettings from the options over `defaults` (the model's: `TrainedModel.default_settings`); an option
+    of a strategy that is not in use is refused."""
     name = args.strategy or "ancestral"
     in_use = {name, (args.inner_strategy or "ancestral") if name == "blocks" else name}
     for owner, options in STRATEGY_OPTIONS.items():
@@ -68,7 +71,7 @@ def settings_from_args(args: argparse.Namespace) -> SamplingSettings:
         for f in fields(SamplingSettings)
         if f.name != "strategy" and getattr(args, f.name, None) is not None
     }
-    return SamplingSettings(strategy=strategy, **given)
+    return replace(defaults or SamplingSettings(), strategy=strategy, **given)
 
 
 def _strategy(name: str, args: argparse.Namespace):

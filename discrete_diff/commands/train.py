@@ -18,6 +18,7 @@ from ..training.module import DiffusionModule
 NAME = "train"
 HELP = "train a model from a YAML config (LightningCLI: any Trainer, model or data option can be overridden)"
 PASSTHROUGH = True
+LIGHTNING_HELP = True
 """Every argument after `train` goes to LightningCLI, `--help` included."""
 
 
@@ -51,8 +52,16 @@ class TrainCLI(LightningCLI):
             raise UserInputError(f"--ckpt_path {resume}: checkpoint not found")
 
 
-def build_cli(args: list[str]) -> TrainCLI:
-    """Parse and instantiate (model, data, trainer) without running; raises ArgumentError on bad config."""
+def build_cli(
+    args: list[str],
+    *,
+    cli_class: type[TrainCLI] = TrainCLI,
+    model_class: type[DiffusionModule] = DiffusionModule,
+    prog: str = "discrete-diff train",
+) -> TrainCLI:
+    """Parse and instantiate (model, data, trainer) without running; raises ArgumentError on bad config.
+
+    `distill` passes its own CLI and module classes: one parser, one Trainer set-up, one loop for both."""
     # The seed is in the config; its log line would only stand between a user and an error message.
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
@@ -60,13 +69,13 @@ def build_cli(args: list[str]) -> TrainCLI:
         rank_zero.addFilter(StartupNoise())
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
-        return TrainCLI(
-            model_class=DiffusionModule,
+        return cli_class(
+            model_class=model_class,
             datamodule_class=SequenceDataModule,
             subclass_mode_data=True,
             args=args,
             run=False,
-            parser_kwargs={"exit_on_error": False, "prog": "discrete-diff train"},
+            parser_kwargs={"exit_on_error": False, "prog": prog},
             save_config_kwargs={"overwrite": True},
             trainer_defaults={
                 "callbacks": [ThroughputMonitor(batch_size_fn=batch_rows, length_fn=batch_tokens, separator="/")]

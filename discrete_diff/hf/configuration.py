@@ -31,7 +31,8 @@ class DiscreteDiffConfig(PretrainedConfig):
     objective: dict[str, Any] | None = None
     """discrete_diff.specs spec of the Objective, noise schedule included."""
     data: dict[str, Any] | None = None
-    """What the training data module recorded (data module spec, length distribution, ...)."""
+    """What the training data module recorded (data module spec, length distribution, ...); a distilled model's
+    `sampling_steps`, the default step count of its samplers."""
     global_step: int = 0
     """Optimizer steps the weights were trained for."""
     domain: dict[str, Any] | None = None

@@ -10,6 +10,7 @@ from transformers import PreTrainedTokenizerFast
 
 from ..domain import Domain
 from ..objectives import Objective
+from ..sampling import SamplingSettings
 
 
 @dataclass
@@ -20,7 +21,8 @@ class TrainedModel:
     domain: Domain
     objective: Objective
     data: dict[str, Any] = field(default_factory=dict)
-    """What the training data module recorded (its spec, the length distribution, tokens per unit)."""
+    """What the training data module recorded (its spec, the length distribution, tokens per unit); a distilled
+    model also records `sampling_steps` and how it was distilled."""
     global_step: int = 0
 
     @property
@@ -42,3 +44,13 @@ class TrainedModel:
         """Most positions one sample may have: `max_length` less the domain's framing tokens."""
         head, tail = self.domain.framing()
         return self.max_length - len(head) - len(tail)
+
+    @property
+    def sampling_steps(self) -> int | None:
+        """The step count the model was distilled for (None: not distilled)."""
+        return self.data.get("sampling_steps")
+
+    def default_settings(self) -> SamplingSettings:
+        """The library's sampling defaults, with the distilled step count where the model records one."""
+        steps = self.sampling_steps
+        return SamplingSettings() if steps is None else SamplingSettings(steps=int(steps))

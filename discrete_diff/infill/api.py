@@ -85,7 +85,7 @@ def infill_templates(
             "infilling needs a masked-diffusion model; this checkpoint was trained with "
             f"{type(model.objective).__name__}"
         )
-    settings, length_rule = settings or SamplingSettings(), length_rule or LikelihoodLength()
+    settings, length_rule = settings or model.default_settings(), length_rule or LikelihoodLength()
     names = names or [f"template {i + 1}" for i in range(len(templates))]
     for template, name in zip(templates, names, strict=True):
         _check_length(template, model, name)

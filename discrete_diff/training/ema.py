@@ -40,3 +40,9 @@ class ExponentialMovingAverage(WeightAveraging):
             # Lightning warns that configure_model may shard layers; ours only builds the network, unsharded.
             warnings.filterwarnings("ignore", message="You're using the WeightAveraging callback with a model")
             super().setup(trainer, pl_module, stage)
+
+    def restart_from_average(self, pl_module: L.LightningModule) -> None:
+        """Put the averaged weights into the module and average afresh from them, warm-up included: a new
+        distillation round trains towards a new target, and the last round's average would only lag behind."""
+        self._copy_average_to_current(pl_module)
+        self._average_model.n_averaged.zero_()

@@ -1,0 +1,242 @@
+"""Few-step sampling by distillation (SDTT): students at 16 and 8 calls against their teacher at 256, 64, 16 and 8.
+
+Text: the teacher (the default Shakespeare character model) is distilled with configs/distill/shakespeare_char.yaml
+(256 -> 8 steps in 5 rounds); teacher and students sample 256-character blocks with the ancestral sampler, judged
+by an independent AR model (bits per character, as benchmarks/sampling.py) with their entropy; wall time at batch 1
+and batch 64; the wall-clock cost of each round. Proteins: a hemopexin model distilled with
+configs/distill/hemopexin.yaml (80 -> 10 steps in 3 rounds); the student at 10 calls against the teacher at 100 and
+at 10: HMM hit rate, novelty, diversity. Targets (printed met or missed): the 8-call student within 3% of the teacher
+at 256 calls in judge bits and within 5% in entropy, clearly better than the teacher at 8 calls; the protein student's
+hit rate at least the teacher's at 100 calls less 0.02, its diversity no more than 10% lower.
+Command: `python benchmarks/distill.py --teacher C --judge C --protein-teacher C [--quick] [--out DIR]`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import common
+import sampling as sampling_benchmark
+import torch
+
+from discrete_diff.commands.distill import DistillCLI
+from discrete_diff.commands.train import build_cli, fit
+from discrete_diff.files import atomic_save_figure
+from discrete_diff.generation import choose_lengths, generate
+from discrete_diff.inference import load_model
+from discrete_diff.protein.datamodule import ProteinDataModule
+from discrete_diff.protein.datasets import alignment_paths
+from discrete_diff.protein.hmm import read_alignment
+from discrete_diff.protein.report import evaluate_proteins
+from discrete_diff.sampling import SamplingSettings
+from discrete_diff.specs import build
+from discrete_diff.training.distillation import DistillationModule
+
+NAME = "distill"
+SIZES = {
+    # max_steps: distillation steps over all rounds; warmup: learning-rate warm-up at the start of every round.
+    "full": {"text": {"max_steps": 3000, "warmup": 50, "start": 256, "final": 8, "length": 256, "samples": 64,
+                      "repeats": 3},
+             "protein": {"max_steps": 1500, "warmup": 50, "start": 80, "final": 10, "generated": 200}},
+    "quick": {"text": {"max_steps": 150, "warmup": 5, "start": 256, "final": 8, "length": 128, "samples": 16,
+                       "repeats": 2},
+              "protein": {"max_steps": 60, "warmup": 5, "start": 80, "final": 10, "generated": 40}},
+    "smoke": {"text": {"max_steps": 4, "warmup": 0, "start": 32, "final": 8, "length": 16, "samples": 2, "repeats": 1},
+              "protein": {"max_steps": 4, "warmup": 0, "start": 40, "final": 10, "generated": 4}},
+}  # fmt: skip
+TEACHER_CALLS, STUDENT_CALLS = (256, 64, 16, 8), (16, 8)
+PROTEIN_TEACHER_CALLS, PROTEIN_STUDENT_CALLS = (100, 10), 10
+BITS_TOLERANCE, ENTROPY_TOLERANCE = 0.03, 0.05
+HIT_RATE_SLACK, DIVERSITY_TOLERANCE = 0.02, 0.10
+CPU = torch.device("cpu")
+
+
+def distill(config: str, teacher: str, size: dict, out: Path, extra: list[str]) -> tuple[Path, list[float], float]:
+    """Run `discrete-diff distill` with the config at this size; (checkpoint folder, seconds per round, total)."""
+    rounds = int(math.log2(size["start"] // size["final"]))
+    args = ["--config", str(common.REPO / "configs" / "distill" / config), "--teacher", teacher]
+    args += ["--trainer.logger.init_args.save_dir", str(out / "runs"), "--trainer.enable_progress_bar", "false"]
+    args += ["--trainer.max_steps", str(size["max_steps"]), "--trainer.val_check_interval"]
+    args += [str(max(1, size["max_steps"] // rounds)), "--model.start_steps", str(size["start"])]
+    args += ["--model.final_steps", str(size["final"]), "--model.optimizer.warmup_steps", str(size["warmup"]), *extra]
+    cli = build_cli(args, cli_class=DistillCLI, model_class=DistillationModule, prog="discrete-diff distill")
+    seconds, _ = common.timed(lambda: fit(cli))
+    return Path(cli.trainer.checkpoint_callback.dirpath), list(cli.model.round_seconds), seconds
+
+
+def round_rows(round_seconds: list[float], start: int) -> list[dict]:
+    return [
+        {"round": r + 1, "teacher steps": start >> r, "student steps": start >> (r + 1), "seconds": s}
+        for r, s in enumerate(round_seconds)
+    ]
+
+
+def text_part(args, size: dict, out: Path) -> dict:
+    teacher = sampling_benchmark.load(args.teacher, "--teacher", causal=False, device=CPU)
+    judge = sampling_benchmark.load(args.judge, "--judge", causal=True, device=CPU)
+    if judge.tokenizer.get_vocab() != teacher.tokenizer.get_vocab():
+        raise common.UserInputError("--judge: its tokenizer differs from the --teacher checkpoint's")
+    measured = {**size, "length": min(size["length"], teacher.length_limit)}
+    extra = ["--data.init_args.data_dir", args.data_dir, "--data.init_args.block_length", str(teacher.max_length)]
+    extra += ["--data.init_args.corpus", args.corpus] if args.corpus else []
+    extra += ["--trainer.precision", "32-true"] if args.smoke else []
+    folder, round_seconds, seconds = distill("shakespeare_char.yaml", args.teacher, size, out, extra)
+    rows = []
+    for who, model, calls in [("teacher", teacher, TEACHER_CALLS)] + [
+        ("student", load_model(folder / f"student-{n}-steps.ckpt"), (n,)) for n in STUDENT_CALLS
+    ]:
+        for steps in calls:
+            sample = sampling_benchmark.diffusion_sampler(model, "ancestral", steps)
+            row = sampling_benchmark.measure(f"{who}@{steps}", sample, judge, measured, CPU)
+            rows.append({**row, "model": who, "steps": steps})
+            print(f"{row['sampler']}: {row['judge_bits_per_character']['mean']:.3f} bits/char", file=sys.stderr)
+    return {"size": measured, "rows": rows, "rounds": round_rows(round_seconds, size["start"]),
+            "distillation_seconds": seconds, "students": str(folder), "targets": text_targets(rows)}  # fmt: skip
+
+
+def text_targets(rows: list[dict]) -> list[dict]:
+    find = {(r["model"], r["steps"]): r for r in rows}
+    best, baseline, student = find[("teacher", 256)], find[("teacher", 8)], find[("student", 8)]
+    bits, entropy = (lambda r: r["judge_bits_per_character"]), (lambda r: r["entropy_bits"]["mean"])
+    gap = bits(baseline)["mean"] - bits(student)["mean"]
+    error = math.sqrt(sum(bits(r)["std"] ** 2 / bits(r)["n"] for r in (baseline, student)))
+    return [
+        target("student@8 judge bits / teacher@256", bits(student)["mean"] / bits(best)["mean"], 1 + BITS_TOLERANCE),
+        target(
+            "student@8 entropy, relative gap to teacher@256",
+            abs(entropy(student) - entropy(best)) / entropy(best),
+            ENTROPY_TOLERANCE,
+        ),
+        {
+            "target": "student@8 beats teacher@8 (bits lower by > 2 standard errors)",
+            "value": gap,
+            "threshold": 2 * error,
+            "met": gap > 2 * error,
+        },  # fmt: skip
+    ]
+
+
+def target(name: str, value: float, threshold: float, at_least: bool = False) -> dict:
+    return {"target": name, "value": value, "threshold": threshold,
+            "met": value >= threshold if at_least else value <= threshold}  # fmt: skip
+
+
+def protein_part(args, size: dict, out: Path) -> dict:
+    extra = ["--data.init_args.data_dir", args.data_dir]
+    extra += ["--trainer.precision", "32-true"] if args.smoke else []
+    folder, round_seconds, seconds = distill("hemopexin.yaml", args.protein_teacher, size, out, extra)
+    student = load_model(folder / f"student-{PROTEIN_STUDENT_CALLS}-steps.ckpt")
+    data = protein_data(student.data["datamodule"], args.data_dir)
+    train_ids = {r.id for r in data.train_records}
+    rows_hmm = read_alignment(alignment_paths("hemopexin", args.data_dir)[0], keep=train_ids)
+    train, held_out = [r.sequence for r in data.train_records], [r.sequence for r in data.validation_records]
+    teacher = load_model(args.protein_teacher)
+    rows = []
+    for who, model, steps in [("teacher", teacher, n) for n in PROTEIN_TEACHER_CALLS] + [
+        ("student", student, PROTEIN_STUDENT_CALLS)
+    ]:
+        lengths = choose_lengths(model, size["generated"], None, torch.Generator().manual_seed(0))
+        settings = SamplingSettings(steps=steps)
+        started = time.perf_counter()
+        generated = [r.text for r in generate(model, lengths, settings=settings, seed=0, batch_size=64).records]
+        seconds_taken = time.perf_counter() - started
+        metrics = evaluate_proteins(generated, train, held_out, alignment_rows=rows_hmm)
+        identity = metrics["diversity"]["generated_mean_pairwise_identity"]
+        rows.append({"sampler": f"{who}@{steps}", "model": who, "steps": steps,
+                     "HMM hit rate": metrics["family_hmm"]["generated"], "median novelty": metrics["novelty"]["median"],
+                     "mean pairwise identity": identity, "diversity (1 - identity)": 1.0 - identity,
+                     "composition JS bits": metrics["composition"]["js_bits"], "seconds": seconds_taken})  # fmt: skip
+    find = {r["sampler"]: r for r in rows}
+    best, student_row = find[f"teacher@{PROTEIN_TEACHER_CALLS[0]}"], find[f"student@{PROTEIN_STUDENT_CALLS}"]
+    targets = [
+        target("student@10 HMM hit rate (>= teacher@100 - 0.02)", student_row["HMM hit rate"],
+               best["HMM hit rate"] - HIT_RATE_SLACK, at_least=True),
+        target("student@10 diversity (>= 0.9 x teacher@100's)", student_row["diversity (1 - identity)"],
+               (1 - DIVERSITY_TOLERANCE) * best["diversity (1 - identity)"], at_least=True),
+    ]  # fmt: skip
+    return {"rows": rows, "rounds": round_rows(round_seconds, size["start"]), "distillation_seconds": seconds,
+            "students": str(folder), "targets": targets}  # fmt: skip
+
+
+def protein_data(spec: dict, data_dir: str) -> ProteinDataModule:
+    """The data module the student was distilled on (the teacher's split), read again."""
+    data = build({**spec, "init_args": {**spec["init_args"], "data_dir": data_dir}}, ProteinDataModule)
+    data.prepare_data()
+    data.setup("validate")
+    return data
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4))
+    axis = figure.subplots()
+    for who, marker in (("teacher", "o"), ("student", "s")):
+        own = sorted((r for r in rows if r["model"] == who), key=lambda r: r["steps"])
+        axis.plot([r["steps"] for r in own], [r["judge_bits_per_character"]["mean"] for r in own], marker=marker,
+                  label=who)  # fmt: skip
+    axis.set(xscale="log", xlabel="sampler steps (network calls at most)", ylabel="judge bits/char (lower is better)")
+    axis.legend()
+    figure.tight_layout()
+    atomic_save_figure(figure, path)
+
+
+def markdown_tables(results: dict, targets: list[dict]) -> dict[str, str]:
+    tables = {}
+    if "text" in results:
+        text = results["text"]
+        columns = ["sampler", "network_calls", "judge_bits_per_character", "entropy_bits", "batch_1_seconds",
+                   f"batch_{text['size']['samples']}_seconds"]  # fmt: skip
+        title = f"Text: {text['size']['length']}-character samples (mean ± std over samples / repeats)"
+        tables[title] = common.markdown_table(text["rows"], columns)
+    if "proteins" in results:
+        rows = results["proteins"]["rows"]
+        tables["Proteins (hemopexin)"] = common.markdown_table(rows, [c for c in rows[0] if c != "model"])
+    for part, result in results.items():
+        tables[f"{part.capitalize()}: distillation rounds (wall-clock seconds)"] = common.markdown_table(
+            result["rounds"], list(result["rounds"][0])
+        )
+    tables["Targets"] = common.markdown_table(targets, ["target", "value", "threshold", "met"])
+    return tables
+
+
+def run(argv: list[str] | None = None) -> int:
+    options = common.parser(NAME, __doc__.splitlines()[0])
+    options.add_argument("--teacher", default=None, help="the text teacher: a diffusion checkpoint (the default model)")
+    options.add_argument("--judge", default=None, help="an AR checkpoint judging the text samples")
+    options.add_argument("--protein-teacher", default=None, help="a hemopexin diffusion checkpoint")
+    options.add_argument("--parts", default="text,proteins", help="comma-separated: text, proteins")
+    options.add_argument("--corpus", default=None, help="text corpus (default: the distill config's, shakespeare)")
+    options.add_argument("--data-dir", default=str(common.REPO / "data"), help="where built-in sets are kept")
+    args = options.parse_args(argv)
+    mode = common.mode(args)
+    parts = common.choices(args.parts, ("text", "proteins"), "--parts")
+    for part, needed in (("text", ("teacher", "judge")), ("proteins", ("protein_teacher",))):
+        missing = [f"--{name.replace('_', '-')}" for name in needed if part in parts and not getattr(args, name)]
+        if missing:
+            raise common.UserInputError(f"{missing[0]}: needed for the {part} part (or leave it out: --parts)")
+    out = Path(args.out)
+    torch.manual_seed(0)
+    results = {}
+    if "text" in parts:
+        results["text"] = text_part(args, SIZES[mode]["text"], out)
+        plot(results["text"]["rows"], out / f"{NAME}.png")
+    if "proteins" in parts:
+        results["proteins"] = protein_part(args, SIZES[mode]["protein"], out)
+    payload = {"benchmark": NAME, "mode": mode, "machine": common.machine(), "sizes": SIZES[mode],
+               "checkpoints": {"teacher": args.teacher, "judge": args.judge, "protein_teacher": args.protein_teacher},
+               **results}  # fmt: skip
+    targets = [t for part in results.values() for t in part["targets"]]
+    report = common.write_report(out, NAME, payload, markdown_tables(results, targets))
+    print(report.read_text())
+    for t in targets:
+        verdict = "met" if t["met"] else "MISSED"
+        print(f"target {verdict}: {t['target']}: {t['value']:.4g} (threshold {t['threshold']:.4g})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.main_guard(NAME, run))

@@ -1,0 +1,97 @@
+"""benchmarks/distill.py --smoke distils tiny real teachers (text and proteins), measures teacher and students, and
+writes complete JSON, Markdown and PNG; missing inputs are one-line errors."""
+
+import json
+import sys
+
+import pytest
+from conftest import REPO, SONNETS
+from protein_family import fasta_text, make_family
+
+from discrete_diff.commands.train import build_cli, fit
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import common  # noqa: E402
+import distill  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def train(out, *args: str) -> str:
+    cli = build_cli([*args, "--trainer.logger.init_args.save_dir", str(out), "--trainer.enable_progress_bar", "false"])
+    fit(cli)
+    return cli.trainer.checkpoint_callback.last_model_path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inputs")
+    corpus, data = root / "corpus", root / "data"
+    corpus.mkdir()
+    for index in range(4):
+        lines = SONNETS.splitlines(keepends=True)
+        (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
+    family = make_family(40, length=30, seed=8)  # a stand-in `hemopexin`: the fetch finds it and downloads nothing
+    (data / "hemopexin/alignments").mkdir(parents=True)
+    (data / "hemopexin/sequences.faa").write_text(fasta_text(family))
+    (data / "hemopexin/alignments/family.afa").write_text(fasta_text(family))
+    tiny = ["--config", str(REPO / "configs/tiny.yaml"), "--data.init_args.corpus", str(corpus)]
+    teacher = train(root / "teacher", *tiny, "--trainer.max_steps", "10")
+    causal = ["--model.objective", "discrete_diff.objectives.Autoregressive"]
+    judge = train(root / "judge", *tiny, "--trainer.max_steps", "10", *causal)
+    protein = train(
+        root / "protein", "--config", str(REPO / "configs/hemopexin.yaml"), "--data.init_args.data_dir", str(data),
+        "--trainer.max_steps", "4", "--trainer.val_check_interval", "4", "--trainer.precision", "32-true",
+        "--trainer.max_time", "null", "--model.network.d_model", "16", "--model.network.n_layers", "1",
+        "--model.network.n_heads", "2",
+    )  # fmt: skip
+    return {"teacher": teacher, "judge": judge, "protein": protein, "corpus": corpus, "data": data}
+
+
+def test_smoke_run_reports_every_number(inputs, tmp_path):
+    argv = ["--smoke", "--teacher", inputs["teacher"], "--judge", inputs["judge"], "--protein-teacher"]
+    argv += [inputs["protein"], "--corpus", str(inputs["corpus"]), "--data-dir", str(inputs["data"])]
+    assert distill.run([*argv, "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "distill.json").read_text())
+    assert (tmp_path / "distill.md").read_text().startswith("# distill")
+    assert (tmp_path / "distill.png").read_bytes()[:4] == b"\x89PNG"
+    text = result["text"]
+    assert [row["sampler"] for row in text["rows"]] == [
+        "teacher@256", "teacher@64", "teacher@16", "teacher@8", "student@16", "student@8"
+    ]  # fmt: skip
+    samples = text["size"]["samples"]
+    for row in text["rows"]:
+        assert 1 <= row["network_calls"] <= row["steps"] and row["judge_bits_per_character"]["mean"] > 0
+        assert row["entropy_bits"]["mean"] > 0 and row[f"batch_{samples}_seconds"] > 0
+    size = distill.SIZES["smoke"]
+    assert [(r["teacher steps"], r["student steps"]) for r in text["rounds"]] == [(32, 16), (16, 8)]
+    assert all(r["seconds"] > 0 for r in text["rounds"] + result["proteins"]["rounds"])
+    assert [(r["teacher steps"], r["student steps"]) for r in result["proteins"]["rounds"]] == [(40, 20), (20, 10)]
+    assert text["distillation_seconds"] >= sum(r["seconds"] for r in text["rounds"])
+    proteins = result["proteins"]["rows"]
+    assert [row["sampler"] for row in proteins] == ["teacher@100", "teacher@10", "student@10"]
+    for row in proteins:
+        assert 0 <= row["HMM hit rate"] <= 1 and 0 <= row["diversity (1 - identity)"] <= 1
+    targets = text["targets"] + result["proteins"]["targets"]
+    assert len(targets) == 5 and all(isinstance(t["met"], bool) for t in targets)
+    bits = {r["sampler"]: r["judge_bits_per_character"]["mean"] for r in text["rows"]}
+    assert targets[0]["value"] == pytest.approx(bits["student@8"] / bits["teacher@256"])
+    assert targets[0]["met"] == (targets[0]["value"] <= 1.03)
+    hits = {r["sampler"]: r["HMM hit rate"] for r in proteins}
+    assert targets[3]["met"] == (hits["student@10"] >= hits["teacher@100"] - 0.02)
+    assert size["text"]["max_steps"] == 4  # what the rounds above were cut from
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--teacher", "t.ckpt"], "--judge: needed for the text part"),
+        (["--parts", "proteins"], "--protein-teacher: needed for the proteins part"),
+        (["--parts", "images"], "--parts: unknown ['images']"),
+    ],
+)
+def test_missing_inputs_are_one_line(argv, message, tmp_path, capsys):
+    assert common.main_guard(distill.NAME, distill.run, [*argv, "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and message in error
