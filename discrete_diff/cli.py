@@ -13,11 +13,11 @@ from collections.abc import Sequence
 
 from jsonargparse import ArgumentError
 
-from .commands import data, distill, evaluate, evaluate_proteins, export, infill, quickstart, sample, train
-from .commands.sampling_options import FLAGS
-from .errors import InvalidArgument, UserInputError
+from .commands import data, distill, evaluate, evaluate_proteins, export, infill, quickstart, sample, serve, train
+from .commands.messages import user_message
+from .errors import UserInputError
 
-COMMANDS = (train, distill, quickstart, data, sample, infill, evaluate, evaluate_proteins, export)
+COMMANDS = (train, distill, quickstart, data, sample, infill, evaluate, evaluate_proteins, export, serve)
 """Each module has NAME, HELP, configure(parser) and run(args) -> int; optional ALIASES; PASSTHROUGH = True
 hands every argument the subcommand does not declare to the command itself (as `args.passthrough`);
 LIGHTNING_HELP = True leaves even --help to LightningCLI (train, distill)."""
@@ -45,27 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _innermost_user_error(error: BaseException) -> BaseException:
-    """Config parsers wrap the errors our constructors raise; report the original, not the wrapping."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, UserInputError):
-            return current
-        current = current.__cause__ or current.__context__
-    return error
-
-
-def _message(error: BaseException) -> str:
-    """One line; a library argument's error is reported under the flag that set it."""
-    error = _innermost_user_error(error)
-    if isinstance(error, InvalidArgument):
-        flag = FLAGS.get(error.argument, f"--{error.argument.replace('_', '-')}")
-        return f"{flag} {error.problem}"
-    return " ".join(str(error).split()) or type(error).__name__
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -79,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UserInputError, ArgumentError) as error:
         if os.environ.get("DISCRETE_DIFF_DEBUG"):
             raise
-        print(f"discrete-diff: error: {_message(error)}", file=sys.stderr)
+        print(f"discrete-diff: error: {user_message(error)}", file=sys.stderr)
         return 2
 
 

@@ -5,55 +5,22 @@ import subprocess
 import sys
 
 import pytest
+import tiny_checkpoints
 from Bio import SeqIO
-from conftest import REPO, SONNETS
 
 from discrete_diff.cli import main
-from discrete_diff.commands.train import build_cli, fit
-
-PROTEINS = ["MKVLAAGWWCEEKLRSTNPQDYHFMKVL", "GWWCAKLLKEEGRSTMKVLPQDNNHY", "ACDEFGHIKLMNPQRSTVWYMKVLWWC"]
-
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
 
-def train(tmp, data_lines: list[str]) -> str:
-    config = tmp / "config.yaml"
-    config.write_text("\n".join([(REPO / "configs/tiny.yaml").read_text().split("\ndata:")[0], "data:", *data_lines]))
-    cli = build_cli(
-        ["--config", str(config), "--trainer.max_steps", "10", "--trainer.logger.init_args.save_dir", str(tmp / "runs"),
-         "--trainer.enable_progress_bar", "false"]
-    )  # fmt: skip
-    fit(cli)
-    return cli.trainer.checkpoint_callback.last_model_path
-
-
 @pytest.fixture(scope="module")
 def text_checkpoint(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("text")
-    corpus = tmp / "corpus"
-    corpus.mkdir()
-    for index in range(4):
-        (corpus / f"work_{index}.txt").write_text(SONNETS * 6, encoding="utf-8")
-    return train(tmp, [
-        "  class_path: discrete_diff.text.datamodule.TextDataModule",
-        "  init_args:",
-        f"    corpus: {corpus}",
-        "    tokenizer: {class_path: discrete_diff.text.tokenizers.CharacterTokenizer}",
-        "    block_length: 64",
-        "    batch_size: 8",
-    ])  # fmt: skip
+    return tiny_checkpoints.text_checkpoint(tmp_path_factory.mktemp("text"))
 
 
 @pytest.fixture(scope="module")
 def protein_checkpoint(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("protein")
-    fasta = tmp / "proteins.fasta"
-    fasta.write_text("".join(f">p{i}\n{PROTEINS[i % 3][i % 5 :]}\n" for i in range(30)))
-    return train(tmp, [
-        "  class_path: discrete_diff.protein.datamodule.ProteinDataModule",
-        f"  init_args: {{corpus: {fasta}, max_length: 48, batch_size: 8, val_fraction: 0.2}}",
-    ])  # fmt: skip
+    return tiny_checkpoints.protein_checkpoint(tmp_path_factory.mktemp("protein"))
 
 
 def test_text_infill_prints_the_filled_prompts(text_checkpoint, tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 import io
 
+import pytest
 import torch
 from toy import ExactDenoiser, ToyDistribution
 
@@ -62,3 +63,40 @@ def test_png_has_one_row_per_recorded_step(tmp_path):
     image = matplotlib.image.imread(path)
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     assert [p.name for p in path.parent.iterdir()] == ["trajectory.png"]  # no temporary left behind
+
+
+def test_on_step_sees_the_start_and_every_recorded_frame_as_the_run_goes():
+    toy = ToyDistribution(vocab=3, length=4, seed=0)
+    tokens = torch.tensor([[toy.mask_id, 2, toy.mask_id, toy.mask_id], [toy.mask_id] * 4])
+    for name in STRATEGIES:
+        seen: list = []
+        result = run_sampler(
+            ExactDenoiser(toy), tokens, mask_id=toy.mask_id, strategy=STRATEGIES[name](), num_steps=6,
+            schedule=LogLinearSchedule(), record=True,
+            on_step=lambda ids, step, time, seen=seen: seen.append((ids.clone(), step, time.clone())),
+        )  # fmt: skip
+        trajectory = result.trajectory
+        assert [step for _, step, _ in seen] == trajectory.steps and seen[0][1] == -1, name
+        assert torch.equal(torch.stack([ids for ids, _, _ in seen]), trajectory.frames), name
+        assert torch.equal(torch.stack([time for _, _, time in seen]), trajectory.times), name
+
+
+class Stop(Exception):
+    pass
+
+
+def test_an_exception_raised_by_on_step_ends_the_run_and_propagates():
+    toy = ToyDistribution(vocab=3, length=4, seed=0)
+    steps = []
+
+    def stop_after_two(ids, step, time):
+        steps.append(step)
+        if len(steps) == 2:
+            raise Stop(step)
+
+    with pytest.raises(Stop):
+        run_sampler(
+            ExactDenoiser(toy), torch.full((1, 4), toy.mask_id), mask_id=toy.mask_id,
+            strategy=STRATEGIES["ancestral"](), num_steps=64, schedule=LogLinearSchedule(), on_step=stop_after_two,
+        )  # fmt: skip
+    assert len(steps) == 2 and steps[0] == -1

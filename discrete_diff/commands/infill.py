@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..domain import Record
 from ..errors import UserInputError
 from ..inference import load_model
 from ..infill import Infill, InfillRun, LikelihoodLength, UniformLength, infill
+from ..sampling import SamplingSettings
 from ..sampling.render import render_terminal, save_trajectory_png
 from .sampling_options import add_sampling_arguments, settings_from_args
 
@@ -58,25 +60,29 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
     return prompts
 
 
+def infill_options(args: argparse.Namespace, defaults: SamplingSettings | None = None) -> dict[str, Any]:
+    """The keyword arguments of `infill` that the options set (prompts and recording aside), over the model's
+    sampling `defaults` (`TrainedModel.default_settings`); bad options fail here, before a model is loaded."""
+    if args.length_draws < 1:
+        raise UserInputError(f"--length-draws must be at least 1, got {args.length_draws}")
+    return dict(
+        allow_noncanonical=args.allow_noncanonical,
+        num=args.num,
+        settings=settings_from_args(args, defaults),
+        seed=args.seed,
+        batch_size=args.batch_size,
+        length_rule=UniformLength() if args.free_motif_position else LikelihoodLength(args.length_draws),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     prompts = read_prompts(args)
     if not prompts:
         raise UserInputError("give at least one prompt (--prompt, --template or --prompt-file)")
-    if args.length_draws < 1:
-        raise UserInputError(f"--length-draws must be at least 1, got {args.length_draws}")
-    settings_from_args(args)  # bad options fail before a model is loaded
+    infill_options(args)  # bad options fail before a model is loaded
     model = load_model(args.checkpoint)
-    result = infill(
-        model,
-        prompts,
-        allow_noncanonical=args.allow_noncanonical,
-        num=args.num,
-        settings=settings_from_args(args, model.default_settings()),
-        seed=args.seed,
-        batch_size=args.batch_size,
-        record=args.watch or bool(args.trajectory_png),
-        length_rule=UniformLength() if args.free_motif_position else LikelihoodLength(args.length_draws),
-    )
+    options = infill_options(args, model.default_settings())  # a distilled model's step count by default
+    result = infill(model, prompts, record=args.watch or bool(args.trajectory_png), **options)
     records = [fill_record(n, fill) for n, fill in enumerate(result.infills)]
     if args.out:
         model.domain.write_records(args.out, records)

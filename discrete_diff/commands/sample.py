@@ -10,8 +10,9 @@ import torch
 
 from ..errors import UserInputError
 from ..generation import choose_lengths, generate, parse_lengths
-from ..inference import load_model
+from ..inference import TrainedModel, load_model
 from ..objectives import Autoregressive
+from ..sampling import SamplingSettings
 from .sampling_options import add_sampling_arguments, sampling_flags_given, settings_from_args
 
 NAME = "sample"
@@ -42,12 +43,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_sampling_arguments(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def check_options(args: argparse.Namespace) -> list[int] | tuple[int, int] | None:
+    """The length choice the options ask for; bad options fail here, before a model is loaded."""
     if args.num < 1:
         raise UserInputError(f"--num must be at least 1, got {args.num}")
-    settings_from_args(args)  # bad options fail before a model is loaded
-    choice = parse_lengths(args.length) if args.length else None
-    model = load_model(args.checkpoint)
+    settings_from_args(args)
+    return parse_lengths(args.length) if args.length else None
+
+
+def settings_and_lengths(
+    model: TrainedModel, args: argparse.Namespace, choice: list[int] | tuple[int, int] | None
+) -> tuple[SamplingSettings, list[int]]:
+    """The options over the model's sampling defaults (a distilled model's step count), and per-sample lengths;
+    sampling flags an autoregressive model cannot use are refused."""
     if isinstance(model.objective, Autoregressive):
         refused = [flag for flag in sampling_flags_given(args) if flag not in FILTER_FLAGS]
         if refused:
@@ -55,8 +63,14 @@ def run(args: argparse.Namespace) -> int:
                 f"{refused[0]} does not apply to an autoregressive model: it decodes left to right, one token per "
                 "call (the logit filters do apply)"
             )
-    settings = settings_from_args(args, model.default_settings())  # a distilled model's step count by default
-    lengths = choose_lengths(model, args.num, choice, torch.Generator().manual_seed(args.seed))
+    settings = settings_from_args(args, model.default_settings())
+    return settings, choose_lengths(model, args.num, choice, torch.Generator().manual_seed(args.seed))
+
+
+def run(args: argparse.Namespace) -> int:
+    choice = check_options(args)
+    model = load_model(args.checkpoint)
+    settings, lengths = settings_and_lengths(model, args, choice)
     result = generate(
         model,
         lengths,

@@ -16,7 +16,8 @@ from .strategies import SamplerContext, Strategy
 from .trajectory import Trajectory, TrajectoryRecorder
 
 StepCallback = Callable[[Tensor, int, Tensor], None]
-"""on_step(tokens (B, L), step index, time (B,)): called after every step that changed the tokens."""
+"""on_step(tokens (B, L), step index, time (B,)): called with the starting tokens (step -1, time 1) and after every
+step that changed them, the frames a trajectory records. An exception it raises ends the run and propagates."""
 
 
 @dataclass
@@ -70,6 +71,8 @@ def run_sampler(
     recorder = TrajectoryRecorder(tokens, pinned, mask_id) if record else None
     log_probs: Tensor | None = None
     calls = 0
+    if on_step is not None:
+        on_step(tokens, -1, context.time)  # the start: a watcher learns the blanks and that a new run began
     for number, plan in enumerate(plans):
         # Every step draws its random numbers and sets its time, skipped or not: caching changes no sample.
         context.uniforms = torch.rand(tokens.shape, dtype=torch.float64, generator=generator, device=tokens.device)

@@ -1,0 +1,246 @@
+"""Load on `discrete-diff serve`: concurrent clients x requests against 127.0.0.1 through the page's own API.
+
+Latency per request (POST to the final event) as p50 / p95, errors (target: none), and the server's resident memory
+after one warm-up request and after the load (target: flat within 10%). The server runs in its own process, as
+`discrete-diff serve`; each request streams its live view as it runs, so latency is generation and serving.
+
+Full run: .venv/bin/python benchmarks/serve_load.py --checkpoint runs/shakespeare_char/version_0/checkpoints/last.ckpt
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import common
+
+from discrete_diff.errors import UserInputError
+
+SIZES = {
+    "full": {"clients": 8, "requests": 20, "steps": 64, "train_steps": 0},
+    "quick": {"clients": 4, "requests": 5, "steps": 32, "train_steps": 40},
+    "smoke": {"clients": 2, "requests": 3, "steps": 8, "train_steps": 10},
+}
+PROMPTS = {"text": "So long as [MASK:24] can see,", "protein": "[4-8]WWC[4-8]KK[4-8]"}
+"""A request per domain: a text infill (characters every Shakespeare vocabulary has) or a motif scaffold."""
+TASKS = {"text": "infill", "protein": "scaffold"}
+GROWTH_TARGET = 0.10
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serving(checkpoint: str, log: Path, *options: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """`discrete-diff serve` in its own process on a free port (`env`: variables to add); yields its URL and process
+    id once it answers. The browser tests start their servers with it too."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "discrete_diff",
+        "serve",
+        "--checkpoint",
+        checkpoint,
+        "--port",
+        str(port),
+        *options,
+    ]
+    with log.open("w") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start: {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process now (Linux /proc), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def request_data(url: str, task: str, prompt: str, **settings: object) -> list:
+    """The endpoint's inputs: the page's defaults (from Gradio's API description), with the prompt and the given
+    settings (by option name: steps=8, strategy="remasking") set."""
+    with urllib.request.urlopen(f"{url}gradio_api/info", timeout=30) as response:
+        parameters = json.load(response)["named_endpoints"][f"/{task}"]["parameters"]
+    given = {f"--{name.replace('_', '-')}": value for name, value in settings.items()}
+    data = []
+    for parameter in parameters:
+        label = parameter["label"]
+        data.append(given.get(label, parameter["parameter_default"]) if label.startswith("--") else prompt)
+    return data
+
+
+def one_request(url: str, task: str, data: list, timeout: float) -> str | None:
+    """Send one request and read its events to the end; None when samples came back, else what went wrong."""
+    post = urllib.request.Request(
+        f"{url}gradio_api/call/{task}", json.dumps({"data": data}).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(post, timeout=timeout) as response:
+        event_id = json.load(response)["event_id"]
+    event = None
+    with urllib.request.urlopen(f"{url}gradio_api/call/{task}/{event_id}", timeout=timeout) as stream:
+        for raw in stream:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: ") and event in ("complete", "error"):
+                payload = line.removeprefix("data: ")
+                if event == "error":
+                    return f"error event: {payload[:200]}"
+                outputs = json.loads(payload)
+                return None if "dd-sample" in outputs[2] else f"no samples: {outputs[0][:200]}"
+    return "the event stream ended without a final event"
+
+
+def load(url: str, task: str, data: list, clients: int, requests: int, timeout: float) -> tuple[list[float], list[str]]:
+    """`clients` threads, each sending `requests` requests one after another; latencies (s) and errors."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        for _ in range(requests):
+            started = time.perf_counter()
+            try:
+                problem = one_request(url, task, data, timeout)
+            except OSError as error:
+                problem = f"{type(error).__name__}: {error}"
+            with lock:
+                latencies.append(time.perf_counter() - started)
+                if problem:
+                    errors.append(problem)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, errors
+
+
+def percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def tiny_checkpoint(corpus: str, steps: int, scratch: Path) -> str:
+    from discrete_diff.commands.train import build_cli, fit
+
+    cli = build_cli(
+        ["--config", str(common.REPO / "configs/tiny.yaml"), "--data.init_args.corpus", corpus,
+         "--trainer.max_steps", str(steps), "--trainer.val_check_interval", str(steps),
+         "--trainer.logger.init_args.save_dir", str(scratch), "--trainer.enable_progress_bar", "false"]
+    )  # fmt: skip
+    fit(cli)
+    return cli.trainer.checkpoint_callback.last_model_path
+
+
+def run(argv: list[str] | None = None) -> int:
+    parser = common.parser("serve_load", __doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=None, help="the model to serve (required without --quick / --smoke)")
+    parser.add_argument("--corpus", default=None, help="--quick / --smoke without a checkpoint: train the tiny model")
+    parser.add_argument("--clients", type=int, default=None, help="concurrent clients (default by mode: 8)")
+    parser.add_argument("--requests", type=int, default=None, help="requests per client (default by mode: 20)")
+    parser.add_argument("--steps", type=int, default=None, help="sampling steps per request")
+    parser.add_argument("--prompt", default=None, help="text prompt or protein template (default by domain)")
+    parser.add_argument("--max-concurrent", type=int, default=2, help="the server's bound on concurrent generations")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds before a request counts as failed")
+    args = parser.parse_args(argv)
+    size = SIZES[common.mode(args)]
+    clients, requests, steps = (
+        size[name] if getattr(args, name) is None else getattr(args, name) for name in ("clients", "requests", "steps")
+    )
+    for value, option in ((clients, "--clients"), (requests, "--requests"), (steps, "--steps")):
+        common.positive(value, option)
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.checkpoint is None:
+            if common.mode(args) == "full" or args.corpus is None:
+                raise UserInputError("--checkpoint is required (or --quick / --smoke with --corpus to train one)")
+            args.checkpoint = tiny_checkpoint(args.corpus, size["train_steps"], Path(scratch))
+        from discrete_diff.app.backend import Backend
+
+        domain = Backend.load(args.checkpoint).domain
+        task, prompt = TASKS[domain], args.prompt or PROMPTS[domain]
+        options = ["--max-concurrent", str(args.max_concurrent)]
+        options += ["--queue-size", str(max(32, 2 * clients))]
+        with serving(args.checkpoint, Path(scratch) / "serve.log", *options) as (url, pid):
+            data = request_data(url, task, prompt, steps=steps)
+            warm_up = one_request(url, task, data, args.timeout)
+            if warm_up:
+                raise UserInputError(f"the warm-up request failed ({warm_up}): check --prompt against the model")
+            before = rss_mib(pid)
+            started = time.perf_counter()
+            latencies, errors = load(url, task, data, clients, requests, args.timeout)
+            seconds = time.perf_counter() - started
+            after = rss_mib(pid)
+    growth = after / before - 1
+    payload = {
+        "mode": common.mode(args),
+        "machine": common.machine(),
+        "checkpoint": str(args.checkpoint),
+        "task": task,
+        "prompt": prompt,
+        "steps": steps,
+        "clients": clients,
+        "requests per client": requests,
+        "max concurrent": args.max_concurrent,
+        "requests": len(latencies),
+        "errors": len(errors),
+        "error examples": sorted(set(errors))[:5],
+        "p50 latency s": percentile(latencies, 50),
+        "p95 latency s": percentile(latencies, 95),
+        "max latency s": max(latencies),
+        "requests per s": len(latencies) / seconds,
+        "server RSS before MiB": before,
+        "server RSS after MiB": after,
+        "RSS growth": growth,
+        "no errors": not errors,
+        "memory flat within 10%": abs(growth) <= GROWTH_TARGET,
+    }
+    path = common.write_report(args.out, "serve_load", payload, tables(payload))
+    print(path.read_text())
+    return 0
+
+
+def tables(payload: dict) -> dict[str, str]:
+    latency = ["requests", "errors", "p50 latency s", "p95 latency s", "max latency s", "requests per s"]
+    memory = ["server RSS before MiB", "server RSS after MiB", "RSS growth", "no errors", "memory flat within 10%"]
+    title = (
+        f"{payload['clients']} clients x {payload['requests per client']} requests, {payload['task']} "
+        f"({payload['steps']} steps), at most {payload['max concurrent']} generations at once"
+    )
+    return {title: common.markdown_table([payload], latency), "Server memory": common.markdown_table([payload], memory)}
+
+
+if __name__ == "__main__":
+    sys.exit(common.main_guard("serve_load", run))

@@ -1,0 +1,135 @@
+"""The pages, built with Gradio: one tab per task of the loaded model's domain, its inputs made from the task's
+CLI options (`Backend.settings`), so a new option of the CLI appears here without a change to this file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from .backend import Backend, RequestError, save_picture
+from .live import Frame
+from .scratch import Scratch
+from .tasks import Setting, Task
+from .view import CSS, frame_html, samples_html, status_html
+
+THEME = gr.themes.Default(
+    font=["system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+    font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
+)
+"""System fonts only: the default theme would fetch its fonts from Google, and the app must work offline."""
+SAMPLING = "Sampling settings (the command line's options and defaults)"
+CONCURRENCY_ID = "generation"  # every task's event shares one bound on concurrent generations
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_concurrent: int
+    time_limit: float
+
+
+def _widget(task: Task, setting: Setting) -> gr.components.Component:
+    options: dict[str, Any] = dict(label=setting.flag, info=setting.help or None, elem_id=f"{task.name}-{setting.name}")
+    if setting.kind == "flag":
+        return gr.Checkbox(value=bool(setting.default), **options)
+    if setting.kind == "choice":
+        return gr.Dropdown(choices=list(setting.choices), value=setting.default, **options)
+    if setting.kind in ("int", "float") and setting.default is not None:
+        return gr.Number(value=setting.default, precision=0 if setting.kind == "int" else None, **options)
+    # Unset by default (length, top-k, ...; the help says what that means): a number field would send 0 for empty,
+    # a text field sends "" (= unset).
+    return gr.Textbox(value=setting.default or "", placeholder="default", **options)
+
+
+def _handler(backend: Backend, task: Task, names: list[str], outputs: dict[str, Any], limits: Limits, scratch: Scratch):
+    """A generator for Gradio: a working notice, the live frames as the run makes them, then the result (or the
+    one-line error)."""
+    status, live, results, picture = outputs["status"], outputs["live"], outputs["results"], outputs["picture"]
+    fasta = outputs.get("fasta")
+    cleared = {live: "", results: "", picture: None, **({fasta: None} if fasta is not None else {})}
+
+    def run(*inputs: Any) -> Iterator[dict]:
+        text = inputs[0] if task.input_label else None
+        values = dict(zip(names, inputs[1:] if task.input_label else inputs, strict=True))
+        yield {status: status_html("working…"), **cleared}
+        try:
+            for event in backend.run(task.name, text, values, limits.time_limit):
+                if isinstance(event, Frame):
+                    step = "start" if event.step < 0 else f"after step {event.step + 1}"
+                    yield {status: status_html(f"denoising: {step}, {event.masked} masked"), live: frame_html(event)}
+                    continue
+                folder = scratch.folder()
+                update = {status: status_html(event.summary), results: samples_html(event.samples)}
+                drawn = save_picture(event, folder / "trajectory.png")
+                update[picture] = None if drawn is None else str(drawn)
+                if fasta is not None:
+                    update[fasta] = str(event.write_records(folder / f"{task.name}.fasta"))
+                yield update
+        except RequestError as error:
+            yield {status: status_html(f"error: {error}", error=True), **cleared}
+
+    return run
+
+
+def _page(backend: Backend, task: Task, limits: Limits, scratch: Scratch) -> None:
+    inputs: list[gr.components.Component] = []
+    if task.input_label:
+        inputs.append(gr.Textbox(value=task.example, label=task.input_label, lines=2, elem_id=f"{task.name}-input"))
+    settings = backend.settings(task)
+    with gr.Row():
+        inputs += [_widget(task, s) for s in settings if not s.sampling]
+    with gr.Accordion(SAMPLING, open=False, elem_id=f"{task.name}-sampling"):
+        with gr.Row():
+            inputs += [_widget(task, s) for s in settings if s.sampling]
+    button = gr.Button(task.title, variant="primary", elem_id=f"{task.name}-run")
+    outputs = {
+        "status": gr.HTML(elem_id=f"{task.name}-status"),
+        "live": gr.HTML(label="Live denoising", elem_id=f"{task.name}-live"),
+        "results": gr.HTML(elem_id=f"{task.name}-results"),
+        "picture": gr.Image(
+            label="Denoising trajectory", show_label=False, type="filepath", interactive=False, height=360,
+            elem_id=f"{task.name}-trajectory",
+        ),
+    }  # fmt: skip
+    if task.domain == "protein":
+        outputs["fasta"] = gr.File(label="FASTA", interactive=False, elem_id=f"{task.name}-fasta")
+    names = [s.name for s in settings if not s.sampling] + [s.name for s in settings if s.sampling]
+    button.click(
+        _handler(backend, task, names, outputs, limits, scratch),
+        inputs=inputs,
+        outputs=list(outputs.values()),
+        api_name=task.name,
+        concurrency_id=CONCURRENCY_ID,
+        concurrency_limit=limits.max_concurrent,
+    )
+
+
+def build(backend: Backend, limits: Limits, scratch: Scratch) -> gr.Blocks:
+    with gr.Blocks(title="discrete-diff", analytics_enabled=False, delete_cache=(600, 600)) as blocks:
+        gr.Markdown(f"### discrete-diff: {backend.describe()}")
+        with gr.Tabs():
+            for task in backend.tasks:
+                with gr.Tab(task.title, id=task.name, elem_id=f"tab-{task.name}"):
+                    _page(backend, task, limits, scratch)
+    return blocks
+
+
+def launch_options(scratch: Scratch) -> dict[str, Any]:
+    """What `Blocks.launch` needs besides host and port: the offline theme and CSS, nothing shared or phoned home."""
+    return dict(
+        allowed_paths=[str(scratch.root)],
+        max_file_size=0,  # the pages take no uploads: refuse any sent to Gradio's upload route
+        theme=THEME,
+        css=CSS,
+        share=False,
+        inbrowser=False,
+        ssr_mode=False,
+        mcp_server=False,
+        pwa=False,
+        enable_monitoring=False,
+        footer_links=[],
+        show_error=False,
+        quiet=True,
+    )

@@ -1,0 +1,40 @@
+"""benchmarks/serve_load.py in its smallest configuration against a real server of a tiny model trained here:
+every request answered, complete JSON and Markdown; bad input is one line and exit status 2."""
+
+import json
+import sys
+
+import pytest
+from conftest import REPO, SONNETS
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import serve_load  # noqa: E402
+
+
+@pytest.mark.slow
+def test_serve_load_smoke(tmp_path, monkeypatch, one_thread):
+    pytest.importorskip("gradio")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the server process: a tiny model runs fastest on one thread
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for index in range(4):
+        (corpus / f"work_{index}.txt").write_text(SONNETS * 6)
+    out = tmp_path / "out"
+    assert serve_load.run(["--smoke", "--corpus", str(corpus), "--out", str(out), "--prompt", "So [MASK:6] thee"]) == 0
+    result = json.loads((out / "serve_load.json").read_text())
+    assert (out / "serve_load.md").read_text().startswith("# serve_load")
+    assert result["task"] == "infill" and result["requests"] == 2 * 3 and result["errors"] == 0
+    assert 0 < result["p50 latency s"] <= result["p95 latency s"] <= result["max latency s"] < 60
+    assert 100 < result["server RSS before MiB"] and 100 < result["server RSS after MiB"]
+    assert result["no errors"] is True and result["RSS growth"] == pytest.approx(
+        result["server RSS after MiB"] / result["server RSS before MiB"] - 1
+    )
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    assert serve_load.common.main_guard("serve_load", serve_load.run, ["--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--checkpoint is required" in err[0]
+    assert serve_load.common.main_guard("serve_load", serve_load.run, ["--smoke", "--clients", "0"]) == 2
+    assert "--clients must be positive" in capsys.readouterr().err

@@ -1,0 +1,49 @@
+"""Tiny text and protein checkpoints trained with the real Lightning Trainer (10 steps, seconds each), for the tests of
+the commands and the web app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import REPO, SONNETS
+
+from discrete_diff.commands.train import build_cli, fit
+
+PROTEINS = ["MKVLAAGWWCEEKLRSTNPQDYHFMKVL", "GWWCAKLLKEEGRSTMKVLPQDNNHY", "ACDEFGHIKLMNPQRSTVWYMKVLWWC"]
+
+
+def train(tmp: Path, data_lines: list[str], steps: int = 10) -> str:
+    """configs/tiny.yaml (2 layers x 32, at most 64 positions) with this data section; the last checkpoint."""
+    config = tmp / "config.yaml"
+    config.write_text("\n".join([(REPO / "configs/tiny.yaml").read_text().split("\ndata:")[0], "data:", *data_lines]))
+    cli = build_cli(
+        ["--config", str(config), "--trainer.max_steps", str(steps), "--trainer.logger.init_args.save_dir",
+         str(tmp / "runs"), "--trainer.enable_progress_bar", "false"]
+    )  # fmt: skip
+    fit(cli)
+    return cli.trainer.checkpoint_callback.last_model_path
+
+
+def text_checkpoint(tmp: Path) -> str:
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    for index in range(4):
+        (corpus / f"work_{index}.txt").write_text(SONNETS * 6, encoding="utf-8")
+    return train(tmp, [
+        "  class_path: discrete_diff.text.datamodule.TextDataModule",
+        "  init_args:",
+        f"    corpus: {corpus}",
+        "    tokenizer: {class_path: discrete_diff.text.tokenizers.CharacterTokenizer}",
+        "    block_length: 64",
+        "    batch_size: 8",
+    ])  # fmt: skip
+
+
+def protein_checkpoint(tmp: Path) -> str:
+    """Proteins of 22 to 28 residues; the model's limit is 46 residues (48 positions less <cls> and <eos>)."""
+    fasta = tmp / "proteins.fasta"
+    fasta.write_text("".join(f">p{i}\n{PROTEINS[i % 3][i % 5 :]}\n" for i in range(30)))
+    return train(tmp, [
+        "  class_path: discrete_diff.protein.datamodule.ProteinDataModule",
+        f"  init_args: {{corpus: {fasta}, max_length: 48, batch_size: 8, val_fraction: 0.2}}",
+    ])  # fmt: skip
