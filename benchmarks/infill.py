@@ -28,8 +28,8 @@ from discrete_diff.errors import UserInputError
 from discrete_diff.infill import Blank, LikelihoodLength, Scorer, TokenTemplate, infill_templates
 from discrete_diff.sampling import STRATEGIES
 from discrete_diff.sampling.options import SamplingSettings
-from discrete_diff.text.datamodule import resolve_corpus, split_documents
-from discrete_diff.text.sources import find_documents
+from discrete_diff.text.datamodule import resolve_corpus
+from discrete_diff.text.sources import find_documents, split_documents
 
 SIZES = {
     "smoke": {"lines": 3, "train_steps": 20, "time_draws": 2, "length_draws": 2},

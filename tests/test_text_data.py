@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from discrete_diff.errors import UserInputError
-from discrete_diff.text.datamodule import TextDataModule, split_documents
-from discrete_diff.text.sources import find_documents
+from discrete_diff.text.datamodule import TextDataModule
+from discrete_diff.text.sources import find_documents, split_documents
 from discrete_diff.text.tokenizers import ByteLevelBPETokenizer, CharacterTokenizer
 
 

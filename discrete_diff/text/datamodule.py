@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
-import math
-import os
-import shutil
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,11 +13,11 @@ from transformers import PreTrainedTokenizerFast
 
 from ..data import SequenceDataModule, make_batch
 from ..errors import UserInputError
-from ..package_data import staging_directory
 from ..specs import to_spec
-from ..token_cache import SplitInfo, TokenBlocks, TokenFileWriter, read_token_cache
+from ..token_cache import TokenBlocks, read_token_cache
+from .cache_build import ensure_text_cache
 from .shakespeare import fetch_shakespeare
-from .sources import Document, corpus_fingerprint, find_documents
+from .sources import corpus_fingerprint, find_documents
 from .tokenizers import CharacterTokenizer, TextTokenizer, tokenizer_from_json
 
 BUILTIN_CORPORA = {"shakespeare": fetch_shakespeare}
@@ -32,16 +28,6 @@ def resolve_corpus(corpus: str, data_dir: str) -> Path:
     if corpus in BUILTIN_CORPORA:
         return BUILTIN_CORPORA[corpus](data_dir)
     return Path(corpus).expanduser()
-
-
-def split_documents(documents: list[Document], val_fraction: float) -> tuple[list[Document], list[Document]]:
-    """Whole documents go to validation, chosen by a hash of their names: deterministic and order-free."""
-    if len(documents) < 2:
-        return documents, []
-    ranked = sorted(documents, key=lambda d: hashlib.sha256(d.name.encode()).hexdigest())
-    count = min(len(documents) - 1, max(1, round(val_fraction * len(documents))))
-    held_out = {d.name for d in ranked[:count]}
-    return [d for d in documents if d.name not in held_out], [d for d in documents if d.name in held_out]
 
 
 class TextDataModule(SequenceDataModule):
@@ -62,6 +48,7 @@ class TextDataModule(SequenceDataModule):
         cache_dir: str | None = None,
         data_dir: str = "data",
         num_workers: int = 0,
+        label_field: str | None = None,
     ) -> None:
         super().__init__()
         self.init_args = {
@@ -70,6 +57,7 @@ class TextDataModule(SequenceDataModule):
             "batch_size": batch_size,
             "val_fraction": val_fraction,
             "text_field": text_field,
+            "label_field": label_field,
             "cache_dir": cache_dir,
             "data_dir": data_dir,
         }
@@ -85,14 +73,13 @@ class TextDataModule(SequenceDataModule):
         self.num_workers = num_workers
         self.tokenizer_choice = tokenizer or CharacterTokenizer()
         root = resolve_corpus(corpus, data_dir)
-        documents = find_documents(root, text_field)
+        documents = find_documents(root, text_field, label_field)
         key = hashlib.sha256(
             f"{corpus_fingerprint(documents)}|{self.tokenizer_choice.describe()}|{val_fraction}".encode()
         ).hexdigest()[:20]
         default_cache = (root if root.is_dir() else root.parent) / ".discrete_diff_cache"
         self.cache = Path(cache_dir).expanduser() / key if cache_dir else default_cache / key
-        if not (self.cache / "meta.json").is_file():
-            _build_cache(self.cache, documents, self.tokenizer_choice, val_fraction, root)
+        ensure_text_cache(self.cache, documents, self.tokenizer_choice, val_fraction, root)
         self.tokens, self.splits, meta = read_token_cache(self.cache)
         self.tokenizer: PreTrainedTokenizerFast = tokenizer_from_json(meta["tokenizer"])
         for name, split in self.splits.items():
@@ -139,50 +126,3 @@ class TextDataModule(SequenceDataModule):
 
 def _collate_blocks(blocks: list[torch.Tensor], tokenizer: PreTrainedTokenizerFast) -> dict[str, torch.Tensor]:
     return make_batch(torch.stack(blocks), tokenizer)  # (B, L)
-
-
-def _build_cache(
-    cache: Path, documents: list[Document], choice: TextTokenizer, val_fraction: float, root: Path
-) -> None:
-    train_docs, val_docs = split_documents(documents, val_fraction)
-
-    def train_text():
-        return itertools.chain.from_iterable(d.chunks() for d in train_docs)
-
-    if not any(chunk.strip() for chunk in train_text()):
-        raise UserInputError(f"{root}: the corpus holds no text")
-    tokenizer = choice.build(train_text)
-    backend = tokenizer.backend_tokenizer
-    backend.encode_special_tokens = True  # a literal "[MASK]" in a corpus is text, not the mask token
-    staging = staging_directory(cache)
-    try:
-        writer = TokenFileWriter(staging, len(tokenizer))
-        splits: dict[str, SplitInfo] = {}
-        for name, docs in (("validation", val_docs), ("train", train_docs)):
-            start, characters, scored = writer.count, 0, 0
-            for document in docs:
-                for chunk in document.chunks():
-                    ids = backend.encode(chunk, add_special_tokens=False).ids
-                    writer.write(ids)
-                    characters += len(chunk)
-                    scored += len(ids)
-                writer.write([tokenizer.eos_token_id])
-            splits[name] = SplitInfo(start, writer.count, characters, scored)
-        if not val_docs:
-            splits = _split_tail(splits["train"], val_fraction)
-        backend.encode_special_tokens = False
-        writer.close(splits, {"tokenizer": backend.to_str(), "documents": len(documents)})
-        if cache.exists():
-            shutil.rmtree(cache)
-        os.replace(staging, cache)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _split_tail(whole: SplitInfo, val_fraction: float) -> dict[str, SplitInfo]:
-    """A single document: its last `val_fraction` of tokens is the validation split."""
-    cut = whole.end - math.ceil(val_fraction * whole.tokens)
-    share = (cut - whole.start) / max(whole.tokens, 1)
-    train = SplitInfo(whole.start, cut, round(whole.characters * share), round(whole.scored_tokens * share))
-    val = SplitInfo(cut, whole.end, whole.characters - train.characters, whole.scored_tokens - train.scored_tokens)
-    return {"train": train, "validation": val}
