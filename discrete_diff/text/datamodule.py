@@ -16,6 +16,7 @@ from ..errors import UserInputError
 from ..specs import to_spec
 from ..token_cache import TokenBlocks, read_token_cache
 from .cache_build import ensure_text_cache
+from .hub import fetch_hub_dataset, is_hub_name
 from .shakespeare import fetch_shakespeare
 from .sources import corpus_fingerprint, find_documents
 from .tokenizers import CharacterTokenizer, TextTokenizer, tokenizer_from_json
@@ -24,9 +25,11 @@ BUILTIN_CORPORA = {"shakespeare": fetch_shakespeare}
 
 
 def resolve_corpus(corpus: str, data_dir: str) -> Path:
-    """A built-in corpus name (fetched on first use) or a path to a file or directory."""
+    """A built-in corpus name or a hub dataset `hf:NAME[:CONFIG][@SPLIT]` (fetched on first use), or a path."""
     if corpus in BUILTIN_CORPORA:
         return BUILTIN_CORPORA[corpus](data_dir)
+    if is_hub_name(corpus):
+        return fetch_hub_dataset(corpus, data_dir)
     return Path(corpus).expanduser()
 
 

@@ -29,7 +29,8 @@ Encoder = Callable[[list[str]], list[np.ndarray]]
 """Texts -> one int64 id array per text."""
 
 MAX_CACHED_PIECES = 1 << 18
-"""The piece cache is emptied when it holds this many pieces, so memory stays bounded on any corpus (~40 MB)."""
+"""The piece cache is emptied before a text that would take it past this many pieces, so its memory stays bounded
+on any corpus (about 40 MB, plus the pieces of one text)."""
 
 UNICODE_CODE_POINTS = 0x110000
 _CUT = re.compile(r"(?=[ \t\n\r])(?<=\S)")
@@ -109,8 +110,9 @@ class CharacterEncoder:
 class PieceCacheEncoder:
     """Byte-level BPE through a cache of pieces (a word with the whitespace before it), each encoded once."""
 
-    def __init__(self, backend: Tokenizer) -> None:
+    def __init__(self, backend: Tokenizer, max_pieces: int = MAX_CACHED_PIECES) -> None:
         self.backend = backend
+        self.max_pieces = max_pieces
         self._reset()
 
     def _reset(self) -> None:
@@ -125,7 +127,7 @@ class PieceCacheEncoder:
 
     def _encode(self, text: str) -> np.ndarray:
         pieces = _CUT.split(text)
-        if len(self.slot_of) + len(pieces) > MAX_CACHED_PIECES:
+        if len(self.slot_of) + len(pieces) > self.max_pieces:
             self._reset()
         slots = np.fromiter(map(self.slot_of.__getitem__, pieces), dtype=np.int64, count=len(pieces))
         missing = np.flatnonzero(slots < 0)
