@@ -19,10 +19,10 @@ import torch
 from discrete_diff.checkpoint import TrainedModel, load_trained_model
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.evaluation.likelihood import nelbo_bound
+from discrete_diff.protein.alignment import read_alignment
 from discrete_diff.protein.datamodule import encode_proteins, protein_loader
 from discrete_diff.protein.datasets import DATASETS, alignment_paths
 from discrete_diff.protein.generate import GenerationSettings, choose_lengths, generate_proteins
-from discrete_diff.protein.hmm import read_alignment
 from discrete_diff.protein.metrics import unigram_perplexity
 from discrete_diff.protein.report import evaluate_proteins, format_table, plot_comparison
 from discrete_diff.sampling.options import SamplingSettings
