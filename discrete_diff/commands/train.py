@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+import yaml
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 from ..callbacks import TokenThroughput
 from ..data import SequenceDataModule
@@ -16,6 +18,8 @@ from ..lit import DiffusionModule
 
 NAME = "train"
 HELP = "train a model from a YAML config (LightningCLI: any Trainer, model or data option can be overridden)"
+OPTION_GROUPS = ("trainer", "model")
+"""Config sections that hold options; jsonargparse silently drops a section given as anything but a mapping."""
 
 
 class TrainCLI(LightningCLI):
@@ -24,11 +28,35 @@ class TrainCLI(LightningCLI):
         parser.link_arguments("data.tokenizer", "model.tokenizer", apply_on="instantiate")
         parser.add_argument("--ckpt_path", type=str | None, default=None, help="resume training from this checkpoint")
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        for source, config in _config_files(args):
+            for group in OPTION_GROUPS:
+                value = config.get(group) if isinstance(config, dict) else None
+                if value is not None and not isinstance(value, dict):
+                    raise UserInputError(f"{source}: '{group}' must be a mapping of options, got {value!r:.40}")
+        super().parse_arguments(parser, args)
+
     def before_instantiate_classes(self) -> None:
         """Check the resume path before building anything, so the error is the only thing printed."""
         resume = self.config.get("ckpt_path")
         if resume and not Path(resume).is_file():
             raise UserInputError(f"--ckpt_path {resume}: checkpoint not found")
+
+
+def _config_files(args: ArgsType) -> Iterator[tuple[str, object]]:
+    """(source, parsed YAML) of each --config; ones that do not parse are left to jsonargparse to report."""
+    args = list(args) if isinstance(args, list) else []
+    for index, arg in enumerate(args):
+        value = args[index + 1] if arg == "--config" and index + 1 < len(args) else None
+        value = arg.removeprefix("--config=") if arg.startswith("--config=") else value
+        if value is None:
+            continue
+        path = Path(value)
+        try:
+            text = path.read_text(encoding="utf-8") if path.is_file() else value
+            yield (str(path) if path.is_file() else "--config"), yaml.safe_load(text)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
 
 
 def build_cli(args: list[str]) -> TrainCLI:
