@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import resource
 import shutil
 import sys
 import tempfile
@@ -80,6 +81,8 @@ def data_module(job: dict, tokenizer=None):
 
 def tokenize(job: dict) -> dict:
     """First use of a corpus; the time spent building the tokenizer (the BPE's training) is also kept apart."""
+    import discrete_diff.text.datamodule  # noqa: F401 - imported before the clock starts: seconds of torch & co.
+
     choice = tokenizer_choice(job["tokenizer"])
     build, building = choice.build, []
 
@@ -96,6 +99,9 @@ def tokenize(job: dict) -> dict:
         "seconds": time.perf_counter() - start,
         "tokenizer_seconds": sum(building),
         "tokens": int(module.tokens.shape[0]),
+        # The encoding worker processes, reaped by now (forked: their resident memory includes pages shared with
+        # this process, so it overstates what they add).
+        "workers_peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
 
 
@@ -172,6 +178,7 @@ def corpus_rows(size: dict, isolated: bool, scratch: Path) -> tuple[list[dict], 
                     "first_use_mb_per_sec": corpus_mb / built["seconds"],
                     "encode_mb_per_sec": corpus_mb / encoding_seconds,
                     "tokenize_peak_rss_mib": built["peak_rss_mib"],
+                    "workers_peak_rss_mib": built["workers_peak_rss_mib"],
                 }
             )
             print(f"{megabytes} MB, {name}: tokenized in {built['seconds']:.1f} s", file=sys.stderr)
@@ -251,6 +258,7 @@ def run(argv: list[str] | None = None) -> int:
                 "first_use_mb_per_sec",
                 "encode_mb_per_sec",
                 "tokenize_peak_rss_mib",
+                "workers_peak_rss_mib",
             ],
         ),
         "Loading (cached token file, 50 batches) against corpus size": common.markdown_table(

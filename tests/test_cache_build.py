@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from discrete_diff.text.cache_build import BATCH_CHARACTERS
 from discrete_diff.text.datamodule import TextDataModule
 from discrete_diff.text.encoding import CharacterEncoder, PieceCacheEncoder, corpus_encoder
+from discrete_diff.text.parallel import encode_batches
 from discrete_diff.text.sources import find_documents, split_documents
 from discrete_diff.text.tokenizers import ByteLevelBPETokenizer, CharacterTokenizer, TokenizerFile, spread_sample
 from discrete_diff.token_cache import FORMAT_VERSION
@@ -69,6 +70,20 @@ def test_piece_cache_stays_exact_when_it_is_emptied():
     ]
     # Emptied before each text here: only the last text's pieces are left ("w0" at its start, then " w0".." w12").
     assert len(encoder.slot_of) == 14 and not any("v" in piece for piece in encoder.slot_of)
+
+
+def test_worker_processes_encode_exactly_what_one_process_does():
+    batches = [(index, [f"batch {index}: " + "the cat sat " * index, "[MASK] é\n"]) for index in range(7)]
+    serial = list(encode_batches(batches, BYTE_LEVEL, np.dtype(np.uint16), workers=0))
+    parallel = list(encode_batches(batches, BYTE_LEVEL, np.dtype(np.uint16), workers=2))
+    assert [key for key, _ in parallel] == list(range(7))  # in input order, whichever worker finished first
+    assert all(ids.dtype == np.uint16 for _, arrays in parallel for ids in arrays)
+    assert [[ids.tolist() for ids in arrays] for _, arrays in parallel] == [
+        [BYTE_LEVEL.encode(text, add_special_tokens=False).ids for text in texts] for _, texts in batches
+    ]
+    assert [[ids.tolist() for ids in arrays] for _, arrays in serial] == [
+        [ids.tolist() for ids in arrays] for _, arrays in parallel
+    ]
 
 
 def test_spread_sample_keeps_at_most_the_limit_spread_over_the_whole_corpus():

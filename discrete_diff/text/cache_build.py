@@ -1,9 +1,10 @@
 """Tokenizing a text corpus into its token cache: the tokenizer, batched exact encoding, split statistics.
 
 Documents are read in order (records of one file in one pass), gathered into batches of about BATCH_CHARACTERS,
-encoded (`encoding.corpus_encoder`) and appended to the token file with one [EOS] after each document, so memory
-holds one batch whatever the corpus size. Split statistics are exact: characters are counted as read, and scored
-tokens are the non-special ones, which are the ones a loss scores.
+encoded (`encoding.corpus_encoder`, in worker processes when there are several CPUs: `parallel.py`) and appended
+to the token file with one [EOS] after each document, so memory holds a few batches whatever the corpus size.
+Split statistics are exact: characters are counted as read, and scored tokens are the non-special ones, which are
+the ones a loss scores.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from transformers import PreTrainedTokenizerFast
 from ..errors import UserInputError
 from ..package_data import staging_directory
 from ..token_cache import SplitInfo, TokenFileWriter, cache_is_current
-from .encoding import Encoder, corpus_encoder
+from .encoding import encoder_name
+from .parallel import default_workers, encode_batches
 from .sources import Document, read_documents, split_documents
 from .tokenizers import TextTokenizer
 
@@ -51,17 +53,16 @@ def build_text_cache(
     tokenizer = choice.build(train_text)
     backend = tokenizer.backend_tokenizer
     backend.encode_special_tokens = True  # a literal "[MASK]" in a corpus is text, not the mask token
-    encoder = corpus_encoder(backend)
     staging = staging_directory(cache)
     try:
-        writer = _SplitWriter(TokenFileWriter(staging, len(tokenizer)), encoder, tokenizer)
+        writer = _SplitWriter(TokenFileWriter(staging, len(tokenizer)), backend, tokenizer, default_workers())
         splits: dict[str, SplitInfo] = {}
         for name, docs in (("validation", val_docs), ("train", train_docs)):
             splits[name] = writer.write_split(docs, keep_texts=not val_docs)
         if not val_docs:
             splits = _split_tail(splits["train"], val_fraction, writer.texts, backend, writer.special)
         backend.encode_special_tokens = False
-        extra = {"tokenizer": backend.to_str(), "documents": len(documents), "encoder": type(encoder).__name__}
+        extra = {"tokenizer": backend.to_str(), "documents": len(documents), "encoder": encoder_name(backend)}
         writer.file.close(splits, extra)
         if cache.exists():
             shutil.rmtree(cache)
@@ -85,47 +86,54 @@ class _Text:
 @dataclass
 class _SplitWriter:
     file: TokenFileWriter
-    encoder: Encoder
+    backend: Tokenizer
     tokenizer: PreTrainedTokenizerFast
+    workers: int
     texts: list[_Text] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.special = np.zeros(len(self.tokenizer), dtype=bool)  # token id -> never masked nor scored
         self.special[sorted(set(self.tokenizer.all_special_ids))] = True
-        self.eos = np.array([self.tokenizer.eos_token_id], dtype=np.int64)
+        self.eos = np.array([self.tokenizer.eos_token_id], dtype=self.file.dtype)
 
     def write_split(self, documents: list[Document], keep_texts: bool) -> SplitInfo:
         """Append the documents' tokens, each followed by [EOS]; `keep_texts` records every text's counts."""
         start, characters, scored = self.file.count, 0, 0
-        batch: list[tuple[Document, int, str, bool]] = []  # (document, chunk index, text, last of its document)
-        size = 0
-
-        def flush() -> None:
-            nonlocal characters, scored, size
-            arrays = self.encoder([text for _, _, text, _ in batch])
+        encoded = encode_batches(_batches(documents), self.backend, self.file.dtype, self.workers)
+        for items, arrays in encoded:
             pieces: list[np.ndarray] = []
-            for (document, index, text, last), ids in zip(batch, arrays, strict=True):
+            for (document, index, length, last), ids in zip(items, arrays, strict=True):
                 counted = int(np.count_nonzero(~self.special[ids]))
-                characters += len(text)
+                characters += length
                 scored += counted
                 pieces.append(ids)
                 if last:
                     pieces.append(self.eos)
                 if keep_texts:
-                    self.texts.append(_Text(document, index, len(text), len(ids), counted))
-            if pieces:
-                self.file.write(np.concatenate(pieces))
-            batch.clear()
-            size = 0
-
-        for document, chunks in read_documents(documents):
-            for index, text, last in _marked(chunks):
-                batch.append((document, index, text, last))
-                size += len(text)
-                if size >= BATCH_CHARACTERS:
-                    flush()
-        flush()
+                    self.texts.append(_Text(document, index, length, len(ids), counted))
+            self.file.write(np.concatenate(pieces))
         return SplitInfo(start, self.file.count, characters, scored)
+
+
+_Item = tuple[Document, int, int, bool]
+"""(document, chunk index, characters, is it the document's last chunk)"""
+
+
+def _batches(documents: list[Document]) -> Iterator[tuple[list[_Item], list[str]]]:
+    """The documents' chunks gathered into batches of about BATCH_CHARACTERS."""
+    items: list[_Item] = []
+    texts: list[str] = []
+    size = 0
+    for document, chunks in read_documents(documents):
+        for index, text, last in _marked(chunks):
+            items.append((document, index, len(text), last))
+            texts.append(text)
+            size += len(text)
+            if size >= BATCH_CHARACTERS:
+                yield items, texts
+                items, texts, size = [], [], 0
+    if items:
+        yield items, texts
 
 
 def _marked(chunks: Iterable[str]) -> Iterator[tuple[int, str, bool]]:
