@@ -71,7 +71,7 @@ def _is_character_level(spec: dict) -> bool:
     return (
         model["type"] == "BPE"
         and not model["merges"]
-        and model.get("unk_token") is not None
+        and model.get("unk_token") in model["vocab"]
         and not model.get("byte_fallback")
         and not model.get("ignore_merges")
         and not model.get("continuing_subword_prefix")
