@@ -1,6 +1,7 @@
 """The token cache: fast encoders equal tokenizers' own encoding, and split statistics are exact."""
 
 import json
+import multiprocessing
 
 import numpy as np
 import pytest
@@ -73,17 +74,18 @@ def test_piece_cache_stays_exact_when_it_is_emptied():
 
 
 def test_worker_processes_encode_exactly_what_one_process_does():
-    batches = [(index, [f"batch {index}: " + "the cat sat " * index, "[MASK] é\n"]) for index in range(7)]
-    serial = list(encode_batches(batches, BYTE_LEVEL, np.dtype(np.uint16), workers=0))
-    parallel = list(encode_batches(batches, BYTE_LEVEL, np.dtype(np.uint16), workers=2))
-    assert [key for key, _ in parallel] == list(range(7))  # in input order, whichever worker finished first
+    batches = [(index, [f"batch {index}: " + "the cat sat " * index, "[MASK] é\n"]) for index in range(9)]
+    expected = [[BYTE_LEVEL.encode(text, add_special_tokens=False).ids for text in texts] for _, texts in batches]
+    serial = list(encode_batches(batches, BYTE_LEVEL, np.dtype(np.uint16), workers=0, warmup=2))
+    stream = encode_batches(batches, BYTE_LEVEL, np.dtype(np.uint16), workers=2, warmup=2)
+    parallel = [next(stream) for _ in range(3)]
+    assert len(multiprocessing.active_children()) == 2  # after the warm-up batches, two forked workers
+    parallel += list(stream)
+    assert not multiprocessing.active_children()  # and gone once the stream is done
+    assert [key for key, _ in parallel] == list(range(9))  # in input order, whichever worker finished first
     assert all(ids.dtype == np.uint16 for _, arrays in parallel for ids in arrays)
-    assert [[ids.tolist() for ids in arrays] for _, arrays in parallel] == [
-        [BYTE_LEVEL.encode(text, add_special_tokens=False).ids for text in texts] for _, texts in batches
-    ]
-    assert [[ids.tolist() for ids in arrays] for _, arrays in serial] == [
-        [ids.tolist() for ids in arrays] for _, arrays in parallel
-    ]
+    assert [[ids.tolist() for ids in arrays] for _, arrays in parallel] == expected
+    assert [[ids.tolist() for ids in arrays] for _, arrays in serial] == expected
 
 
 def test_spread_sample_keeps_at_most_the_limit_spread_over_the_whole_corpus():
