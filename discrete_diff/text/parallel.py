@@ -32,9 +32,11 @@ _worker: tuple[Encoder, np.dtype] | None = None
 
 
 def default_workers() -> int:
-    """The CPUs this process may run on (at most MAX_WORKERS); 0 where fork is unavailable or one CPU is all."""
+    """The CPUs this process may run on (at most MAX_WORKERS); 0 where fork is unavailable, one CPU is all, or
+    this process is itself a daemonic worker (which may not start processes)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if cpus < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    forkable = "fork" in multiprocessing.get_all_start_methods() and not multiprocessing.current_process().daemon
+    if cpus < 2 or not forkable:
         return 0
     return min(cpus, MAX_WORKERS)
 
