@@ -6,7 +6,7 @@ import torch
 
 from discrete_diff.errors import UserInputError
 from discrete_diff.text.datamodule import TextDataModule
-from discrete_diff.text.sources import find_documents, split_documents
+from discrete_diff.text.sources import CHUNK_BYTES, find_documents, split_documents
 from discrete_diff.text.tokenizers import ByteLevelBPETokenizer, CharacterTokenizer
 
 
@@ -17,6 +17,16 @@ def test_directory_jsonl_and_txt_sources(tmp_path):
     documents = find_documents(tmp_path)
     assert [d.name for d in documents] == ["a.txt", "b.jsonl:1", "b.jsonl:2"]
     assert ["".join(d.chunks()) for d in documents] == ["alpha\n", "beta", "gamma"]
+
+
+def test_a_file_of_one_long_line_is_read_in_bounded_chunks(tmp_path):
+    path = tmp_path / "one_line.txt"
+    text = "word " * (3 * CHUNK_BYTES // 5) + "x" * (2 * CHUNK_BYTES)  # no line end; then no space either
+    path.write_text(text)
+    chunks = list(find_documents(path)[0].chunks())
+    assert "".join(chunks) == text and len(chunks) >= 3
+    assert max(map(len, chunks)) <= 2 * CHUNK_BYTES + 5
+    assert all(chunk.endswith("word") for chunk in chunks[:2])  # cut before a space while there are spaces
 
 
 def test_split_holds_out_whole_documents_deterministically(tmp_path):

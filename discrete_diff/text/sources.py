@@ -35,7 +35,7 @@ class Document:
     """The record's `label_field` value, if one was asked for (kept for later use; training ignores it)."""
 
     def chunks(self) -> Iterator[str]:
-        """The document's text in pieces of about CHUNK_BYTES, split at line ends."""
+        """The document's text in pieces of about CHUNK_BYTES, split at line ends (a longer line before a space)."""
         for _, chunks in read_documents([self]):
             yield from chunks
 
@@ -72,6 +72,8 @@ def _read_utf8_chunks(path: Path) -> Iterator[str]:
             offset += len(block)
             text = pending + text
             cut = text.rfind("\n") + 1
+            if not cut and len(text) > CHUNK_BYTES:  # one long line: cut before its last space, else anywhere
+                cut = text.rfind(" ") if text.rfind(" ") > 0 else len(text)
             pending = text[cut:]
             if cut:
                 yield text[:cut]
