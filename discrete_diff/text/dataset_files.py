@@ -15,7 +15,9 @@ from typing import Any
 from ..errors import UserInputError
 
 SUFFIXES = {".parquet", ".arrow"}
-BATCH_ROWS = 1024
+BATCH_ROWS = 64
+"""Parquet rows per record batch: a batch of whole books is still tens of MB. (An Arrow file's batches are as its
+writer made them; `datasets` writes 1,000 rows each.)"""
 EXTRA_HINT = "pip install 'discrete-diff[datasets]'"
 
 
