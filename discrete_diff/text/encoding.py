@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Callable
 from functools import partial
+from itertools import repeat
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -125,7 +126,7 @@ class PieceCacheEncoder:
         self._reset()
 
     def _reset(self) -> None:
-        self.slot_of = _Slots()
+        self.slot_of: dict[str, int] = {}
         self.starts = np.zeros(1024, dtype=np.int64)  # slot -> where its ids begin in `flat`
         self.lengths = np.zeros(1024, dtype=np.int64)  # slot -> how many ids
         self.flat = np.zeros(1 << 16, dtype=np.int64)
@@ -138,7 +139,7 @@ class PieceCacheEncoder:
         pieces = _CUT.split(text)
         if len(self.slot_of) + len(pieces) > self.max_pieces:
             self._reset()
-        slots = np.fromiter(map(self.slot_of.__getitem__, pieces), dtype=np.int64, count=len(pieces))
+        slots = np.fromiter(map(self.slot_of.get, pieces, repeat(-1)), dtype=np.int64, count=len(pieces))
         missing = np.flatnonzero(slots < 0)
         if missing.size:
             new = [pieces[i] for i in missing.tolist()]
@@ -151,14 +152,17 @@ class PieceCacheEncoder:
         return self.flat[gather]
 
     def _add(self, pieces: list[str]) -> None:
-        new = list(dict.fromkeys(pieces))
-        joinable = [p for p in new if _joinable(p)]
-        alone = [p for p in new if not _joinable(p)]
+        joinable: list[str] = []
+        alone: list[str] = []
+        for piece in dict.fromkeys(pieces):
+            # Begins with the whitespace of a cut and ends on a non-space: a cut on both sides of it in any join.
+            joins = piece[:1] != "" and piece[0] in _CUT_CHARACTERS and not piece[-1].isspace()
+            (joinable if joins else alone).append(piece)
         encodings = self.backend.encode_batch_fast(alone, add_special_tokens=False)
         alone_ids = [np.asarray(e.ids, dtype=np.int64) for e in encodings]
         joined_ids, joined_lengths = self._encode_joined(joinable)
         lengths = np.concatenate([np.array([len(i) for i in alone_ids], dtype=np.int64), joined_lengths])
-        first_slot, total, count = len(self.slot_of), int(lengths.sum()), len(new)
+        first_slot, total, count = len(self.slot_of), int(lengths.sum()), len(alone) + len(joinable)
         self.starts = _grown(self.starts, first_slot + count)
         self.lengths = _grown(self.lengths, first_slot + count)
         self.flat = _grown(self.flat, self.used + total)
@@ -181,18 +185,6 @@ class PieceCacheEncoder:
         token_starts = np.array([start for start, _ in encoding.offsets], dtype=np.int64)  # (tokens,)
         owner = np.searchsorted(piece_starts, token_starts, side="right") - 1  # (tokens,) piece of each token
         return np.asarray(encoding.ids, dtype=np.int64), np.bincount(owner, minlength=len(pieces))
-
-
-def _joinable(piece: str) -> bool:
-    """Begins with the whitespace of a cut and ends on a non-space: a cut on both sides of it in any join."""
-    return piece[:1] != "" and piece[0] in _CUT_CHARACTERS and not piece[-1].isspace()
-
-
-class _Slots(dict):
-    """piece -> slot; -1 for a piece not cached yet (cheaper than `get` with a default)."""
-
-    def __missing__(self, piece: str) -> int:
-        return -1
 
 
 def _grown(array: np.ndarray, size: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from .encoding import Encoder, corpus_encoder
 Key = TypeVar("Key")
 MAX_WORKERS = 8
 IN_FLIGHT_PER_WORKER = 2
-WARMUP_BATCHES = 16
+WARMUP_BATCHES = 8
 
 _worker: tuple[Encoder, np.dtype] | None = None
 """What a forked worker encodes with: set in the parent just before it forks."""
