@@ -6,9 +6,9 @@ import contextlib
 import gzip
 import io
 import json
-import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,7 +29,6 @@ from discrete_diff.text.sources import find_documents
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = {"fasta": 500, "text_template": 1000, "protein_template": 1000, "jsonl": 500, "config": 150}
-SCRATCH = Path(tempfile.mkdtemp(prefix="discrete_diff_fuzz_"))  # one file rewritten per example
 
 
 def fuzz(parser: str) -> settings:
@@ -41,8 +40,14 @@ def one_line(error: UserInputError) -> bool:
     return bool(message.strip()) and "\n" not in message
 
 
-def scratch_file(name: str, data: bytes) -> Path:
-    path = SCRATCH / name
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory) -> Path:
+    """One folder for the module (a function-scoped tmp_path would be shared by all examples anyway)."""
+    return tmp_path_factory.mktemp("fuzz")
+
+
+def scratch_file(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name  # rewritten by every example
     path.write_bytes(data)
     return path
 
@@ -70,11 +75,11 @@ POLICY = st.builds(
 
 @fuzz("fasta")
 @given(data=FASTA_BYTES, compress=st.sampled_from(["plain", "gzip", "truncated gzip"]), policy=st.data())
-def test_fasta_reader_reads_or_says_what_is_wrong(data, compress, policy):
+def test_fasta_reader_reads_or_says_what_is_wrong(scratch, data, compress, policy):
     if compress != "plain":
         data = gzip.compress(data)
         data = data[: len(data) // 2] if compress == "truncated gzip" else data
-    path = scratch_file("fuzz.fasta", data)
+    path = scratch_file(scratch, "fuzz.fasta", data)
     try:
         records, report = read_fasta(path, policy.draw(POLICY))
     except UserInputError as error:
@@ -145,8 +150,8 @@ JSONL_BYTES = st.one_of(
 
 @fuzz("jsonl")
 @given(data=JSONL_BYTES, label_field=st.none() | st.just("label"))
-def test_jsonl_corpus_reads_or_says_what_is_wrong(data, label_field):
-    path = scratch_file("fuzz.jsonl", data)
+def test_jsonl_corpus_reads_or_says_what_is_wrong(scratch, data, label_field):
+    path = scratch_file(scratch, "fuzz.jsonl", data)
     try:
         documents = find_documents(path, label_field=label_field)
         texts = ["".join(d.chunks()) for d in documents]
@@ -202,8 +207,8 @@ YAML_TEXT = st.one_of(
 
 @fuzz("config")
 @given(text=YAML_TEXT)
-def test_train_config_parses_or_says_what_is_wrong(text):
-    path = scratch_file("fuzz.yaml", text.encode("utf-8", "surrogatepass"))
+def test_train_config_parses_or_says_what_is_wrong(scratch, text):
+    path = scratch_file(scratch, "fuzz.yaml", text.encode("utf-8", "surrogatepass"))
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
@@ -220,8 +225,8 @@ def test_train_config_parses_or_says_what_is_wrong(text):
         assert status == 2 and err.getvalue().startswith("discrete-diff: error: ") and err.getvalue().count("\n") == 1
 
 
-def test_an_option_section_that_is_not_a_mapping_is_refused(capsys):
+def test_an_option_section_that_is_not_a_mapping_is_refused(scratch, capsys):
     # Found by the property above: jsonargparse dropped `model: 0` without a word and trained the default model.
-    path = scratch_file("sections.yaml", b"model: 0\n")
+    path = scratch_file(scratch, "sections.yaml", b"model: 0\n")
     assert main(["train", "--config", str(path), "--print_config"]) == 2
     assert capsys.readouterr().err == f"discrete-diff: error: {path}: 'model' must be a mapping of options, got 0\n"
