@@ -12,6 +12,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+FORMAT_VERSION = 2
+"""meta.json's "format". 2: scored_tokens leaves out every special token ([UNK] included, which is never masked
+nor scored), and a single document's validation characters are counted, not estimated. A cache of another
+format is rebuilt, never read."""
+
 
 @dataclass
 class SplitInfo:
@@ -21,7 +26,7 @@ class SplitInfo:
     end: int
     characters: int
     scored_tokens: int
-    """Tokens that are not special (the ones a loss is computed on)."""
+    """Tokens that are not special: exactly the ones a loss masks and scores (`data.make_batch`)."""
 
     @property
     def tokens(self) -> int:
@@ -37,13 +42,13 @@ def token_dtype(vocab_size: int) -> np.dtype:
 
 
 class TokenFileWriter:
-    """Appends token ids to `<dir>/tokens.bin`; `close()` renames it into place so readers never see half a file."""
+    """Appends token ids to `<dir>/tokens.bin` and writes meta.json on `close()`; the directory is a staging one
+    (files.atomic_directory) that appears under its real name only once complete."""
 
     def __init__(self, directory: Path, vocab_size: int) -> None:
         self.directory = directory
         self.dtype = token_dtype(vocab_size)
-        self.partial = directory / "tokens.bin.partial"
-        self.handle = open(self.partial, "wb")
+        self.handle = open(directory / "tokens.bin", "wb")
         self.count = 0
 
     def write(self, ids: Iterable[int] | np.ndarray) -> None:
@@ -54,16 +59,21 @@ class TokenFileWriter:
     def close(self, splits: dict[str, SplitInfo], extra: dict) -> None:
         self.handle.close()
         meta = {
+            "format": FORMAT_VERSION,
             "dtype": self.dtype.name,
             "tokens": self.count,
             "splits": {k: asdict(v) for k, v in splits.items()},
         }
         meta.update(extra)
-        meta_partial = self.directory / "meta.json.partial"
-        meta_partial.write_text(json.dumps(meta, indent=2))
-        os.replace(self.partial, self.directory / "tokens.bin")
-        # meta.json appears last: its presence marks a complete cache.
-        os.replace(meta_partial, self.directory / "meta.json")
+        (self.directory / "meta.json").write_text(json.dumps(meta, indent=2))
+
+
+def cache_is_current(directory: Path) -> bool:
+    """A complete cache (meta.json is written last) of this FORMAT_VERSION."""
+    try:
+        return json.loads((directory / "meta.json").read_text()).get("format") == FORMAT_VERSION
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def read_token_cache(directory: Path) -> tuple[np.memmap, dict[str, SplitInfo], dict]:

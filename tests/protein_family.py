@@ -16,5 +16,22 @@ def make_family(count: int, length: int = 60, mutation_rate: float = 0.15, seed:
     ]
 
 
+def make_gapped_family(count: int, length: int = 60, indels: int = 3, seed: int = 0) -> list[str]:
+    """Point mutants (15%) that also lose or gain `indels` residues each: members of different lengths, so their
+    FASTA file is not an alignment and one has to be built."""
+    rng = random.Random(seed)
+    members = []
+    for member in make_family(count, length, seed=seed):
+        residues = list(member)
+        for _ in range(indels):
+            at = rng.randrange(len(residues))
+            if rng.random() < 0.5:
+                del residues[at]
+            else:
+                residues.insert(at, rng.choice(CANONICAL))
+        members.append("".join(residues))
+    return members
+
+
 def fasta_text(sequences: list[str], prefix: str = "p") -> str:
     return "".join(f">{prefix}{i} member {i}\n{s}\n" for i, s in enumerate(sequences))

@@ -140,12 +140,19 @@ def test_scaling_smoke(tmp_path):
     for row in result["sequence_length"]:
         assert spread_ok(row["step_ms"], low=1e-9) and row["peak_rss_mib"] > 0
     megabytes = scaling.SIZES["smoke"]["megabytes"]
-    for row, size in zip(result["corpus_size"], megabytes, strict=True):
-        assert row["corpus_mb"] == pytest.approx(size, rel=0.1) and row["tokens"] > 0
-        assert row["tokenize_seconds"] > 0 and spread_ok(row["load_seconds"], low=1e-9)
-    flatness = result["memory_flatness"]
-    assert flatness["load_peak_rss_mib_max_over_min"] >= 1 and math.isfinite(
-        flatness["tokenize_peak_rss_mib_max_over_min"]
+    expected = [(size, name) for size in megabytes for name in scaling.TOKENIZERS]
+    assert [(round(r["corpus_mb"], 1), r["tokenizer"]) for r in result["corpus_size"]] == expected
+    for row in result["corpus_size"]:
+        assert row["tokens"] > 0 and row["tokenize_seconds"] > row["tokenizer_seconds"] > 0
+        assert row["encode_mb_per_sec"] > row["first_use_mb_per_sec"] > 0 and row["tokenize_peak_rss_mib"] > 0
+    chars, bpe = (next(r for r in result["corpus_size"] if r["tokenizer"] == name) for name in ("char", "bpe"))
+    assert bpe["tokens"] < chars["tokens"]  # merges: fewer tokens than characters
+    for row, size in zip(result["loading"], megabytes, strict=True):
+        assert row["corpus_mb"] == pytest.approx(size, rel=0.1) and spread_ok(row["load_seconds"], low=1e-9)
+    summary = result["targets"]
+    assert summary["load_peak_rss_max_over_min"] >= 1 and summary["bpe_tokenize_peak_rss_max_over_min"] >= 1
+    assert summary["target_20_mb_per_sec_met"] == (
+        min(r["encode_mb_per_sec"] for r in result["corpus_size"]) >= scaling.TARGET_MB_PER_SEC
     )
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("discrete_diff_scaling_")] == []  # scratch removed
 

@@ -1,14 +1,15 @@
 """`discrete-diff evaluate-proteins` without a model, and its input errors."""
 
 import json
+import re
 
 import pytest
-from protein_family import fasta_text, make_family
+from protein_family import fasta_text, make_gapped_family
 
 from discrete_diff.cli import main
 from discrete_diff.protein.metrics import shuffled
 
-FAMILY = make_family(40, length=50, mutation_rate=0.15, seed=6)
+FAMILY = make_gapped_family(40, length=50, seed=6)
 
 
 @pytest.fixture
@@ -25,11 +26,18 @@ def test_metrics_from_fasta_files_only(sets, tmp_path, capsys):
     args = ["evaluate-proteins", "--generated", str(sets["generated"]), "--train", str(sets["train"])]
     assert main([*args, "--held-out", str(sets["held_out"]), "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert "likelihood" not in result and "family_hmm" not in result  # no model, no alignment: not computed
+    assert "likelihood" not in result  # no model
+    # No alignment given: the training members (of different lengths) are aligned with FAMSA for the HMM, which
+    # then finds the held-out members and none of the shuffled ones.
+    hmm = result["family_hmm"]
+    assert hmm["alignment_source"] == "FAMSA alignment of the 30 training sequences" and hmm["alignment_rows"] == 30
+    assert hmm["held_out"] == 1.0 and hmm["shuffled_held_out"] == 0.0 and hmm["generated"] == 0.0
     # Shuffled members: same composition as the held-out set they came from, far from any training member.
     assert result["composition"]["js_bits"] < 0.05
     assert result["novelty"]["median"] < 0.5 < result["held_out_novelty"]["median"]
-    assert "novelty: median identity to train" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert "novelty: median identity to train" in table
+    assert re.search(r"HMM built from +FAMSA alignment of the 30 training sequences\n", table)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from protein_family import make_family
 
-from discrete_diff.protein.hmm import build_hmm, hit_flags, read_alignment
+from discrete_diff.protein.alignment import read_alignment
+from discrete_diff.protein.hmm import build_hmm, hit_flags
 from discrete_diff.protein.identity import cluster_by_identity, identity, mean_pairwise_identity, nearest_identity
 from discrete_diff.protein.metrics import (
     composition,

@@ -3,19 +3,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from text_data import ready_text_data
 
 from discrete_diff.errors import UserInputError
-from discrete_diff.text.datamodule import TextDataModule, split_documents
-from discrete_diff.text.sources import find_documents
+from discrete_diff.text.sources import CHUNK_BYTES, find_documents, split_documents
 from discrete_diff.text.tokenizers import ByteLevelBPETokenizer, CharacterTokenizer
-
-
-def ready(*args, **kwargs) -> TextDataModule:
-    """A data module after the Trainer's calls: prepare_data (tokenizing) and setup (reading the cache)."""
-    data = TextDataModule(*args, **kwargs)
-    data.prepare_data()
-    data.setup("fit")
-    return data
 
 
 def test_directory_jsonl_and_txt_sources(tmp_path):
@@ -25,6 +17,16 @@ def test_directory_jsonl_and_txt_sources(tmp_path):
     documents = find_documents(tmp_path)
     assert [d.name for d in documents] == ["a.txt", "b.jsonl:1", "b.jsonl:2"]
     assert ["".join(d.chunks()) for d in documents] == ["alpha\n", "beta", "gamma"]
+
+
+def test_a_file_of_one_long_line_is_read_in_bounded_chunks(tmp_path):
+    path = tmp_path / "one_line.txt"
+    text = "word " * (3 * CHUNK_BYTES // 5) + "x" * (2 * CHUNK_BYTES)  # no line end; then no space either
+    path.write_text(text)
+    chunks = list(find_documents(path)[0].chunks())
+    assert "".join(chunks) == text and len(chunks) >= 3
+    assert max(map(len, chunks)) <= 2 * CHUNK_BYTES + 5
+    assert all(chunk.endswith("word") for chunk in chunks[:2])  # cut before a space while there are spaces
 
 
 def test_split_holds_out_whole_documents_deterministically(tmp_path):
@@ -37,7 +39,7 @@ def test_split_holds_out_whole_documents_deterministically(tmp_path):
 
 
 def test_blocks_come_from_the_cached_memory_map(small_corpus):
-    data = ready(str(small_corpus), tokenizer=CharacterTokenizer(), block_length=64, batch_size=4)
+    data = ready_text_data(str(small_corpus), tokenizer=CharacterTokenizer(), block_length=64, batch_size=4)
     assert isinstance(data.tokens, np.memmap)
     text = "".join("".join(d.chunks()) for d in find_documents(small_corpus))
     assert data.splits["train"].tokens + data.splits["validation"].tokens == len(text) + 4  # one [EOS] per work
@@ -51,7 +53,7 @@ def test_blocks_come_from_the_cached_memory_map(small_corpus):
 
 
 def test_blocks_read_from_the_file_equal_the_memory_map_in_every_worker(small_corpus):
-    data = ready(str(small_corpus), tokenizer=CharacterTokenizer(), block_length=16, batch_size=4)
+    data = ready_text_data(str(small_corpus), tokenizer=CharacterTokenizer(), block_length=16, batch_size=4)
     split = data.splits["train"]
     count = split.tokens // 16
     expected = torch.from_numpy(data.tokens[split.start : split.start + count * 16].astype(np.int64)).view(-1, 16)
@@ -65,21 +67,23 @@ def test_blocks_read_from_the_file_equal_the_memory_map_in_every_worker(small_co
 
 def test_cache_is_reused_and_keyed_by_content_and_tokenizer(small_corpus, tmp_path):
     cache = tmp_path / "cache"
-    first = ready(str(small_corpus), block_length=64, cache_dir=str(cache))
+    first = ready_text_data(str(small_corpus), block_length=64, cache_dir=str(cache))
     stamp = (first.cache / "tokens.bin").stat().st_mtime_ns
-    again = ready(str(small_corpus), block_length=64, cache_dir=str(cache))
+    again = ready_text_data(str(small_corpus), block_length=64, cache_dir=str(cache))
     assert again.cache == first.cache and (again.cache / "tokens.bin").stat().st_mtime_ns == stamp
-    bpe = ready(str(small_corpus), tokenizer=ByteLevelBPETokenizer(300), block_length=64, cache_dir=str(cache))
+    bpe = ready_text_data(
+        str(small_corpus), tokenizer=ByteLevelBPETokenizer(300), block_length=64, cache_dir=str(cache)
+    )
     assert bpe.cache != first.cache and bpe.tokens_per_unit() < 0.8
     (small_corpus / "work_0.txt").write_text("Changed text.\n" * 200)
-    changed = ready(str(small_corpus), block_length=64, cache_dir=str(cache))
+    changed = ready_text_data(str(small_corpus), block_length=64, cache_dir=str(cache))
     assert changed.cache != first.cache
 
 
 def test_single_file_corpus_splits_its_tail(tmp_path):
     path = tmp_path / "one.txt"
     path.write_text("abcdefghij" * 100)
-    data = ready(str(path), block_length=16, val_fraction=0.1)
+    data = ready_text_data(str(path), block_length=16, val_fraction=0.1)
     assert data.splits["validation"].tokens == 101 and data.splits["train"].end == data.splits["validation"].start
 
 
@@ -97,7 +101,7 @@ def test_bad_corpora_are_named_user_errors(tmp_path, content, message):
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(UserInputError, match=message) as error:
-        ready(str(path), block_length=64)
+        ready_text_data(str(path), block_length=64)
     assert "corpus.txt" in str(error.value)
 
 
@@ -105,7 +109,7 @@ def test_bad_jsonl_records_name_the_line(tmp_path):
     path = tmp_path / "c.jsonl"
     path.write_text('{"text": "ok"}\n{"body": "no text field"}\n')
     with pytest.raises(UserInputError, match="c.jsonl:2: record has no string field 'text'"):
-        ready(str(path), block_length=4)
+        ready_text_data(str(path), block_length=4)
     path.write_text('{"text": "ok"}\n{broken\n')
     with pytest.raises(UserInputError, match="c.jsonl:2: invalid JSON"):
-        ready(str(path), block_length=4)
+        ready_text_data(str(path), block_length=4)

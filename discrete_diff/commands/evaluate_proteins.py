@@ -8,10 +8,10 @@ import json
 from ..errors import UserInputError
 from ..files import atomic_write_text
 from ..inference import TrainedModel, load_model
+from ..protein.alignment import align_sequences, read_alignment
 from ..protein.datamodule import ProteinDataModule, resolve_fasta
 from ..protein.datasets import DATASETS, alignment_paths
 from ..protein.fasta import FastaPolicy, read_fasta
-from ..protein.hmm import read_alignment
 from ..protein.report import evaluate_proteins, format_table, plot_comparison
 from ..specs import build
 
@@ -29,7 +29,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", default=None, help="FASTA (or built-in set name) of the training sequences")
     parser.add_argument("--held-out", default=None, help="FASTA of held-out natural sequences")
     parser.add_argument(
-        "--alignment", default=None, help="aligned FASTA of the family for the HMM (default: the built-in set's)"
+        "--alignment",
+        default=None,
+        help="aligned FASTA of the family for the HMM (default: the built-in set's, else the training sequences "
+        "aligned with FAMSA)",
     )
     parser.add_argument(
         "--use-recorded-data",
@@ -50,16 +53,18 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"{args.generated}: need at least two generated sequences")
     model = load_model(args.checkpoint) if args.checkpoint else None
     train_ids, train, held_out, corpus = _reference_sets(args, model, lenient)
-    alignment_rows = None
     alignment = args.alignment or _builtin_alignment(corpus, args.data_dir)
     if alignment:
         # Only training rows: the HMM must not have seen the held-out naturals it is compared with.
-        alignment_rows = read_alignment(alignment, keep=train_ids)
+        alignment_rows, source = read_alignment(alignment, keep=train_ids), str(alignment)
+    else:
+        alignment_rows, source = align_sequences(train), f"FAMSA alignment of the {len(train)} training sequences"
     result = evaluate_proteins(
         generated,
         train,
         held_out,
         alignment_rows=alignment_rows,
+        alignment_source=source,
         model=model,
         time_draws=args.time_draws,
         seed=args.seed,

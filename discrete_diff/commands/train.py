@@ -8,12 +8,13 @@ import warnings
 from pathlib import Path
 
 from lightning.pytorch.callbacks import ThroughputMonitor
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 from ..batch import Batch
 from ..errors import UserInputError
 from ..training.data import SequenceDataModule
 from ..training.module import DiffusionModule
+from .config_shape import check_option_groups
 
 NAME = "train"
 HELP = "train a model from a YAML config (LightningCLI: any Trainer, model or data option can be overridden)"
@@ -44,6 +45,10 @@ class StartupNoise(logging.Filter):
 class TrainCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--ckpt_path", type=str | None, default=None, help="resume training from this checkpoint")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        check_option_groups(args)
+        super().parse_arguments(parser, args)
 
     def before_instantiate_classes(self) -> None:
         """Check the resume path before building anything, so the error is the only thing printed."""

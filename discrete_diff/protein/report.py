@@ -31,6 +31,7 @@ def evaluate_proteins(
     held_out: list[str],
     *,
     alignment_rows: dict[str, str] | None = None,
+    alignment_source: str | None = None,
     model: TrainedModel | None = None,
     time_draws: int = 4,
     seed: int = 0,
@@ -64,6 +65,7 @@ def evaluate_proteins(
         result["family_hmm"] = {
             "evalue_threshold": EVALUE_THRESHOLD,
             "alignment_rows": len(alignment_rows),
+            "alignment_source": alignment_source,
             "generated": hit_rate(hmm, generated),
             "held_out": hit_rate(hmm, held_out),
             "shuffled_held_out": hit_rate(hmm, shuffled(held_out, seed)),
@@ -106,6 +108,7 @@ def format_table(result: dict[str, Any]) -> str:
                 f"{hmm['generated']:.3f} (held-out {hmm['held_out']:.3f}, shuffled {hmm['shuffled_held_out']:.3f})",
             )
         )
+        rows.append(("  HMM built from", hmm["alignment_source"] or f"{hmm['alignment_rows']} aligned rows"))
     if "likelihood" in result:
         lik = result["likelihood"]
         rows.append(

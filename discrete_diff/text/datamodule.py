@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
-import math
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -15,11 +13,12 @@ from transformers import PreTrainedTokenizerFast
 
 from ..batch import Batch, make_batch
 from ..errors import UserInputError
-from ..files import atomic_directory
 from ..specs import to_spec
-from ..token_cache import SplitInfo, TokenBlocks, TokenFileWriter, read_token_cache
+from ..token_cache import TokenBlocks, read_token_cache
 from ..training.data import SequenceDataModule
+from .cache_build import cache_is_current, ensure_text_cache
 from .domain import TextDomain
+from .hub import fetch_hub_dataset, is_hub_name
 from .shakespeare import fetch_shakespeare
 from .sources import Document, corpus_fingerprint, find_documents
 from .tokenizers import CharacterTokenizer, TextTokenizer
@@ -29,20 +28,12 @@ BUILTIN_CORPORA = {"shakespeare": fetch_shakespeare}
 
 
 def resolve_corpus(corpus: str, data_dir: str) -> Path:
-    """A built-in corpus name (fetched on first use) or a path to a file or directory."""
+    """A built-in corpus name or a hub dataset `hf:NAME[:CONFIG][@SPLIT]` (fetched on first use), or a path."""
     if corpus in BUILTIN_CORPORA:
         return BUILTIN_CORPORA[corpus](data_dir)
+    if is_hub_name(corpus):
+        return fetch_hub_dataset(corpus, data_dir)
     return Path(corpus).expanduser()
-
-
-def split_documents(documents: list[Document], val_fraction: float) -> tuple[list[Document], list[Document]]:
-    """Whole documents go to validation, chosen by a hash of their names: deterministic and order-free."""
-    if len(documents) < 2:
-        return documents, []
-    ranked = sorted(documents, key=lambda d: hashlib.sha256(d.name.encode()).hexdigest())
-    count = min(len(documents) - 1, max(1, round(val_fraction * len(documents))))
-    held_out = {d.name for d in ranked[:count]}
-    return [d for d in documents if d.name not in held_out], [d for d in documents if d.name in held_out]
 
 
 class TextDataModule(SequenceDataModule):
@@ -64,6 +55,7 @@ class TextDataModule(SequenceDataModule):
         cache_dir: str | None = None,
         data_dir: str = "data",
         num_workers: int = 0,
+        label_field: str | None = None,
     ) -> None:
         super().__init__()
         self.init_args = {
@@ -72,6 +64,7 @@ class TextDataModule(SequenceDataModule):
             "batch_size": batch_size,
             "val_fraction": val_fraction,
             "text_field": text_field,
+            "label_field": label_field,
             "cache_dir": cache_dir,
             "data_dir": data_dir,
         }
@@ -86,6 +79,7 @@ class TextDataModule(SequenceDataModule):
         self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.text_field = text_field
+        self.label_field = label_field
         self.cache_dir = cache_dir
         self.data_dir = data_dir
         self.num_workers = num_workers
@@ -95,7 +89,7 @@ class TextDataModule(SequenceDataModule):
     def _cache_location(self) -> tuple[Path, list[Document], Path]:
         """The corpus root, its documents and the cache folder their content hash and tokenizer name."""
         root = resolve_corpus(self.corpus, self.data_dir)
-        documents = find_documents(root, self.text_field)
+        documents = find_documents(root, self.text_field, self.label_field)
         key = hashlib.sha256(
             f"{corpus_fingerprint(documents)}|{self.tokenizer_choice.describe()}|{self.val_fraction}".encode()
         ).hexdigest()[:20]
@@ -105,14 +99,13 @@ class TextDataModule(SequenceDataModule):
     def prepare_data(self) -> None:
         """Download a built-in corpus and tokenize the corpus into the cache, if not done before."""
         root, documents, cache = self._cache_location()
-        if not (cache / "meta.json").is_file():
-            _build_cache(cache, documents, self.tokenizer_choice, self.val_fraction, root)
+        ensure_text_cache(cache, documents, self.tokenizer_choice, self.val_fraction, root)
 
     def setup(self, stage: str | None = None) -> None:
         if self._domain is not None:
             return
         root, _, self.cache = self._cache_location()
-        if not (self.cache / "meta.json").is_file():
+        if not cache_is_current(self.cache):
             raise UserInputError(f"{root}: not tokenized yet (the data module's prepare_data builds the cache)")
         self.tokens, self.splits, meta = read_token_cache(self.cache)
         self._domain = TextDomain(tokenizer_from_json(meta["tokenizer"]))
@@ -167,44 +160,3 @@ class TextDataModule(SequenceDataModule):
 
 def _collate_blocks(blocks: list[torch.Tensor], tokenizer: PreTrainedTokenizerFast) -> Batch:
     return make_batch(torch.stack(blocks), tokenizer)  # (B, L)
-
-
-def _build_cache(
-    cache: Path, documents: list[Document], choice: TextTokenizer, val_fraction: float, root: Path
-) -> None:
-    train_docs, val_docs = split_documents(documents, val_fraction)
-
-    def train_text():
-        return itertools.chain.from_iterable(d.chunks() for d in train_docs)
-
-    if not any(chunk.strip() for chunk in train_text()):
-        raise UserInputError(f"{root}: the corpus holds no text")
-    tokenizer = choice.build(train_text)
-    backend = tokenizer.backend_tokenizer
-    backend.encode_special_tokens = True  # a literal "[MASK]" in a corpus is text, not the mask token
-    with atomic_directory(cache) as staging:
-        writer = TokenFileWriter(staging, len(tokenizer))
-        splits: dict[str, SplitInfo] = {}
-        for name, docs in (("validation", val_docs), ("train", train_docs)):
-            start, characters, scored = writer.count, 0, 0
-            for document in docs:
-                for chunk in document.chunks():
-                    ids = backend.encode(chunk, add_special_tokens=False).ids
-                    writer.write(ids)
-                    characters += len(chunk)
-                    scored += len(ids)
-                writer.write([tokenizer.eos_token_id])
-            splits[name] = SplitInfo(start, writer.count, characters, scored)
-        if not val_docs:
-            splits = _split_tail(splits["train"], val_fraction)
-        backend.encode_special_tokens = False
-        writer.close(splits, {"tokenizer": backend.to_str(), "documents": len(documents)})
-
-
-def _split_tail(whole: SplitInfo, val_fraction: float) -> dict[str, SplitInfo]:
-    """A single document: its last `val_fraction` of tokens is the validation split."""
-    cut = whole.end - math.ceil(val_fraction * whole.tokens)
-    share = (cut - whole.start) / max(whole.tokens, 1)
-    train = SplitInfo(whole.start, cut, round(whole.characters * share), round(whole.scored_tokens * share))
-    val = SplitInfo(cut, whole.end, whole.characters - train.characters, whole.scored_tokens - train.scored_tokens)
-    return {"train": train, "validation": val}

@@ -53,13 +53,21 @@ class CharacterTokenizer(TextTokenizer):
 
 
 class ByteLevelBPETokenizer(TextTokenizer):
-    """A byte-level BPE trained on the corpus: no [UNK] ever needed, vocabulary size chosen by the user."""
+    """A byte-level BPE trained on the corpus: no [UNK] ever needed, vocabulary size chosen by the user.
 
-    def __init__(self, vocab_size: int = 4096, min_frequency: int = 2) -> None:
+    It is trained on at most `training_megabytes` of the training text, chunks taken evenly across the whole of it
+    (None: all of it): training reads about 9 MB/s on 2 cores, so a 10 GB corpus would otherwise spend 20 minutes
+    here, and a few thousand merges are settled long before that.
+    """
+
+    def __init__(self, vocab_size: int = 4096, min_frequency: int = 2, training_megabytes: float | None = 16.0) -> None:
         if vocab_size < 256 + len(SPECIAL_TOKENS):
             raise ValueError(f"vocab_size must be at least {256 + len(SPECIAL_TOKENS)} (bytes + specials)")
+        if training_megabytes is not None and not training_megabytes > 0:
+            raise ValueError(f"training_megabytes must be positive or None, got {training_megabytes}")
         self.vocab_size = vocab_size
         self.min_frequency = min_frequency
+        self.training_megabytes = training_megabytes
 
     def build(self, corpus: TextChunks) -> PreTrainedTokenizerFast:
         tokenizer = Tokenizer(models.BPE(unk_token=None))
@@ -72,11 +80,34 @@ class ByteLevelBPETokenizer(TextTokenizer):
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
             show_progress=False,
         )
-        tokenizer.train_from_iterator(corpus(), trainer=trainer)
+        text = corpus() if self.training_megabytes is None else spread_sample(corpus(), self.training_megabytes)
+        tokenizer.train_from_iterator(text, trainer=trainer)
         return wrap_tokenizer(tokenizer)
 
     def describe(self) -> str:
-        return f"bpe-{self.vocab_size}-{self.min_frequency}"
+        sample = "" if self.training_megabytes is None else f"-sample{self.training_megabytes:g}MB"
+        return f"bpe-{self.vocab_size}-{self.min_frequency}{sample}"
+
+
+def spread_sample(chunks: Iterable[str], megabytes: float) -> list[str]:
+    """Every k-th chunk, k the smallest power of two that keeps at most `megabytes` of text (in characters).
+
+    One pass, memory bounded by the sample: k doubles, dropping every other kept chunk, whenever the sample grows
+    too large, so the chunks kept are spread evenly over the whole corpus, not only its first files.
+    """
+    limit = megabytes * (1 << 20)
+    kept: list[tuple[int, str]] = []
+    size, stride = 0, 1
+    for index, chunk in enumerate(chunks):
+        if index % stride:
+            continue
+        kept.append((index, chunk))
+        size += len(chunk)
+        while size > limit and len(kept) > 1:
+            stride *= 2
+            kept = [(i, c) for i, c in kept if i % stride == 0]
+            size = sum(len(c) for _, c in kept)
+    return [chunk for _, chunk in kept]
 
 
 class TokenizerFile(TextTokenizer):
