@@ -172,7 +172,7 @@ def test_block_size_one_is_the_exact_left_to_right_nll_of_the_same_weights():
     with torch.no_grad():
         for i in range(length):
             query = torch.full((len(x0), 1), vocab)
-            log_probs = subs_log_probs(context.denoiser()(DenoiserInput(query, Bidirectional())), vocab)  # (B, 1, V)
+            log_probs = subs_log_probs(context.denoiser(1)(DenoiserInput(query, Bidirectional())), vocab)  # (B, 1, V)
             cached -= log_probs[:, 0].gather(-1, x0[:, i : i + 1]).squeeze(-1).double()
             context.add(x0[:, i : i + 1])
     bound = objective.likelihood(network, [toy_batch(x0)], vocab)
