@@ -13,11 +13,11 @@ from collections.abc import Sequence
 
 from jsonargparse import ArgumentError
 
-from .commands import data, evaluate, evaluate_proteins, export, infill, quickstart, sample, train
+from .commands import data, evaluate, evaluate_proteins, export, infill, noise_window, quickstart, sample, train
 from .commands.sampling_options import FLAGS
 from .errors import InvalidArgument, UserInputError
 
-COMMANDS = (train, quickstart, data, sample, infill, evaluate, evaluate_proteins, export)
+COMMANDS = (train, quickstart, data, sample, infill, evaluate, evaluate_proteins, noise_window, export)
 """Each module has NAME, HELP, configure(parser) and run(args) -> int; optional ALIASES; PASSTHROUGH = True
 hands every argument the subcommand does not declare to the command itself (as `args.passthrough`)."""
 
