@@ -39,6 +39,21 @@ class Variant:
 VARIANTS = {
     "ar": Variant("configs/shakespeare_char_ar.yaml", about="autoregressive baseline: causal attention, exact NLL"),
     "mdlm": Variant("configs/shakespeare_char.yaml", about="masked diffusion, the default config"),
+    "bd3-4": Variant(
+        "configs/shakespeare_char_bd3.yaml",
+        ("--model.objective.init_args.block_size", "4"),
+        "block diffusion, blocks of 4: NELBO over masking levels in [0, 1]",
+    ),
+    "bd3-8": Variant(
+        "configs/shakespeare_char_bd3.yaml",
+        ("--model.objective.init_args.block_size", "8"),
+        "block diffusion, blocks of 8: NELBO over masking levels in [0, 1]",
+    ),
+    "bd3-16": Variant(
+        "configs/shakespeare_char_bd3.yaml",
+        ("--model.objective.init_args.block_size", "16"),
+        "block diffusion, blocks of 16: NELBO over masking levels in [0, 1]",
+    ),
 }
 """Every recipe the benchmark can train, by name (`--variants`); the ratio column divides by "ar"."""
 BASELINE = "ar"
