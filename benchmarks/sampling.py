@@ -22,11 +22,10 @@ import torch
 from torch import Tensor
 
 from discrete_diff.batch import make_batch
-from discrete_diff.files import atomic_save_figure
+from discrete_diff.files import atomic_save_figure, atomic_write_text
 from discrete_diff.inference import TrainedModel, load_model
-from discrete_diff.files import atomic_write_text
 from discrete_diff.objectives import Autoregressive, BlockDiffusion
-from discrete_diff.sampling import STRATEGIES, Ancestral, BanTokens, run_sampler
+from discrete_diff.sampling import STRATEGIES, BanTokens, run_sampler
 from discrete_diff.sampling.autoregressive import generate_autoregressive
 from discrete_diff.sampling.block_diffusion import generate_blocks
 
