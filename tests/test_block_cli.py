@@ -9,8 +9,10 @@ import torch
 import yaml
 from conftest import REPO, SONNETS
 
+from discrete_diff.block_generation import continue_blocks
 from discrete_diff.cli import main
 from discrete_diff.commands.train import build_cli, fit
+from discrete_diff.errors import UserInputError
 from discrete_diff.generation import generate
 from discrete_diff.inference import load_model
 from discrete_diff.infill import infill
@@ -19,7 +21,6 @@ from discrete_diff.pipeline import DiffusionPipeline
 from discrete_diff.sampling import SamplingSettings
 
 BLOCK = 8
-WINDOW = 64  # configs/tiny.yaml's block_length and max_length
 
 
 @pytest.fixture(scope="module")
@@ -51,23 +52,32 @@ def test_the_checkpoint_is_a_block_model_that_evaluates_a_bound(trained, capsys)
     assert not result["exact"] and result["time_draws"] == 2 and 0 < result["bits_per_character"] < 10
 
 
-def test_sample_writes_samples_longer_than_the_training_length(trained, tmp_path, capsys):
+def test_sample_length_2000_is_the_library_run_cut_at_eos(trained, tmp_path):
+    """`sample --length 2000` on a model whose window is 64: each sample is the block sampler's row up to 2000
+    tokens or up to the first [EOS] it drew (a text model never trained to emit [EOS] still draws it by chance)."""
     checkpoint, _, _ = trained
     out = tmp_path / "samples.txt"
-    argv = ["sample", "--checkpoint", str(checkpoint), "--num", "2", "--length", "200", "--out", str(out)]
-    assert main([*argv, "--strategy", "first-hitting"]) == 0
-    texts = [block.split("===\n", 1)[1] for block in out.read_text().split("=== sample_")[1:]]
-    assert len(texts) == 2 and max(len(text.rstrip("\n")) for text in texts) > WINDOW
-    assert "network calls" in capsys.readouterr().err
-
-
-def test_generate_fills_the_requested_length_or_stops_at_eos(trained):
-    model = load_model(trained[0])
-    run = generate(model, [150, 90, 20], seed=3, settings=SamplingSettings(steps=32))
+    argv = ["sample", "--checkpoint", str(checkpoint), "--num", "2", "--length", "2000", "--out", str(out)]
+    assert main([*argv, "--steps", "64", "--seed", "3"]) == 0  # 8 steps per block of 8 (64 per window of 64)
+    model = load_model(checkpoint)
+    settings = SamplingSettings(steps=64)
+    run = generate(model, [2000, 2000], seed=3, settings=settings)
+    assert model.domain.format_records(run.records) == out.read_text()
+    banned = model.domain.banned_ids(document_breaks=True)
+    prompt = torch.zeros((2, 0), dtype=torch.long)
+    raw = continue_blocks(model, prompt, 2000, settings, banned=banned, generator=torch.Generator().manual_seed(3))
     eos = model.tokenizer.eos_token_id
-    for ids, wanted in zip(run.ids, [150, 90, 20], strict=True):
-        assert eos not in ids and len(ids) <= wanted
-    assert len(run.ids[0]) > WINDOW  # one row at least went past the window (the model rarely draws [EOS])
+    for ids, row in zip(run.ids, raw.tokens, strict=True):
+        stops = (row == eos).nonzero()
+        assert ids == row[: int(stops[0]) if len(stops) else 2000].tolist()
+
+
+def test_a_continuation_goes_on_past_the_training_length(trained, capsys):
+    checkpoint = str(trained[0])
+    prompt = "Shall I compare thee to a summer's day?"
+    assert main(["infill", "--checkpoint", checkpoint, "--prompt", f"{prompt}[MASK:300]", "--steps", "64"]) == 0
+    text = capsys.readouterr().out.split("===\n", 1)[1].rstrip("\n")
+    assert text.startswith(prompt) and len(text) == len(prompt) + 300  # [EOS] is banned in fills: all 300
 
 
 def test_the_exported_directory_samples_what_the_checkpoint_samples(trained):
@@ -121,3 +131,11 @@ def test_bd3_config_differs_from_the_diffusion_config_only_in_its_objective():
         config["trainer"]["logger"]["init_args"].pop("name")
     assert blocks == diffusion
     assert torch.tensor(blocks["data"]["init_args"]["block_length"]) % objective["init_args"]["block_size"] == 0
+
+
+def test_a_pretrained_masked_lm_cannot_be_trained_with_blocks():
+    from discrete_diff.models.pretrained import PretrainedMaskedLM
+    from discrete_diff.training.module import DiffusionModule
+
+    with pytest.raises(UserInputError, match="cannot be autoregressive .BlockDiffusion needs a discrete-diff"):
+        DiffusionModule(network=PretrainedMaskedLM("some/dir"), objective=BlockDiffusion(4))
