@@ -128,9 +128,9 @@ def test_sampling_smoke_with_a_block_model(likelihood_run, block_runs, tmp_path)
     assert [(r["strategy"], r["steps"]) for r in result["rows"]] == [(s, n) for s in STRATEGIES for n in steps]
     for row in result["rows"]:
         assert row["sampler"].endswith("/block") and spread_ok(row["judge_bits_per_character"], low=1e-9)
-        # two blocks of 8: per block at least one call (first-hitting: one per token), one clean pass between them
+        # two blocks of 8, each in at least one call and at most its steps (first-hitting: one per token)
         most = length if row["strategy"] == "first-hitting" else length // 8 * steps[0]
-        assert 2 + 1 <= row["network_calls"] <= most + 1
+        assert 2 <= row["network_calls"] <= most
     long = result["long_samples"]
     assert long["length"] == sampling.SIZES["smoke"]["long_length"] > 32  # past the smoke models' window of 32
     assert len(long["samples"]) == 2 and all(s["judge_bits_per_character"] > 0 for s in long["samples"])

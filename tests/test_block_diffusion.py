@@ -174,7 +174,7 @@ def test_block_size_one_is_the_exact_left_to_right_nll_of_the_same_weights():
             query = torch.full((len(x0), 1), vocab)
             log_probs = subs_log_probs(context.denoiser(1)(DenoiserInput(query, Bidirectional())), vocab)  # (B, 1, V)
             cached -= log_probs[:, 0].gather(-1, x0[:, i : i + 1]).squeeze(-1).double()
-            context.add(x0[:, i : i + 1])
+            context.extend(x0[:, i : i + 1])
     bound = objective.likelihood(network, [toy_batch(x0)], vocab)
     assert torch.allclose(expectation, one_pass, atol=1e-5) and torch.allclose(one_pass, cached, atol=1e-5)
     assert bound.exact and bound.nats_per_token == pytest.approx(float(cached.sum()) / x0.numel(), rel=1e-5)

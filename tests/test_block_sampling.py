@@ -4,8 +4,8 @@ import pytest
 import torch
 from toy import ExactBlockDenoiser, ToyDistribution
 
-from discrete_diff.denoiser import Bidirectional, BlockCausal, DenoiserInput
-from discrete_diff.models import Transformer, TransformerConfig
+from discrete_diff.denoiser import Bidirectional, BlockCausal, Causal, DenoiserInput
+from discrete_diff.models import KVCache, Transformer, TransformerConfig
 from discrete_diff.sampling import (
     STRATEGIES,
     Ancestral,
@@ -81,51 +81,53 @@ def training_layout_logits(network, window_tokens, noisy, block_size):
 
 
 def test_past_the_training_length_every_call_is_a_training_window():
-    """Positions up to 40 > max_length 8: the cached call for a block gives the logits of the training layout on
-    the window made of the cached tokens and the block (positions 0..7), and the window slides by re-encoding."""
+    """Positions up to 40 > max_length 8: each block's first call (which also caches the block before it) and a
+    later call give the logits of the training layout on the window made of the context and the block, at
+    positions 0..7; the window slides by re-encoding its latest half."""
     network, block_size, window, mask = tiny_transformer(), 2, 8, 7
     tokens = torch.randint(0, 7, (2, 40), generator=torch.Generator().manual_seed(1))
-    noisy = tokens[:, :block_size].clone()
-    noisy[:, 0] = mask
     context = CleanContext(network, block_size, window)
     for end in range(block_size, 40, block_size):
-        context.add(tokens[:, end - block_size : end])
-        with torch.no_grad():
-            cached = context.denoiser(block_size)(DenoiserInput(noisy, Bidirectional()))  # positions end, end + 1
+        context.extend(tokens[:, end - block_size : end])
+        denoiser = context.denoiser(block_size)
         seen = context.tokens.shape[1]
         assert 4 <= seen <= window - block_size or end == seen  # half a window after a slide, else growing
         assert torch.equal(context.tokens, tokens[:, end - seen : end])
-        expected = training_layout_logits(network, torch.cat((context.tokens, noisy), dim=1), noisy, block_size)
-        assert torch.allclose(cached, expected, atol=1e-4), end
-    assert context.cache.next_position == 38
+        for drafted in (0, 1):  # an all-masked block (the fused first call), then one with a token revealed
+            noisy = torch.full((2, block_size), mask)
+            noisy[:, :drafted] = tokens[:, end : end + drafted]
+            with torch.no_grad():
+                cached = denoiser(DenoiserInput(noisy, Bidirectional()))  # positions end, end + 1
+            layout = training_layout_logits(network, torch.cat((context.tokens, noisy), dim=1), noisy, block_size)
+            assert torch.allclose(cached, layout, atol=1e-4), (end, drafted)
+        assert context.cache.size == seen and context.cache.next_position == end
 
 
 def test_merely_dropping_old_keys_would_not_match_training():
     """Why the window is re-encoded: keys of deeper layers computed with older context differ from a window's own."""
-    network, block_size = tiny_transformer(), 2
+    network = tiny_transformer()
     tokens = torch.randint(0, 7, (1, 12), generator=torch.Generator().manual_seed(3))
-    grown = CleanContext(network, block_size, window=64)
-    grown.add(tokens)
-    grown.cache.trim(6)  # the last 6 positions, whose keys saw the 6 before them
-    fresh = CleanContext(network, block_size, window=64)
-    fresh.cache.next_position = 6
-    fresh.add(tokens[:, 6:])
+    grown, fresh = KVCache(len(network.blocks)), KVCache(len(network.blocks))
+    fresh.next_position = 6
+    with torch.no_grad():
+        network(DenoiserInput(tokens, Causal()), cache=grown)
+        network(DenoiserInput(tokens[:, 6:], Causal()), cache=fresh)
+    grown.trim(6)  # the last 6 positions, whose keys saw the 6 before them
     for layer in range(len(network.blocks)):
-        same = torch.allclose(grown.cache.keys[layer], fresh.cache.keys[layer], atol=1e-4)
+        same = torch.allclose(grown.keys[layer], fresh.keys[layer], atol=1e-4)
         assert same == (layer == 0), layer  # the first layer's keys see only their own token
 
 
-def test_a_long_prompt_is_cached_in_window_sized_calls():
-    """A 20-token prompt, window 8, blocks of 2: one call fills the window, each slide re-encodes half a window and
-    fills it again; the context ends with the prompt's last tokens."""
-    network, block_size, window = tiny_transformer(), 2, 8
-    tokens = torch.randint(0, 7, (2, 20), generator=torch.Generator().manual_seed(2))
-    context = CleanContext(network, block_size, window)
-    with torch.no_grad():
-        context.add(tokens)
-    # 8 tokens; slide (re-encode 4) + 4 new; slide + 4 new; slide + 4 new = 20 tokens in 7 calls.
-    assert context.calls == 7 and context.cache.next_position == 20
-    assert torch.equal(context.tokens, tokens[:, 12:])
+def test_a_long_prompt_costs_no_extra_call():
+    """A 20-token prompt, window 8, blocks of 2: the latest half window of it is encoded with the first step."""
+    network = tiny_transformer()
+    prompt = torch.randint(0, 7, (2, 20), generator=torch.Generator().manual_seed(2))
+    common = dict(block_size=2, window=8, mask_id=7, strategy=FirstHitting(), steps_per_block=2,
+                  schedule=LogLinearSchedule())  # fmt: skip
+    result = generate_blocks(network, prompt, 2, **common)
+    assert result.network_calls == 2  # first-hitting: one call per token of the one block
+    short = generate_blocks(network, prompt[:, 16:], 2, **common)  # the same window on its own, at positions 0..3
+    assert torch.equal(result.tokens, short.tokens)
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
@@ -137,9 +139,9 @@ def test_every_strategy_and_filter_fills_every_block_past_the_window(name):
         strategy=STRATEGIES[name](), steps_per_block=4, schedule=LogLinearSchedule(), filters=filters,
     )  # fmt: skip
     assert result.tokens.shape == (3, 21) and not (result.tokens == 7).any()
-    # Blocks 1..11 are sampled (block 0 is the prompt's): at least one call each, at most 4 steps each (a
-    # remasking sampler one more), plus the clean passes: the prompt's block, 10 finished blocks, the slides.
-    assert 11 <= result.network_calls - 11 <= 11 * 5 + 6
+    # Blocks 1..11 are sampled (block 0 is the prompt's), each in at least one call and at most its 4 steps (a
+    # remasking sampler one more); clean blocks ride along with the next block's first call.
+    assert 11 <= result.network_calls <= 11 * (5 if name == "remasking" else 4)
 
 
 def test_generation_stops_once_every_row_has_drawn_the_stop_token():
@@ -149,7 +151,7 @@ def test_generation_stops_once_every_row_has_drawn_the_stop_token():
                   schedule=LogLinearSchedule(), filters=only_five)  # fmt: skip
     stopped = generate_blocks(network, torch.zeros(4, 0, dtype=torch.long), 10, stop_id=5, **common)
     assert stopped.tokens.shape == (4, 2) and (stopped.tokens == 5).all()
-    assert stopped.network_calls <= 2  # the first block's steps, and no clean pass for a block never continued
+    assert stopped.network_calls <= 2  # the first block's steps, nothing more
     full = generate_blocks(network, torch.zeros(4, 0, dtype=torch.long), 10, **common)
     assert full.tokens.shape == (4, 10)
 

@@ -86,7 +86,9 @@ def log_probs_as_logits(probs: Tensor) -> Tensor:
 class ExactBlockDenoiser(torch.nn.Module):
     """The exact block-conditional p(x0^i | unmasked tokens of block b, clean blocks < b), blocks of the
     pattern's size, for the training input [x_t ; x_0] with a `BlockCausal` pattern, and for key-value-cached
-    sampling: the cache holds the clean tokens (as its "keys", shape (B, 1, C, 1)) and must start at position 0.
+    sampling: the cache holds the clean tokens (as its "keys", shape (B, 1, C, 1)) and must start at position 0;
+    new positions see the cache and each other (the sampler's patterns only hide later blocks, which the exact
+    conditionals do not read).
     """
 
     time_conditioned = False
@@ -130,4 +132,4 @@ class ExactBlockDenoiser(torch.nn.Module):
             stored = torch.cat((context, inputs.ids), dim=1)[:, None, :, None]  # (B, 1, C + W, 1)
             cache.write(0, stored, stored)
             cache.next_position += width
-        return log_probs_as_logits(probs)
+        return select_scored(log_probs_as_logits(probs), inputs)

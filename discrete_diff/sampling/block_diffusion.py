@@ -1,16 +1,19 @@
 """Block-diffusion sampling: blocks left to right, each filled by the one sampling loop, clean blocks cached.
 
-Each finished block runs through the network once more, clean, and its keys and values join a `KVCache`; the
-noisy block of every denoising step attends to that cache and to itself, exactly as the noisy half of the
-training input [x_t ; x_0] attends to the clean half.
+The noisy block of every denoising step attends to the keys and values of the clean blocks before it and to
+itself, exactly as the noisy half of the training input [x_t ; x_0] attends to the clean half. A finished block
+is not run through the network on its own: it rides along with the first step of the next block, in one call
+that caches its keys and values (the clean rows do not see the noisy ones) and gives the noisy block's first
+logits, after which the noisy block's keys are dropped again. A block of B tokens thus costs its denoising
+steps and no extra call.
 
 Past the training length the context slides, and it must slide the way training saw it: a cached key of a deeper
 layer carries what its token attended to when it was computed, so merely dropping the oldest keys would leave
 keys that saw text from before the window, which no training window shows. Instead, when the next call would
-not fit in the window, the latest half window of clean tokens is encoded again from scratch (one call): every
-call is then the computation of one training window that starts at a block boundary, the context length moving
-between half a window and a window less one block. Rotary positions keep growing; rotary attention depends only
-on the distance between query and key, so the absolute positions do not matter.
+not fit in the window, the latest half window of clean tokens is encoded again from scratch (with the next
+block's first step): every call is then the computation of one training window that starts at a block
+boundary, its context between half a window and a window less one block. Rotary positions keep growing;
+rotary attention depends only on the distance between query and key, so the absolute positions do not matter.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from ..denoiser import DenoiserInput, Explicit
@@ -30,7 +34,11 @@ from .strategies import Strategy
 
 
 class CleanContext:
-    """The clean tokens a block is denoised against: keys and values of one training window, sliding."""
+    """The clean tokens a block is denoised against: one training window of them, the latest, sliding.
+
+    `tokens` holds the window's ids from its first block on; the last `pending` of them are not in the cache yet
+    (they are encoded by the next block's first call).
+    """
 
     def __init__(self, network, block_size: int, window: int, class_labels: Tensor | None = None) -> None:
         """window: the training length, the most tokens (context and block) one call may span."""
@@ -41,61 +49,61 @@ class CleanContext:
         """Whole blocks of context kept when the window slides."""
         self.cache = KVCache(len(network.blocks))
         self.tokens: Tensor | None = None
-        """(B, C) the ids whose keys and values are cached, from the window's first block on."""
-        self.calls = 0
+        """(B, C) the window's clean ids."""
+        self.pending = 0
 
-    def add(self, clean: Tensor) -> None:
-        """Cache whole clean blocks (B, n): as many per call as the window holds, each seeing the blocks before it."""
+    def extend(self, clean: Tensor) -> None:
+        """Whole clean blocks (B, n) join the context; they are encoded with the next block's first call."""
         if clean.shape[1] % self.block_size:
             raise ValueError(f"{clean.shape[1]} tokens are not whole blocks of {self.block_size}")
-        start = 0
-        while start < clean.shape[1]:
-            self.make_room(self.block_size)
-            room = (self.window - self.cache.size) // self.block_size * self.block_size
-            chunk = clean[:, start : start + room]  # (B, n')
-            self._encode(chunk)
-            start += chunk.shape[1]
-
-    def make_room(self, width: int) -> None:
-        """If `width` more positions would not fit in the window, start a new window at the latest `refresh`."""
-        if self.cache.size + width <= self.window:
-            return
-        kept = self.tokens[:, self.tokens.shape[1] - self.refresh :]  # (B, refresh)
-        start = self.cache.next_position - kept.shape[1]  # absolute position of the new window's first token
-        self.cache, self.tokens = KVCache(len(self.network.blocks)), None
-        self.cache.next_position = start
-        if kept.shape[1]:
-            self._encode(kept)
-
-    def _encode(self, chunk: Tensor) -> None:
-        block = torch.arange(chunk.shape[1], device=chunk.device) // self.block_size  # (n',)
-        pattern = Explicit(block[:, None] >= block[None, :])  # clean blocks attend causally by block
-        nothing = torch.zeros_like(chunk, dtype=torch.bool)  # (B, n') only the keys and values are wanted
-        inputs = DenoiserInput(chunk, pattern, class_labels=self.class_labels, score_at=nothing)
-        self.network(inputs, cache=self.cache, update_cache=True)
-        self.calls += 1
-        self.tokens = chunk if self.tokens is None else torch.cat((self.tokens, chunk), dim=1)
+        self.tokens = clean if self.tokens is None else torch.cat((self.tokens, clean), dim=1)
+        self.pending += clean.shape[1]
 
     def denoiser(self, width: int) -> CachedBlockDenoiser:
-        """What `run_sampler` calls for the next block of `width` positions: it attends to the cache and leaves it."""
-        self.make_room(width)
-        return CachedBlockDenoiser(self.network, self.cache)
+        """What `run_sampler` calls for the next block of `width` positions (the window slides first if needed)."""
+        if self.cache.size + self.pending + width > self.window:
+            kept = self.tokens[:, self.tokens.shape[1] - self.refresh :]  # (B, refresh): re-encoded from scratch
+            start = self.cache.next_position + self.pending - kept.shape[1]  # absolute position of kept[0]
+            self.cache = KVCache(len(self.network.blocks))
+            self.cache.next_position = start
+            self.tokens, self.pending = kept, kept.shape[1]
+        return CachedBlockDenoiser(self)
 
     def filters(self, filters: Sequence[LogitFilter]) -> list[LogitFilter]:
-        """The filters, each shown the cached tokens before the block's own (for the repetition penalty)."""
+        """The filters, each shown the context before the block's own tokens (for the repetition penalty)."""
         return [WithContext(f, self.tokens) for f in filters] if self.tokens is not None else list(filters)
+
+    def run(self, inputs: DenoiserInput) -> Tensor:
+        """Logits (B, W, V) of the noisy block `inputs`; the first call also caches the pending clean blocks."""
+        if not self.pending:
+            return self.network(inputs, cache=self.cache, update_cache=False)
+        clean = self.tokens[:, self.tokens.shape[1] - self.pending :]  # (B, n)
+        width = inputs.ids.shape[1]
+        block = torch.arange(self.pending + width, device=clean.device) // self.block_size  # (n + W,)
+        block[self.pending :] = block[self.pending - 1] + 1  # the noisy block comes after every clean one
+        scored = torch.zeros(clean.shape[0], self.pending + width, dtype=torch.bool, device=clean.device)
+        scored[:, self.pending :] = True  # (B, n + W)
+        fused = DenoiserInput(
+            torch.cat((clean, inputs.ids), dim=1),
+            Explicit(block[:, None] >= block[None, :]),  # clean rows block-causal, noisy rows see everything
+            class_labels=self.class_labels,
+            score_at=scored,
+        )
+        logits = self.network(fused, cache=self.cache, update_cache=True)  # (B * W, V)
+        self.cache.drop_last(width)  # keep the clean blocks' keys and values, not the draft's
+        self.pending = 0
+        return rearrange(logits, "(b w) v -> b w v", w=width)
 
 
 @dataclass
 class CachedBlockDenoiser:
-    """A time-independent denoiser over the positions after the cache (so the loop may reuse its outputs)."""
+    """A time-independent denoiser over the positions after the context (so the loop may reuse its outputs)."""
 
-    network: torch.nn.Module
-    cache: KVCache
+    context: CleanContext
     time_conditioned = False
 
     def __call__(self, inputs: DenoiserInput) -> Tensor:
-        return self.network(inputs, cache=self.cache, update_cache=False)
+        return self.context.run(inputs)
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,7 @@ def generate_blocks(
     given = prompt.shape[1]
     start = given - given % block_size  # the first block not given in full
     if start:
-        context.add(prompt[:, :start])
+        context.extend(prompt[:, :start])
     sequence, calls = prompt, 0
     done = torch.zeros(prompt.shape[0], dtype=torch.bool, device=prompt.device)
     while sequence.shape[1] < given + length and not done.all():
@@ -167,9 +175,9 @@ def generate_blocks(
         if stop_id is not None:
             done |= (result.tokens[:, head.shape[1] :] == stop_id).any(-1)
         start += width
-        if sequence.shape[1] < given + length and not done.all():
-            context.add(result.tokens)
-    return SamplingResult(tokens=sequence[:, given : given + length], network_calls=calls + context.calls)
+        if width == block_size:
+            context.extend(result.tokens)
+    return SamplingResult(tokens=sequence[:, given : given + length], network_calls=calls)
 
 
 def _whole_sequence(on_step: StepCallback, before: Tensor) -> StepCallback:
