@@ -163,3 +163,15 @@ def test_the_repetition_penalty_sees_the_cached_context():
     out = penalty(logits, torch.tensor([[3, 3]]))
     assert torch.equal(out[..., 2], torch.full((1, 2), 0.5, dtype=torch.float64))
     assert torch.equal(out[..., :2], logits[..., :2])
+
+
+def test_on_step_sees_the_whole_sequence_so_far():
+    network, seen = tiny_transformer(), []
+    result = generate_blocks(
+        network, torch.tensor([[1, 2, 3]]), 7, block_size=2, window=8, mask_id=7, strategy=FirstHitting(),
+        steps_per_block=2, schedule=LogLinearSchedule(), on_step=lambda tokens, step, time: seen.append(tokens),
+    )  # fmt: skip
+    assert len(seen) == 7  # first-hitting: one reveal per step, 7 generated tokens
+    assert [t.shape[1] for t in seen] == [4, 6, 6, 8, 8, 10, 10]  # prompt and blocks so far, the current one whole
+    final = seen[-1][0].tolist()
+    assert final[:3] == [1, 2, 3] and final[3:] == result.tokens[0].tolist()

@@ -40,7 +40,9 @@ class CleanContext:
     (they are encoded by the next block's first call).
     """
 
-    def __init__(self, network, block_size: int, window: int, class_labels: Tensor | None = None) -> None:
+    def __init__(
+        self, network: torch.nn.Module, block_size: int, window: int, class_labels: Tensor | None = None
+    ) -> None:
         """window: the training length, the most tokens (context and block) one call may span."""
         if not 1 <= block_size <= window:
             raise ValueError(f"need 1 <= block_size <= window, got {block_size} and {window}")
@@ -119,7 +121,7 @@ class WithContext:
 
 @torch.no_grad()
 def generate_blocks(
-    network,
+    network: torch.nn.Module,
     prompt: Tensor,
     length: int,
     *,
