@@ -141,7 +141,8 @@ class BlockDiffusion(Objective):
         return Loss(per_sequence.sum() / scored.sum().clamp_min(1), per_sequence, scored)
 
     def loss(self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None) -> Loss:
-        """Training mode: the schedule's times in its training interval; evaluation mode: a one-draw bound."""
+        """Training mode: the schedule's times in its training interval (its `per_sequence` is then not a bound);
+        evaluation mode: a one-draw bound over levels in [t_min, 1]; block size 1: the exact NLL in either mode."""
         scored = batch.maskable.sum(-1)  # (B,)
         if self.block_size == 1:
             per_sequence = self.exact_single_token(network, batch, mask_id)
