@@ -241,3 +241,15 @@ def test_bad_settings_are_one_line_errors():
     network = Transformer(TransformerConfig(d_model=8, n_layers=1, n_heads=2, time_conditioning=True), 4)
     with pytest.raises(UserInputError, match="time-independent network"):
         BlockDiffusion(2).loss(network, toy_batch(torch.zeros(1, 4, dtype=torch.long)), 3)
+
+
+def test_a_clipped_block_objective_travels_as_plain_data():
+    from discrete_diff.objectives import Objective
+    from discrete_diff.specs import build, to_spec
+
+    objective = BlockDiffusion(8, ClippedSchedule(CosineSchedule(), beta=0.2, omega=0.7), t_min=1e-4)
+    spec = to_spec(objective)
+    assert spec["init_args"]["block_size"] == 8 and spec["init_args"]["schedule"]["init_args"]["beta"] == 0.2
+    rebuilt = build(spec, Objective)
+    assert isinstance(rebuilt.schedule.inner, CosineSchedule) and rebuilt.block_size == 8 and rebuilt.t_min == 1e-4
+    assert rebuilt.schedule.training_interval() == objective.schedule.training_interval()
