@@ -83,6 +83,21 @@ VARIANTS = {
         "AR for 40% of the budget, then diffusion from its weights, attention opened over the first 30%",
         warm_start=("ar", 0.4),
     ),
+    "bd3-4": Variant(
+        "configs/shakespeare_char_bd3.yaml",
+        ("--model.objective.init_args.block_size", "4"),
+        "block diffusion, blocks of 4: NELBO over masking levels in [0, 1]",
+    ),
+    "bd3-8": Variant(
+        "configs/shakespeare_char_bd3.yaml",
+        ("--model.objective.init_args.block_size", "8"),
+        "block diffusion, blocks of 8: NELBO over masking levels in [0, 1]",
+    ),
+    "bd3-16": Variant(
+        "configs/shakespeare_char_bd3.yaml",
+        ("--model.objective.init_args.block_size", "16"),
+        "block diffusion, blocks of 16: NELBO over masking levels in [0, 1]",
+    ),
 }  # fmt: skip
 """Every recipe the benchmark can train, by name (`--variants`); the ratio column divides by "ar"."""
 BASELINE = "ar"

@@ -9,9 +9,16 @@ from .errors import UserInputError
 from .hf import register as _register_with_transformers
 from .inference import TrainedModel, load_model
 from .models.transformer import Transformer, TransformerConfig
-from .objectives import Autoregressive, MaskedDiffusion, Objective
+from .objectives import Autoregressive, BlockDiffusion, MaskedDiffusion, Objective
 from .pipeline import DiffusionPipeline
-from .schedules import CosineSchedule, LinearSchedule, LogLinearSchedule, NoiseSchedule, PolynomialSchedule
+from .schedules import (
+    ClippedSchedule,
+    CosineSchedule,
+    LinearSchedule,
+    LogLinearSchedule,
+    NoiseSchedule,
+    PolynomialSchedule,
+)
 
 __version__ = "0.2.0"
 
@@ -19,6 +26,8 @@ _register_with_transformers()  # AutoConfig / AutoModelForMaskedLM load our dire
 
 __all__ = [
     "Autoregressive",
+    "BlockDiffusion",
+    "ClippedSchedule",
     "CosineSchedule",
     "DenoiserInput",
     "DiffusionPipeline",

@@ -13,11 +13,23 @@ from collections.abc import Sequence
 
 from jsonargparse import ArgumentError
 
-from .commands import data, distill, evaluate, evaluate_proteins, export, infill, quickstart, sample, serve, train
+from .commands import (
+    data,
+    distill,
+    evaluate,
+    evaluate_proteins,
+    export,
+    infill,
+    noise_window,
+    quickstart,
+    sample,
+    serve,
+    train,
+)
 from .commands.messages import user_message
 from .errors import UserInputError
 
-COMMANDS = (train, distill, quickstart, data, sample, infill, evaluate, evaluate_proteins, export, serve)
+COMMANDS = (train, distill, quickstart, data, sample, infill, evaluate, evaluate_proteins, noise_window, export, serve)
 """Each module has NAME, HELP, configure(parser) and run(args) -> int; optional ALIASES; PASSTHROUGH = True
 hands every argument the subcommand does not declare to the command itself (as `args.passthrough`);
 LIGHTNING_HELP = True leaves even --help to LightningCLI (train, distill)."""

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .block_generation import decode_blocks
 from .domain import Record
 from .errors import InvalidArgument, UserInputError
 from .inference import TrainedModel
-from .objectives import Autoregressive, MaskedDiffusion
+from .objectives import Autoregressive, BlockDiffusion, MaskedDiffusion
 from .sampling import SamplingResult, SamplingSettings, StepCallback, Trajectory, run_sampler
 from .sampling.autoregressive import generate_autoregressive
 from .sampling.settings import settings_header
@@ -95,7 +96,7 @@ def choose_lengths(
         counts = torch.tensor([c for _, c in pairs], dtype=torch.float64)
         picks = torch.multinomial(counts, num, replacement=True, generator=generator)
         return [pairs[i][0] for i in picks.tolist()]
-    if max(chosen) > limit:
+    if max(chosen) > limit and not isinstance(model.objective, BlockDiffusion):  # blocks go on past the window
         raise UserInputError(f"--length {max(chosen)} exceeds the model's limit of {limit} {model.domain.unit}s")
     return chosen
 
@@ -139,6 +140,8 @@ def generate(
         rows = [lengths[i] for i in batch]
         if isinstance(model.objective, Autoregressive):
             result, bodies = _decode_left_to_right(model, rows, settings, banned, generator)
+        elif isinstance(model.objective, BlockDiffusion):
+            result, bodies = decode_blocks(model, rows, settings, banned, generator, on_step)
         else:
             tokens, bodies = layout_rows(model, rows)
             result = denoise(

@@ -116,3 +116,44 @@ class PolynomialSchedule(NoiseSchedule):
 
     def time_at(self, alpha: Tensor) -> Tensor:
         return (1.0 - alpha).clamp_min(0.0) ** (1.0 / self.power)
+
+
+class ClippedSchedule(NoiseSchedule):
+    """`inner` everywhere, except that training draws only masking rates 1 - alpha in [beta, omega] (BD3-LM).
+
+    Masking rates near 0 (a handful of masked tokens, weight ~1/t) and near 1 (almost nothing to condition on)
+    make the loss estimate noisy while teaching little; leaving them out of the training draws trades a little
+    bias for much lower variance. The bound a model reports, and the samplers, still use `inner` over [0, 1].
+    """
+
+    def __init__(self, inner: NoiseSchedule | None = None, beta: float = 0.3, omega: float = 0.8) -> None:
+        if not 0.0 <= beta < omega <= 1.0:
+            raise ValueError(f"need 0 <= beta < omega <= 1, got beta={beta}, omega={omega}")
+        self.inner = inner or LogLinearSchedule()
+        self.beta, self.omega = beta, omega
+
+    def alpha(self, t: Tensor) -> Tensor:
+        return self.inner.alpha(t)
+
+    def alpha_prime(self, t: Tensor) -> Tensor:
+        return self.inner.alpha_prime(t)
+
+    def time_at(self, alpha: Tensor) -> Tensor:
+        return self.inner.time_at(alpha)
+
+    def mask_probability(self, t: Tensor) -> Tensor:
+        return self.inner.mask_probability(t)
+
+    def training_interval(self) -> tuple[float, float]:
+        """The times whose masking rates lie in [beta, omega], clamped to [0, 1]."""
+        rates = torch.tensor([self.beta, self.omega], dtype=torch.float64)
+        low, high = self.inner.time_at(1.0 - rates).clamp(0.0, 1.0).tolist()
+        return low, high
+
+
+def training_interval(schedule: NoiseSchedule, t_min: float) -> tuple[float, float]:
+    """The times training draws from: [t_min, 1], narrowed to a ClippedSchedule's window."""
+    if isinstance(schedule, ClippedSchedule):
+        low, high = schedule.training_interval()
+        return max(low, t_min), max(high, t_min)
+    return t_min, 1.0

@@ -112,6 +112,60 @@ def test_standard_error_smoke(likelihood_run, tmp_path):
         assert row["spread_across_seeds"] == pytest.approx(statistics.stdev(bits))
 
 
+@pytest.fixture(scope="module")
+def block_runs(tmp_path_factory):
+    corpus = tmp_path_factory.mktemp("block_corpus")
+    for index in range(4):
+        lines = SONNETS.splitlines(keepends=True)
+        (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
+    out = tmp_path_factory.mktemp("block_likelihood")
+    argv = ["--smoke", "--corpus", str(corpus), "--variants", "ar,bd3-4,bd3-8,bd3-16", "--comparisons", "equal_tokens"]
+    assert likelihood.run([*argv, "--out", str(out)]) == 0
+    return report(out, "likelihood")
+
+
+def test_likelihood_smoke_block_variants(block_runs):
+    runs = {r["model"]: r for r in block_runs["runs"]}
+    assert set(runs) == {"ar", "bd3-4", "bd3-8", "bd3-16"}
+    for name in ("bd3-4", "bd3-8", "bd3-16"):
+        run = runs[name]
+        assert not run["exact"] and run["time_draws"] == likelihood.SIZES["smoke"]["draws"]
+        assert run["bits_per_character"] > 0 and run["bits_per_character_error"] >= 0
+        assert likelihood.load_model(run["checkpoint"]).objective.block_size == int(name.split("-")[1])
+    for row in block_runs["summary"]:
+        assert row["ratio_to_ar"] == pytest.approx(row["bits_per_character"] / runs["ar"]["bits_per_character"])
+
+
+def test_sampling_smoke_with_a_block_model(likelihood_run, block_runs, tmp_path):
+    runs = {(r["comparison"], r["model"], r["seed"]): r["checkpoint"] for r in likelihood_run[1]["runs"]}
+    blocks = next(r["checkpoint"] for r in block_runs["runs"] if r["model"] == "bd3-8")
+    ar, judge = runs[("equal_tokens", "ar", 0)], runs[("wall_clock", "ar", 1)]
+    argv = ["--smoke", "--diffusion", blocks, "--ar", ar, "--judge", judge, "--out", str(tmp_path)]
+    assert sampling.run([*argv, "--long-samples", "2"]) == 0
+    result = report(tmp_path, "sampling")
+    length, steps = result["size"]["length"], sampling.SIZES["smoke"]["block_steps"]
+    assert result["block_size"] == 8
+    assert [(r["strategy"], r["steps"]) for r in result["rows"]] == [(s, n) for s in STRATEGIES for n in steps]
+    for row in result["rows"]:
+        assert row["sampler"].endswith("/block") and spread_ok(row["judge_bits_per_character"], low=1e-9)
+        # two blocks of 8, each in at least one call and at most its steps (first-hitting: one per token)
+        most = length if row["strategy"] == "first-hitting" else length // 8 * steps[0]
+        assert 2 <= row["network_calls"] <= most
+    long = result["long_samples"]
+    assert long["length"] == sampling.SIZES["smoke"]["long_length"] > 32  # past the smoke models' window of 32
+    assert len(long["samples"]) == 2 and all(s["judge_bits_per_character"] > 0 for s in long["samples"])
+    text = (tmp_path / "long_samples.md").read_text()
+    assert text.startswith("# 2 samples of 40 tokens") and text.count("## Sample") == 2
+
+
+def test_sampling_long_samples_need_a_block_model(likelihood_run, tmp_path, capsys):
+    runs = {(r["comparison"], r["model"], r["seed"]): r["checkpoint"] for r in likelihood_run[1]["runs"]}
+    argv = ["--smoke", "--diffusion", runs[("equal_tokens", "mdlm", 0)], "--ar", runs[("equal_tokens", "ar", 0)]]
+    argv += ["--judge", runs[("wall_clock", "ar", 1)], "--long-samples", "1", "--out", str(tmp_path)]
+    assert common.main_guard(sampling.NAME, sampling.run, argv) == 2
+    assert "--long-samples: needs a block-diffusion" in capsys.readouterr().err
+
+
 def test_throughput_smoke(tmp_path):
     assert throughput.run(["--smoke", "--out", str(tmp_path)]) == 0
     result = report(tmp_path, "throughput")

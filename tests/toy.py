@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from discrete_diff.batch import Batch
-from discrete_diff.denoiser import DenoiserInput, select_scored
+from discrete_diff.denoiser import BlockCausal, DenoiserInput, select_scored
 
 
 class ToyDistribution:
@@ -125,3 +125,61 @@ class ExactDenoiser(torch.nn.Module):
 def toy_batch(x0: Tensor) -> Batch:
     ones = torch.ones_like(x0, dtype=torch.bool)
     return Batch(x0, ones, ones)
+
+
+def log_probs_as_logits(probs: Tensor) -> Tensor:
+    """(..., V) probabilities -> (..., V + 1) float32 logits, [MASK] (the last) at -inf."""
+    logits = torch.log(probs.clamp_min(1e-300))
+    return torch.cat((logits, torch.full_like(logits[..., :1], -math.inf)), dim=-1).float()
+
+
+class ExactBlockDenoiser(torch.nn.Module):
+    """The exact block-conditional p(x0^i | unmasked tokens of block b, clean blocks < b), blocks of the
+    pattern's size, for the training input [x_t ; x_0] with a `BlockCausal` pattern, and for key-value-cached
+    sampling: the cache holds the clean tokens (as its "keys", shape (B, 1, C, 1)) and must start at position 0;
+    new positions see the cache and each other (the sampler's patterns only hide later blocks, which the exact
+    conditionals do not read).
+    """
+
+    time_conditioned = False
+
+    def __init__(self, toy: ToyDistribution, block_size: int, mix_uniform: float = 0.0) -> None:
+        super().__init__()
+        self.toy, self.block_size, self.mix_uniform = toy, block_size, mix_uniform
+        self.blocks = [None]  # one "layer" of cache, like a one-layer transformer
+        self.calls = 0
+
+    def forward(self, inputs: DenoiserInput, cache=None, update_cache: bool = True) -> Tensor:
+        self.calls += 1
+        if cache is None:
+            return select_scored(self._training(inputs), inputs)
+        return self._cached(inputs, cache, update_cache)
+
+    def _training(self, inputs: DenoiserInput) -> Tensor:
+        assert isinstance(inputs.attention, BlockCausal) and inputs.attention.block_size == self.block_size
+        length = inputs.ids.shape[1] // 2
+        xt, x0 = inputs.ids[:, :length], inputs.ids[:, length:]
+        block = torch.arange(length) // self.block_size  # (L,)
+        probs = torch.full((*xt.shape, self.toy.vocab), 1.0 / self.toy.vocab, dtype=torch.float64)  # (B, L, V)
+        for b in block.unique().tolist():
+            visible = torch.where(block < b, x0, torch.where(block == b, xt, self.toy.mask_id))  # (B, L)
+            probs[:, block == b] = self._mix(self.toy.conditionals(visible)[:, block == b])
+        clean = torch.full_like(probs, 1.0 / self.toy.vocab)  # the clean half is never scored
+        return log_probs_as_logits(torch.cat((probs, clean), dim=1))  # (B, 2L, V + 1)
+
+    def _mix(self, probs: Tensor) -> Tensor:
+        return (1 - self.mix_uniform) * probs + self.mix_uniform / self.toy.vocab
+
+    def _cached(self, inputs: DenoiserInput, cache, update_cache: bool) -> Tensor:
+        context = cache.keys[0]
+        context = inputs.ids[:, :0] if context is None else context[:, 0, :, 0]  # (B, C)
+        assert cache.next_position == context.shape[1], "the toy denoiser needs the whole prefix in its cache"
+        width = inputs.ids.shape[1]
+        rest = torch.full((len(context), self.toy.length - context.shape[1] - width), self.toy.mask_id)
+        visible = torch.cat((context, inputs.ids, rest), dim=1)  # (B, L)
+        probs = self._mix(self.toy.conditionals(visible)[:, context.shape[1] : context.shape[1] + width])  # (B, W, V)
+        if update_cache:
+            stored = torch.cat((context, inputs.ids), dim=1)[:, None, :, None]  # (B, 1, C + W, 1)
+            cache.write(0, stored, stored)
+            cache.next_position += width
+        return select_scored(log_probs_as_logits(probs), inputs)

@@ -30,6 +30,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint", required=True, help="a .ckpt written by `discrete-diff train`, or an exported directory"
     )
+    add_data_arguments(parser)
+    parser.add_argument("--time-draws", type=int, default=8, help="K time draws per sequence (default: 8)")
+    parser.add_argument("--max-batches", type=int, default=None, help="evaluate only this many batches")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the time draws (default: 0)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which validation data a command reads (`evaluation_data` reads them)."""
     parser.add_argument(
         "--data",
         default=None,
@@ -42,11 +51,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="evaluate on the validation split of the paths the checkpoint recorded",
     )
     parser.add_argument("--data-dir", default="data", help="where built-in sets are kept (default: data)")
-    parser.add_argument("--time-draws", type=int, default=8, help="K time draws per sequence (default: 8)")
     parser.add_argument("--batch-size", type=int, default=32, help="sequences per batch (default: 32)")
-    parser.add_argument("--max-batches", type=int, default=None, help="evaluate only this many batches")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the time draws (default: 0)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def recorded_data(model: TrainedModel, data_dir: str | None, batch_size: int, allow_paths: bool) -> EvaluationData:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..block_generation import continue_blocks
 from ..errors import InvalidArgument, UserInputError
 from ..generation import denoise
 from ..inference import TrainedModel
-from ..objectives import MaskedDiffusion
+from ..objectives import BlockDiffusion, MaskedDiffusion
 from ..sampling import SamplingSettings, StepCallback, Trajectory
 from ..templates import Blank, TokenTemplate
 from .lengths import LengthChoice, LengthPrior, LengthRule, LikelihoodLength, Scorer
@@ -81,13 +82,16 @@ def infill_templates(
     """
     if num < 1:
         raise InvalidArgument("num", f"must be at least 1, got {num}")
+    names = names or [f"template {i + 1}" for i in range(len(templates))]
+    settings = settings or model.default_settings()
+    if isinstance(model.objective, BlockDiffusion):
+        return _continue(model, templates, sources, names, num, settings, banned, seed, batch_size)
     if not isinstance(model.objective, MaskedDiffusion):
         raise UserInputError(
             "infilling needs a masked-diffusion model; this checkpoint was trained with "
             f"{type(model.objective).__name__}"
         )
-    settings, length_rule = settings or model.default_settings(), length_rule or LikelihoodLength()
-    names = names or [f"template {i + 1}" for i in range(len(templates))]
+    length_rule = length_rule or LikelihoodLength()
     for template, name in zip(templates, names, strict=True):
         _check_length(template, model, name)
     generator = torch.Generator().manual_seed(seed)
@@ -114,6 +118,36 @@ def infill_templates(
             length = template.length(choice.lengths)  # the template's own positions, not the window after it
             filled, row_given = result.tokens[row, :length], given[row, :length]
             infills.append(_describe(model, template, source, choice, filled, row_given, result.trajectory, row))
+    return InfillRun(infills, calls)
+
+
+def _continue(model, templates, sources, names, num, settings, banned, seed, batch_size) -> InfillRun:
+    """A block-diffusion model writes left to right: it fills a template whose blanks all come at its end (a
+    continuation of any length, each range blank at its maximum, then the framing), and refuses any other."""
+    generator = torch.Generator().manual_seed(seed)
+    infills, calls = [], 0
+    for template, source, name in zip(templates, sources, names, strict=True):
+        segments = list(template.segments)
+        while segments and isinstance(segments[-1], Blank):
+            segments.pop()
+        if any(isinstance(segment, Blank) for segment in segments):
+            raise UserInputError(
+                f"{name}: a block-diffusion model only continues text (blanks at the end); to fill a blank with "
+                "text on both sides, use a masked-diffusion model"
+            )
+        choice = LengthChoice(tuple(blank.maximum for blank in template.blanks))
+        ids, given = template.layout(choice.lengths, model.mask_id)
+        blanks = slice(len(ids) - len(template.tail) - sum(choice.lengths), len(ids) - len(template.tail))
+        for start in range(0, num, batch_size):
+            prompt = ids[: blanks.start].expand(min(batch_size, num - start), -1)  # (B, P)
+            result = continue_blocks(
+                model, prompt, sum(choice.lengths), settings, banned=banned, generator=generator, stop_at_eos=False
+            )
+            calls += result.network_calls
+            for row, tokens in enumerate(result.tokens):
+                filled = ids.clone()
+                filled[blanks] = tokens
+                infills.append(_describe(model, template, source, choice, filled, given, None, row))
     return InfillRun(infills, calls)
 
 

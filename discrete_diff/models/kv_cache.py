@@ -54,3 +54,14 @@ class KVCache:
         self.values = [None if v is None else v[:, :, start:] for v in self.values]
         if self.padding is not None:
             self.padding = self.padding[:, start:]
+
+    def drop_last(self, count: int) -> None:
+        """Forget the last `count` cached positions and their positions (a block cached along with a draft)."""
+        if not 0 <= count <= self.size:
+            raise ValueError(f"cannot drop {count} of {self.size} cached positions")
+        keep = self.size - count
+        self.keys = [None if k is None else k[:, :, :keep] for k in self.keys]  # (B, H, keep, D) each
+        self.values = [None if v is None else v[:, :, :keep] for v in self.values]
+        if self.padding is not None:
+            self.padding = self.padding[:, :keep]
+        self.next_position -= count

@@ -2,11 +2,13 @@
 
 from .autoregressive import Autoregressive, shift_right
 from .base import Loss, Objective
+from .block_diffusion import BlockDiffusion
 from .bound import LikelihoodBound, average_time_draws
 from .masked_diffusion import MaskedDiffusion
 
 __all__ = [
     "Autoregressive",
+    "BlockDiffusion",
     "LikelihoodBound",
     "Loss",
     "MaskedDiffusion",

@@ -22,7 +22,7 @@ from ..errors import UserInputError
 from ..inference import load_model
 from ..models import Transformer, TransformerConfig, describe_network
 from ..models.pretrained import PretrainedMaskedLM, pretrained_denoiser
-from ..objectives import Autoregressive, MaskedDiffusion, Objective
+from ..objectives import Autoregressive, BlockDiffusion, MaskedDiffusion, Objective
 from ..specs import to_spec
 from ..tokenizer_io import tokenizer_to_dict
 from .data import SequenceDataModule
@@ -50,8 +50,13 @@ class DiffusionModule(L.LightningModule):
         super().__init__()
         self.objective = objective or MaskedDiffusion()
         self.network_config = network or TransformerConfig()
-        if isinstance(self.network_config, PretrainedMaskedLM) and isinstance(self.objective, Autoregressive):
-            raise UserInputError("model.network: a pretrained masked LM is bidirectional; it cannot be autoregressive")
+        if isinstance(self.network_config, PretrainedMaskedLM) and isinstance(
+            self.objective, (Autoregressive, BlockDiffusion)
+        ):
+            raise UserInputError(
+                "model.network: a pretrained masked LM is bidirectional; it cannot be autoregressive "
+                f"({type(self.objective).__name__} needs a discrete-diff Transformer)"
+            )
         self.optimizer_config = optimizer or OptimizerConfig()
         self.ema_decay = ema_decay
         self.init_from = init_from
