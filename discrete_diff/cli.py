@@ -1,7 +1,8 @@
 """`discrete-diff`: one entry point; each subcommand lives in `discrete_diff.commands.<name>`.
 
-User errors (bad files, options, values) print one line and exit with status 2; anything else is a bug and shows
-its traceback. Set DISCRETE_DIFF_DEBUG=1 to see the traceback of a user error too.
+User errors (bad files, options, values) print one line and exit with status 2; training that stops itself (a
+non-finite loss) prints one line and exits with status 1; anything else is a bug and shows its traceback. Set
+DISCRETE_DIFF_DEBUG=1 to see the traceback of a user error too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from jsonargparse import ArgumentError
 
 from .commands import data, evaluate, evaluate_proteins, export, infill, quickstart, sample, train
 from .commands.sampling_options import FLAGS
-from .errors import InvalidArgument, UserInputError
+from .errors import InvalidArgument, TrainingStopped, UserInputError
 
 COMMANDS = (train, quickstart, data, sample, infill, evaluate, evaluate_proteins, export)
 """Each module has NAME, HELP, configure(parser) and run(args) -> int; optional ALIASES; PASSTHROUGH = True
@@ -81,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"discrete-diff: error: {_message(error)}", file=sys.stderr)
         return 2
+    except TrainingStopped as stopped:
+        if os.environ.get("DISCRETE_DIFF_DEBUG"):
+            raise
+        print(f"discrete-diff: training stopped: {stopped}", file=sys.stderr)
+        return 1
 
 
 def entry_point() -> None:

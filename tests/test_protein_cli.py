@@ -24,6 +24,7 @@ def test_metrics_from_fasta_files_only(sets, tmp_path, capsys):
     out = tmp_path / "m.json"
     args = ["evaluate-proteins", "--generated", str(sets["generated"]), "--train", str(sets["train"])]
     assert main([*args, "--held-out", str(sets["held_out"]), "--json", str(out)]) == 0
+    assert out.read_text().endswith("}\n")
     result = json.loads(out.read_text())
     assert "likelihood" not in result and "family_hmm" not in result  # no model, no alignment: not computed
     # Shuffled members: same composition as the held-out set they came from, far from any training member.

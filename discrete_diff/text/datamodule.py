@@ -19,6 +19,7 @@ from ..files import atomic_directory
 from ..specs import to_spec
 from ..token_cache import SplitInfo, TokenBlocks, TokenFileWriter, read_token_cache
 from ..training.data import SequenceDataModule
+from ..training.resumable import IndexBatches, resumable_loader
 from .domain import TextDomain
 from .shakespeare import fetch_shakespeare
 from .sources import Document, corpus_fingerprint, find_documents
@@ -145,15 +146,11 @@ class TextDataModule(SequenceDataModule):
         }
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+        """Training: a fresh order each epoch, seeded by the run's seed and resumable; otherwise in order."""
         blocks = TokenBlocks(self.cache / "tokens.bin", self.tokens.dtype, self.splits[split], self.block_length)
-        return DataLoader(
-            blocks,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            drop_last=shuffle,
-            num_workers=self.num_workers,
-            collate_fn=partial(_collate_blocks, tokenizer=self.tokenizer),
-        )
+        plan = IndexBatches(len(blocks), batch_size, shuffle=shuffle)
+        sampler = self.share(plan, split, training=shuffle, seed=self.run_seed() if shuffle else 0)
+        return resumable_loader(blocks, sampler, partial(_collate_blocks, tokenizer=self.tokenizer), self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True, batch_size=self.batch_size)
