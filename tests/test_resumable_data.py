@@ -3,6 +3,8 @@ the batch a checkpoint recorded."""
 
 import pytest
 
+from discrete_diff.errors import UserInputError
+from discrete_diff.text.datamodule import TextDataModule
 from discrete_diff.training.resumable import EpochBatches, IndexBatches
 
 
@@ -67,3 +69,12 @@ def test_a_checkpoint_after_an_epochs_last_batch_resumes_with_the_next_epoch():
     resumed.load_state_dict({"seed": 1, "epoch": 0, "position": 10})
     assert resumed.state_dict() == {"seed": 1, "epoch": 1, "position": 0}
     assert drawn(resumed) == plan.batches(1, 1).tolist()
+
+
+def test_a_split_too_small_for_one_batch_is_a_user_error(small_corpus):
+    data = TextDataModule(str(small_corpus), block_length=64, batch_size=10_000)
+    data.prepare_data()
+    data.setup("fit")
+    with pytest.raises(UserInputError, match="the train split makes 0 batches of data.batch_size, too few for 1"):
+        data.train_dataloader()
+    assert len(data.val_dataloader()) == 1  # validation keeps its incomplete batch

@@ -133,7 +133,7 @@ class DiffusionModule(L.LightningModule):
             newest = max(written, key=lambda p: Path(p).stat().st_mtime)
             return f"the last good checkpoint is {newest} (step {self._saved_step})"
         if self.trainer.ckpt_path:
-            return f"no checkpoint was written since the resumed one, {self.trainer.ckpt_path}"
+            return f"the last good checkpoint is {self.trainer.ckpt_path}, which this run resumed from"
         return "no checkpoint was written before it"
 
     def configure_optimizers(self) -> Any:
