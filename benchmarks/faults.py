@@ -123,7 +123,7 @@ def faulted_run(
     """Kill the run `kills` times at random moments, resuming from last.ckpt each time, then let it finish."""
     save_dir = root / "killed"
     rng = random.Random(seed)
-    targets = sorted(rng.sample(range(1, size["steps"]), kills))
+    targets = sorted(rng.sample(range(1, size["steps"] - size["every"]), kills))  # while the run is surely still going
     events, resume = [], None
     for target in targets:
         extra = ("--ckpt_path", str(resume)) if resume else ("--trainer.logger.init_args.version", "version_0")
@@ -164,8 +164,8 @@ def run(argv: list[str] | None = None) -> int:
     mode = common.mode(args)
     size = SIZES[mode]
     kills = size["kills"] if args.kills is None else args.kills
-    if not 1 <= kills < size["steps"]:
-        raise common.UserInputError(f"--kills must be between 1 and {size['steps'] - 1}, got {kills}")
+    if not 1 <= kills < size["steps"] - size["every"]:
+        raise common.UserInputError(f"--kills must be between 1 and {size['steps'] - size['every'] - 1}, got {kills}")
     corpus = args.corpus if args.corpus == "shakespeare" else str(Path(args.corpus).expanduser().resolve())
     out = Path(args.out).resolve()
     root = out / "faults_runs"

@@ -2,7 +2,9 @@
 the batch a checkpoint recorded."""
 
 import pytest
+from conftest import REPO
 
+from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.errors import UserInputError
 from discrete_diff.text.datamodule import TextDataModule
 from discrete_diff.training.resumable import EpochBatches, IndexBatches
@@ -78,3 +80,16 @@ def test_a_split_too_small_for_one_batch_is_a_user_error(small_corpus):
     with pytest.raises(UserInputError, match="the train split makes 0 batches of data.batch_size, too few for 1"):
         data.train_dataloader()
     assert len(data.val_dataloader()) == 1  # validation keeps its incomplete batch
+
+
+def test_overfitting_a_few_batches_takes_them_in_order(small_corpus, tmp_path):
+    """Lightning's overfit_batches keeps an in-order sampler: the loop repeats the first batches of the split."""
+    cli = build_cli(
+        ["--config", str(REPO / "configs/tiny.yaml"), "--data.init_args.corpus", str(small_corpus),
+         "--trainer.logger.init_args.save_dir", str(tmp_path), "--trainer.enable_progress_bar", "false",
+         "--trainer.overfit_batches", "2", "--trainer.max_steps", "4"]
+    )  # fmt: skip
+    fit(cli)
+    plan = cli.trainer.train_dataloader.sampler.plan
+    assert cli.trainer.global_step == 4 and cli.trainer.num_training_batches == 2 and not plan.shuffle
+    assert [batch.tolist() for batch in plan.batches(seed=0, epoch=1)[:2]] == [list(range(8)), list(range(8, 16))]

@@ -156,22 +156,24 @@ class ProteinDataModule(SequenceDataModule):
         spec = {"class_path": f"{type(self).__module__}.{type(self).__qualname__}", "init_args": dict(self.init_args)}
         return {"datamodule": spec, "max_length": self.max_length, "lengths": self.length_distribution()}
 
-    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+    def _loader(self, split: str, batch_size: int) -> DataLoader:
         """Training: length buckets and window crops drawn afresh each epoch from `seed`, resumable."""
         tokenizer = self.tokenizer
         windows = ProteinWindows(self.proteins[split], tokenizer.bos_token_id, tokenizer.eos_token_id, self.max_length)
-        plan = LengthBuckets([windows.window_length(i) for i in range(len(windows))], batch_size, shuffle)
-        sampler = self.share(plan, split, training=shuffle, seed=self.seed)
+        training = split == "train"
+        lengths = [windows.window_length(i) for i in range(len(windows))]
+        plan = LengthBuckets(lengths, batch_size, shuffle=training and self.shuffles_training())
+        sampler = self.share(plan, split, training=training, seed=self.seed)
         return resumable_loader(windows, sampler, partial(pad_and_batch, tokenizer=tokenizer), self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True, batch_size=self.batch_size)
+        return self._loader("train", batch_size=self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", shuffle=False, batch_size=self.batch_size)
+        return self._loader("validation", batch_size=self.batch_size)
 
     def validation_batches(self, batch_size: int | None = None) -> DataLoader:
-        return self._loader("validation", shuffle=False, batch_size=batch_size or self.batch_size)
+        return self._loader("validation", batch_size=batch_size or self.batch_size)
 
 
 class LengthBuckets:

@@ -17,11 +17,14 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, SequentialSampler
 
 
 class EpochPlan(Protocol):
     """Every batch of an epoch, in the order one process takes them; the same number of batches every epoch."""
+
+    shuffle: bool
+    """Whether epochs differ (else every epoch is the same pass in order)."""
 
     def __len__(self) -> int: ...
 
@@ -94,6 +97,16 @@ class EpochBatches(DistributedSampler):
         self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
         if self.position >= len(self):  # saved after the epoch's last batch: the next epoch comes next
             self.epoch, self.position = self.epoch + 1, 0
+
+
+class InOrderBatches(EpochBatches, SequentialSampler):
+    """EpochBatches of a plan without shuffling, typed as sequential too: Lightning's `overfit_batches` then keeps
+    it instead of putting a SequentialSampler of single items in its place."""
+
+
+def epoch_batches(plan: EpochPlan, *, seed: int, rank: int, world_size: int, even: bool) -> EpochBatches:
+    sampler = EpochBatches if plan.shuffle else InOrderBatches
+    return sampler(plan, seed=seed, rank=rank, world_size=world_size, even=even)
 
 
 class BatchesOf(Dataset):
