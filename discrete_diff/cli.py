@@ -1,7 +1,8 @@
 """`discrete-diff`: one entry point; each subcommand lives in `discrete_diff.commands.<name>`.
 
-User errors (bad files, options, values) print one line and exit with status 2; anything else is a bug and shows
-its traceback. Set DISCRETE_DIFF_DEBUG=1 to see the traceback of a user error too.
+User errors (bad files, options, values) print one line and exit with status 2; training that stops itself (a
+non-finite loss) prints one line and exits with status 1; anything else is a bug and shows its traceback. Set
+DISCRETE_DIFF_DEBUG=1 to see the traceback of a user error too.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .commands import (
     train,
 )
 from .commands.messages import user_message
-from .errors import UserInputError
+from .errors import TrainingStopped, UserInputError
 
 COMMANDS = (train, distill, quickstart, data, sample, infill, evaluate, evaluate_proteins, noise_window, export, serve)
 """Each module has NAME, HELP, configure(parser) and run(args) -> int; optional ALIASES; PASSTHROUGH = True
@@ -72,6 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"discrete-diff: error: {user_message(error)}", file=sys.stderr)
         return 2
+    except TrainingStopped as stopped:
+        if os.environ.get("DISCRETE_DIFF_DEBUG"):
+            raise
+        print(f"discrete-diff: training stopped: {stopped}", file=sys.stderr)
+        return 1
 
 
 def entry_point() -> None:

@@ -19,6 +19,10 @@ from .batch import Batch
 from .files import atomic_write_text
 from .templates import TokenTemplate
 
+AT_EOS = ("stop", "break", "ban")
+"""What a generated text sample does with a drawn [EOS], the end of a training document: `stop` ends the sample
+there, `break` shows it as a line of its own (`[EOS]`), `ban` never draws it (each sample one document)."""
+
 
 @dataclass(frozen=True)
 class Record:
@@ -81,8 +85,8 @@ class Domain(ABC):
         """A prompt (text with [MASK:N] blanks) or template ([5-15]MOTIF[10-30]) in token ids, framing included."""
 
     @abstractmethod
-    def decode(self, ids: Sequence[int]) -> str:
-        """The text of a sequence's ids (without framing)."""
+    def decode(self, ids: Sequence[int], *, at_eos: str = "break") -> str:
+        """The text of a sequence's ids (without framing); `at_eos` (see AT_EOS) for document ends inside it."""
 
     @abstractmethod
     def format_records(self, records: Sequence[Record]) -> str:

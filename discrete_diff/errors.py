@@ -15,3 +15,8 @@ class InvalidArgument(UserInputError, ValueError):
     def __init__(self, argument: str, problem: str) -> None:
         super().__init__(f"{argument} {problem}")
         self.argument, self.problem = argument, problem
+
+
+class TrainingStopped(Exception):
+    """Training stopped itself (a non-finite loss or weight): a one-line message naming the step and where to go
+    on from; exit status 1."""

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from .block_generation import decode_blocks
-from .domain import Record
+from .domain import AT_EOS, Record
 from .errors import InvalidArgument, UserInputError
 from .inference import TrainedModel
 from .objectives import Autoregressive, BlockDiffusion, MaskedDiffusion
@@ -120,18 +120,26 @@ def generate(
     seed: int = 0,
     batch_size: int = 64,
     allow_noncanonical: bool = False,
+    at_eos: str = "stop",
     record: bool = False,
     on_step: StepCallback | None = None,
 ) -> GenerationRun:
     """One unconditional sample per entry of `lengths` (positions between the domain's framing); `settings`
-    default to the model's (`TrainedModel.default_settings`: a distilled model's step count)."""
+    default to the model's (`TrainedModel.default_settings`: a distilled model's step count).
+
+    at_eos: what a text sample does with a drawn [EOS] (a document end): "stop" (its text ends there), "break" (shown
+    as a line `[EOS]`) or "ban" (never drawn). `ids` always hold every drawn token.
+    """
     settings = settings or model.default_settings()
     if not lengths or min(lengths) < 1:
         raise InvalidArgument("lengths", f"must be one or more positive lengths, got {list(lengths)}")
     if batch_size < 1:
         raise InvalidArgument("batch_size", f"must be at least 1, got {batch_size}")
+    if at_eos not in AT_EOS:
+        raise InvalidArgument("at_eos", f"must be one of {', '.join(AT_EOS)}, got {at_eos!r}")
     generator = torch.Generator().manual_seed(seed)
-    banned = model.domain.banned_ids(allow_noncanonical=allow_noncanonical, document_breaks=True)
+    breaks = at_eos != "ban"
+    banned = model.domain.banned_ids(allow_noncanonical=allow_noncanonical, document_breaks=breaks)
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])  # similar lengths share a batch: less padding
     bodies_ids: dict[int, list[int]] = {}
     calls, trajectory = 0, None
@@ -155,7 +163,7 @@ def generate(
     header = " ".join([*settings_header(settings), f"seed={seed}"])
     ids = [bodies_ids[i] for i in range(len(lengths))]
     records = [
-        Record(f"sample_{i}", f"sample_{i} length={n} {header}", model.domain.decode(ids[i]))
+        Record(f"sample_{i}", f"sample_{i} length={n} {header}", model.domain.decode(ids[i], at_eos=at_eos))
         for i, n in enumerate(lengths)
     ]
     return GenerationRun(records, ids, calls, trajectory)

@@ -62,11 +62,13 @@ class DiffusionPipeline:
         *,
         seed: int = 0,
         allow_noncanonical: bool = False,
+        at_eos: str = "stop",
         batch_size: int = 64,
         **sampling: Any,
     ) -> list[Record]:
         """`num` unconditional samples as records (what `discrete-diff sample` writes). `length`: N, "LOW-HIGH" or
-        "N1,N2,..." positions (default: drawn from the training lengths); `sampling`: SamplingSettings fields."""
+        "N1,N2,..." positions (default: drawn from the training lengths); `at_eos`: text only, what a drawn [EOS]
+        does ("stop", "break", "ban"; see `generation.generate`); `sampling`: SamplingSettings fields."""
         choice = parse_lengths(str(length)) if length is not None else None
         lengths = choose_lengths(self.model, num, choice, torch.Generator().manual_seed(seed))
         run = generate(
@@ -76,6 +78,7 @@ class DiffusionPipeline:
             seed=seed,
             batch_size=batch_size,
             allow_noncanonical=allow_noncanonical,
+            at_eos=at_eos,
         )
         return run.records
 

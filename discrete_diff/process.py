@@ -159,13 +159,13 @@ def nelbo(token_nll: Tensor, masked: Tensor, t: Tensor, schedule: NoiseSchedule,
     token_nll: (B, L) from `masked_token_nll`; masked, maskable: (B, L); t: (B,).
     """
     summed = token_nll.sum(dim=-1)  # (B,)
-    # Where nothing is masked the term is 0, even if a tiny t made the weight overflow.
-    per_sequence = torch.where(summed > 0, schedule.weight(t) * summed, torch.zeros_like(summed))  # (B,)
+    per_sequence_count = masked.sum(dim=-1)  # (B,)
+    has_masks = per_sequence_count > 0
+    # Where nothing is masked the term is 0, even if a tiny t made the weight overflow (a NaN loss stays NaN).
+    per_sequence = torch.where(has_masks, schedule.weight(t) * summed, torch.zeros_like(summed))  # (B,)
     scored = maskable.sum(dim=-1)  # (B,)
     loss = per_sequence.sum() / scored.sum().clamp_min(1)
     count = masked.sum()
-    per_sequence_count = masked.sum(dim=-1)  # (B,)
-    has_masks = per_sequence_count > 0
     sequence_means = summed[has_masks] / per_sequence_count[has_masks]  # (B',)
     return NelboStats(
         loss=loss,

@@ -119,7 +119,8 @@ def test_text_samples(browser, text_server, tmp_path):
     press(page, "sample", num="2", steps="32")
     page.screenshot(path=tmp_path / "text-samples.png", full_page=True)
     samples = finished(page, "sample", 2)
-    assert all(0 < len(sample) <= 64 for sample in samples)  # the page's length starts at the model's 64
+    # The page's length starts at the model's 64; a sample ends early at a drawn [EOS] (the CLI's --at-eos stop).
+    assert all(len(sample) <= 64 for sample in samples) and any(samples)
 
 
 def test_protein_scaffolds_keep_their_motifs_after_an_impossible_template(

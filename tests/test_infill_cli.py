@@ -45,6 +45,7 @@ def test_prompts_from_a_file_are_batched_into_one_output_file(text_checkpoint, t
     argv = ["infill", "--checkpoint", text_checkpoint, "--prompt-file", str(prompts), "--num", "2", "--batch-size",
             "4", "--strategy", "confidence", "--top-k", "5", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
+    assert out.read_text().endswith("\n")
     blocks = out.read_text().split("=== ")[1:]
     assert len(blocks) == 6
     assert sum(" prompt=[MASK:4] lives this blanks=4 ===\n" in block for block in blocks) == 2
@@ -56,6 +57,7 @@ def test_protein_scaffolds_are_written_as_fasta_with_their_motifs(protein_checkp
     argv = ["infill", "--checkpoint", protein_checkpoint, "--template", "[3-6]MKVL[2-5]WWC[1-4]", "--num", "5",
             "--free-motif-position", "--strategy", "first-hitting", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
+    assert out.read_text().endswith("\n")
     records = list(SeqIO.parse(out, "fasta"))
     assert len(records) == 5
     for record in records:
@@ -78,6 +80,21 @@ def test_sample_takes_a_strategy_and_filters(text_checkpoint, tmp_path):
     assert len(first) == 3 and all(len(s.split("===\n", 1)[1]) <= 33 for s in first)  # [EOS] decodes to nothing
     assert samples(*blocks) == first
     assert samples("--strategy", "ancestral") != first
+
+
+def test_sample_at_eos_stops_breaks_or_bans_and_out_files_end_with_a_newline(text_checkpoint, tmp_path):
+    def samples(choice):
+        out = tmp_path / f"{choice}.txt"
+        argv = ["sample", "--checkpoint", text_checkpoint, "--num", "8", "--length", "64", "--at-eos", choice]
+        assert main([*argv, "--out", str(out)]) == 0
+        text = out.read_text()
+        assert text.endswith("\n")
+        return [block.split(" ===\n", 1)[1][:-1] for block in text.split("=== sample_")[1:]]
+
+    stopped, broken, banned = samples("stop"), samples("break"), samples("ban")
+    assert sum("\n[EOS]\n" in text for text in broken) >= 1  # a model trained 10 steps still draws document ends
+    assert stopped == [text.split("\n[EOS]\n")[0] for text in broken]  # the same draws, cut at the first end
+    assert not any("[EOS]" in text for text in stopped + banned) and banned != stopped
 
 
 @pytest.mark.parametrize(

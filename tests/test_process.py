@@ -82,3 +82,12 @@ def test_masked_token_nll_from_selected_logits_equals_the_full_computation():
     expected = -subs_log_probs(logits, 6).gather(-1, x0.unsqueeze(-1)).squeeze(-1) * masked
     assert torch.allclose(full, expected) and torch.allclose(selected, expected)
     assert torch.all(full[~masked] == 0)
+
+
+def test_a_non_finite_prediction_makes_the_nelbo_non_finite_and_unmasked_rows_add_nothing():
+    masked = torch.tensor([[True, False, False], [False, False, False]])
+    token_nll = torch.tensor([[float("nan"), 0.0, 0.0], [0.0, 0.0, 0.0]])
+    maskable = torch.ones(2, 3, dtype=torch.bool)
+    stats = nelbo(token_nll, masked, torch.tensor([0.5, 1e-30]), LogLinearSchedule(), maskable)
+    assert stats.loss.isnan() and stats.per_sequence[0].isnan()  # never hidden as a zero loss
+    assert stats.per_sequence[1] == 0  # nothing masked: no term, however large a tiny t makes the weight

@@ -25,6 +25,7 @@ def test_metrics_from_fasta_files_only(sets, tmp_path, capsys):
     out = tmp_path / "m.json"
     args = ["evaluate-proteins", "--generated", str(sets["generated"]), "--train", str(sets["train"])]
     assert main([*args, "--held-out", str(sets["held_out"]), "--json", str(out)]) == 0
+    assert out.read_text().endswith("}\n")
     result = json.loads(out.read_text())
     assert "likelihood" not in result  # no model
     # No alignment given: the training members (of different lengths) are aligned with FAMSA for the HMM, which

@@ -7,8 +7,8 @@ import torch
 from protein_family import CANONICAL, fasta_text, make_family
 
 from discrete_diff.errors import UserInputError
-from discrete_diff.protein.batching import LengthBucketBatchSampler
-from discrete_diff.protein.datamodule import ProteinDataModule, split_records
+from discrete_diff.protein.batching import length_bucket_batches
+from discrete_diff.protein.datamodule import LengthBuckets, ProteinDataModule, split_records
 from discrete_diff.protein.fasta import ProteinRecord
 from discrete_diff.specs import build
 from discrete_diff.training.data import SequenceDataModule
@@ -55,28 +55,29 @@ def test_long_proteins_are_cropped_randomly_in_training_and_from_the_start_in_va
     path.write_text(fasta_text(random_proteins(20, 100, 100, seed=1)))
     data = ready(str(path), max_length=16, batch_size=4, val_fraction=0.2)
     protein = data.proteins["train"][0]
-    windows = data.train_dataloader().dataset
+    train = data.train_dataloader()
+    windows = train.dataset.dataset
     full = [CLS, *protein, EOS]
-    torch.manual_seed(0)
     starts = set()
-    for _ in range(20):
-        window = windows[0].tolist()
+    for epoch in range(20):  # each epoch's plan draws every protein's crop afresh
+        crop = dict(key for batch in train.sampler.plan.batches(0, epoch) for key in batch)[0]
+        window = windows[(0, crop)].tolist()
         matches = [s for s in range(len(full) - 15) if full[s : s + 16] == window]
         assert len(window) == 16 and matches  # a true window: <cls>/<eos> only where the protein starts/ends
         starts.add(matches[0])
     assert len(starts) > 3
-    validation = data.val_dataloader().dataset
+    validation = data.val_dataloader().dataset.dataset
     assert validation[0].tolist() == [CLS, *data.proteins["validation"][0][:15]]
 
 
 def test_training_batches_are_length_homogeneous_and_cover_every_protein_once():
     lengths = [random.Random(i).randint(3, 300) for i in range(400)]
-    sampler = LengthBucketBatchSampler(lengths, batch_size=8, shuffle=True, seed=0)
-    batches = list(sampler)
-    assert sorted(i for b in batches for i in b) == list(range(400)) and len(batches) == len(sampler)
-    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    batches = length_bucket_batches(lengths, batch_size=8, generator=torch.Generator().manual_seed(0))
+    indices = [i for batch in batches for i, _ in batch]
+    assert sorted(indices) == list(range(400)) and len(batches) == len(LengthBuckets(lengths, 8, shuffle=True))
+    padded = sum(len(b) * max(lengths[i] for i, _ in b) for b in batches)
     assert padded / sum(lengths) < 1.05  # random batches of 8 from 3..300 would pad to about 1.6x
-    assert list(sampler) != batches  # a fresh order each epoch
+    assert length_bucket_batches(lengths, batch_size=8, generator=torch.Generator().manual_seed(1)) != batches
 
 
 def test_split_is_deterministic_order_free_and_keeps_duplicates_together():

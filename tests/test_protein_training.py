@@ -80,6 +80,7 @@ def test_generate_writes_fasta_with_the_requested_lengths(trained, tmp_path):
     out = tmp_path / "gen.fasta"
     args = ["generate", "--checkpoint", checkpoint, "--num", "5", "--length", "5,17,30", "--steps", "8"]
     assert main([*args, "--out", str(out), "--seed", "3"]) == 0
+    assert out.read_text().endswith("\n")
     records = parse(out)
     assert [len(seq) for _, _, seq in records] == [5, 17, 30, 5, 17]
     assert all(set(seq) <= set(CANONICAL_AMINO_ACIDS) for _, _, seq in records)

@@ -57,7 +57,7 @@ def test_blocks_read_from_the_file_equal_the_memory_map_in_every_worker(small_co
     split = data.splits["train"]
     count = split.tokens // 16
     expected = torch.from_numpy(data.tokens[split.start : split.start + count * 16].astype(np.int64)).view(-1, 16)
-    blocks = data.train_dataloader().dataset
+    blocks = data.train_dataloader().dataset.dataset  # the blocks, under the loader's whole-batch view
     assert torch.equal(torch.stack([blocks[i] for i in range(len(blocks))]), expected)
     # The parent's handle is open now; two forked workers reading the same dataset must each open their own,
     # or they would move one shared file offset under each other and return blocks from wrong places.

@@ -94,7 +94,8 @@ def test_eval_with_one_draw_estimates_its_error_across_sequences(trained, capsys
 
 def test_checkpoint_holds_no_pickled_objects(trained):
     cli, _, _ = trained
-    checkpoint = read_checkpoint(cli.trainer.checkpoint_callback.best_model_path)  # weights_only=True load
+    best = next(c.best_model_path for c in cli.trainer.checkpoint_callbacks if c.best_model_path)
+    checkpoint = read_checkpoint(best)  # weights_only=True load
     meta = checkpoint["discrete_diff"]
     assert meta["objective"]["class_path"] == "discrete_diff.objectives.masked_diffusion.MaskedDiffusion"
     assert meta["domain"] == {"name": "text"} and meta["format_version"] == 2
@@ -132,7 +133,11 @@ def test_every_config_parses(config, tmp_path, monkeypatch, capsys):
     assert not any(tmp_path.iterdir())
 
 
-def test_ddp_two_cpu_processes(module_corpus, tmp_path, cli_env):
+def test_ddp_validates_every_batch_once_and_logs_the_single_process_number(
+    module_corpus, tmp_path, cli_env, one_thread
+):
+    """Two gloo processes share the validation batches; the logged number is the one a single process computes."""
+    whole_validation_set = ("--trainer.limit_val_batches", "1.0")
     command = [
         sys.executable,
         "-m",
@@ -149,14 +154,26 @@ def test_ddp_two_cpu_processes(module_corpus, tmp_path, cli_env):
             "6",
             "--trainer.val_check_interval",
             "3",
+            *whole_validation_set,
         ),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=cli_env, timeout=300)
+    env = {**cli_env, "PYTHONWARNINGS": "default"}  # Lightning's warnings shown: none may ask for sync_dist
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    output = result.stderr + result.stdout
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "distributed_backend=gloo" in result.stderr + result.stdout
-    assert "All distributed processes registered" in result.stderr + result.stdout
+    assert "distributed_backend=gloo" in output and "All distributed processes registered" in output
+    assert "sync_dist" not in output
     checkpoints = list(tmp_path.rglob("last.ckpt"))
     assert len(checkpoints) == 1 and load_model(checkpoints[0]).global_step == 6
+    logged = [r for r in metrics(tmp_path) if r.get("val/nats_per_token")]
+    assert [int(r["step"]) for r in logged] == [2, 5]
+
+    single = build_cli(tiny_args(module_corpus, tmp_path / "single", *whole_validation_set))
+    (validated,) = single.trainer.validate(
+        single.model, datamodule=single.datamodule, ckpt_path=checkpoints[0], weights_only=True
+    )  # the checkpoint written at the end holds the averaged weights the last validation used
+    assert validated["val/nats_per_token"] == pytest.approx(float(logged[-1]["val/nats_per_token"]), rel=1e-6)
+    assert validated["val/bits_per_character"] == pytest.approx(float(logged[-1]["val/bits_per_character"]), rel=1e-6)
 
 
 def test_ema_updates_once_per_optimizer_step_under_gradient_accumulation(module_corpus, tmp_path):

@@ -74,15 +74,23 @@ def _sample(model: TrainedModel, text: str | None, options: argparse.Namespace, 
         seed=options.seed,
         batch_size=options.batch_size,
         allow_noncanonical=options.allow_noncanonical,
+        at_eos=options.at_eos,
         on_step=on_step,
     )
+    shown = [_up_to_document_end(model, ids, options.at_eos) for ids in run.ids]
     samples = tuple(
         Sample(_pieces(model, ids, [False] * len(ids)), record.text)
-        for ids, record in zip(run.ids, run.records, strict=True)
+        for ids, record in zip(shown, run.records, strict=True)
     )
     unit = model.domain.unit
     summary = f"{_count(len(samples), 'sample')}, {_count(sum(lengths), unit)}, {run.network_calls} network calls"
     return Result(samples, summary, _writer(model, run.records))
+
+
+def _up_to_document_end(model: TrainedModel, ids: list[int], at_eos: str) -> list[int]:
+    """The tokens a sample's text shows: with `stop`, those before the first [EOS] (a text's document end)."""
+    eos = model.tokenizer.eos_token_id
+    return ids[: ids.index(eos)] if at_eos == "stop" and eos in ids else ids
 
 
 def _infill_summary(run: InfillRun) -> str:

@@ -41,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
     cli = build_cli(["--config", args.config, *args.passthrough])
     fit(cli)
     trained_for = time.perf_counter() - started
-    callback = cli.trainer.checkpoint_callback
-    checkpoint = (callback.best_model_path or callback.last_model_path) if callback else ""
+    callbacks = cli.trainer.checkpoint_callbacks
+    checkpoint = next((c.best_model_path for c in callbacks if c.best_model_path), "")
+    checkpoint = checkpoint or next((c.last_model_path for c in callbacks if c.last_model_path), "")
     if not checkpoint:
         raise UserInputError("training wrote no checkpoint: add a ModelCheckpoint callback to the config")
     model = load_model(checkpoint)

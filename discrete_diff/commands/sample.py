@@ -8,6 +8,7 @@ import sys
 
 import torch
 
+from ..domain import AT_EOS
 from ..errors import UserInputError
 from ..generation import choose_lengths, generate, parse_lengths
 from ..inference import TrainedModel, load_model
@@ -35,6 +36,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--batch-size", type=int, default=64, help="samples drawn together (default: 64)")
     parser.add_argument("--out", default=None, help="write here (atomically) instead of to stdout")
+    parser.add_argument(
+        "--at-eos",
+        choices=AT_EOS,
+        default="stop",
+        help="text: a drawn [EOS] (document end) ends the sample (stop, default), shows as a line [EOS] (break), "
+        "or is never drawn (ban)",
+    )
     parser.add_argument(
         "--allow-noncanonical",
         action="store_true",
@@ -78,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         allow_noncanonical=args.allow_noncanonical,
+        at_eos=args.at_eos,
     )
     if args.out:
         path = model.domain.write_records(args.out, result.records)

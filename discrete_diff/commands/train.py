@@ -9,11 +9,14 @@ from pathlib import Path
 
 from lightning.pytorch.callbacks import ThroughputMonitor
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import CSVLogger
 
 from ..batch import Batch
 from ..errors import UserInputError
+from ..inference import read_checkpoint
 from ..training.data import SequenceDataModule
 from ..training.module import DiffusionModule
+from ..training.resume import carry_over_metrics, run_folder_version
 from .config_shape import check_option_groups
 
 NAME = "train"
@@ -51,10 +54,17 @@ class TrainCLI(LightningCLI):
         super().parse_arguments(parser, args)
 
     def before_instantiate_classes(self) -> None:
-        """Check the resume path before building anything, so the error is the only thing printed."""
+        """Check the resume path before building anything, so the error is the only thing printed; a run resumed
+        from a checkpoint in its own log folder logs on into that folder."""
         resume = self.config.get("ckpt_path")
-        if resume and not Path(resume).is_file():
+        if not resume:
+            return
+        if not Path(resume).is_file():
             raise UserInputError(f"--ckpt_path {resume}: checkpoint not found")
+        logger = getattr(self.config.get("trainer"), "logger", None)
+        init = getattr(logger, "init_args", None)
+        if init is not None and "save_dir" in init and "version" in init and init.version is None:
+            init.version = run_folder_version(resume, init.save_dir, init.get("name"))
 
 
 def build_cli(
@@ -91,6 +101,11 @@ def build_cli(
 
 def fit(cli: TrainCLI) -> None:
     resume = cli.config.get("ckpt_path")
+    if resume:
+        step = read_checkpoint(resume)["global_step"]
+        for logger in cli.trainer.loggers:
+            if isinstance(logger, CSVLogger):
+                carry_over_metrics(logger, before_step=step)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=resume, weights_only=True)
 
 

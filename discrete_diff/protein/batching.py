@@ -1,12 +1,12 @@
-"""Proteins as single padded examples: random or fixed windows, batches of similar length, and their loader."""
+"""Proteins as single padded examples: random or fixed windows, batches of similar length, and an evaluation loader."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import partial
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerFast
 
 from ..batch import Batch, make_batch
@@ -16,14 +16,15 @@ class ProteinWindows(Dataset):
     """Each item is one protein as [<cls>, residues..., <eos>], cut to a window of at most `max_length` tokens.
 
     The window keeps <cls> only if it starts at the protein's start and <eos> only if it reaches its end, so the
-    model never sees a false boundary. Training windows start at random; validation ones at the start.
+    model never sees a false boundary. The key `i` gives the window at the protein's start; `(i, u)` with u in
+    [0, 1) the window at that fraction of the possible starts (training draws u with its data order, so a resumed
+    run crops as the uninterrupted one would, whichever process or worker reads the item).
     """
 
-    def __init__(self, proteins: Sequence[Sequence[int]], bos_id: int, eos_id: int, max_length: int, random: bool):
+    def __init__(self, proteins: Sequence[Sequence[int]], bos_id: int, eos_id: int, max_length: int):
         self.proteins = proteins
         self.bos_id, self.eos_id = bos_id, eos_id
         self.max_length = max_length
-        self.random = random
 
     def __len__(self) -> int:
         return len(self.proteins)
@@ -31,69 +32,49 @@ class ProteinWindows(Dataset):
     def window_length(self, index: int) -> int:
         return min(len(self.proteins[index]) + 2, self.max_length)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def __getitem__(self, key: int | tuple[int, float]) -> torch.Tensor:
+        index, fraction = key if isinstance(key, tuple) else (key, 0.0)
         tokens = [self.bos_id, *self.proteins[index], self.eos_id]
-        extra = len(tokens) - self.max_length
-        start = int(torch.randint(0, extra + 1, ())) if self.random and extra > 0 else 0
+        extra = max(len(tokens) - self.max_length, 0)
+        start = min(int(fraction * (extra + 1)), extra)
         return torch.tensor(tokens[start : start + self.max_length], dtype=torch.long)  # (l,)
 
 
-class LengthBucketBatchSampler(Sampler[list[int]]):
-    """Batches of proteins of similar length, so padding stays small.
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Batches in length order: a deterministic pass with little padding (validation, evaluation)."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
 
-    With `shuffle`, each pass draws a fresh permutation, sorts it by length within pools of `pool` batches
-    and shuffles the batch order: batches stay length-homogeneous without always pairing the same proteins.
-    Without it, batches follow length order (a deterministic validation pass).
+
+def length_bucket_batches(
+    lengths: Sequence[int], batch_size: int, generator: torch.Generator, pool: int = 50
+) -> list[list[tuple[int, float]]]:
+    """A shuffled pass in batches of similar length, each key with the crop fraction of its window.
+
+    A random permutation is sorted by length within pools of `pool` batches and the batch order shuffled: batches
+    stay length-homogeneous without always pairing the same proteins.
     """
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0, pool: int = 50):
-        self.lengths = list(lengths)
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = seed
-        self.pool = pool
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[list[int]]:
-        if not self.shuffle:
-            order = sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], i))
-            yield from (order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size))
-            return
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        self.epoch += 1
-        permutation = torch.randperm(len(self.lengths), generator=generator).tolist()
-        span = self.batch_size * self.pool
-        batches = []
-        for start in range(0, len(permutation), span):
-            chunk = sorted(permutation[start : start + span], key=lambda i: self.lengths[i])
-            batches += [chunk[s : s + self.batch_size] for s in range(0, len(chunk), self.batch_size)]
-        for b in torch.randperm(len(batches), generator=generator).tolist():
-            yield batches[b]
+    permutation = torch.randperm(len(lengths), generator=generator).tolist()
+    crops = torch.rand(len(lengths), generator=generator, dtype=torch.float64).tolist()
+    span = batch_size * pool
+    batches = []
+    for start in range(0, len(permutation), span):
+        chunk = sorted(permutation[start : start + span], key=lambda i: lengths[i])
+        batches += [chunk[s : s + batch_size] for s in range(0, len(chunk), batch_size)]
+    order = torch.randperm(len(batches), generator=generator).tolist()
+    return [[(i, crops[i]) for i in batches[b]] for b in order]
 
 
 def protein_loader(
-    proteins: list[list[int]],
-    tokenizer: PreTrainedTokenizerFast,
-    max_length: int,
-    batch_size: int,
-    shuffle: bool = False,
-    seed: int = 0,
-    num_workers: int = 0,
+    proteins: list[list[int]], tokenizer: PreTrainedTokenizerFast, max_length: int, batch_size: int
 ) -> DataLoader:
-    """Length-bucketed batches of tokenized proteins (residue ids, no specials): random windows when shuffling."""
-    windows = ProteinWindows(proteins, tokenizer.bos_token_id, tokenizer.eos_token_id, max_length, shuffle)
+    """Length-sorted batches of tokenized proteins (residue ids, no specials), windows from the start."""
+    windows = ProteinWindows(proteins, tokenizer.bos_token_id, tokenizer.eos_token_id, max_length)
     lengths = [windows.window_length(i) for i in range(len(windows))]
     return DataLoader(
         windows,
-        batch_sampler=LengthBucketBatchSampler(lengths, batch_size, shuffle=shuffle, seed=seed),
-        num_workers=num_workers,
-        collate_fn=partial(_pad_and_batch, tokenizer=tokenizer),
+        batch_sampler=length_sorted_batches(lengths, batch_size),
+        collate_fn=partial(pad_and_batch, tokenizer=tokenizer),
     )
 
 
@@ -102,6 +83,6 @@ def encode_proteins(tokenizer: PreTrainedTokenizerFast, sequences: list[str]) ->
     return [e.ids for e in tokenizer.backend_tokenizer.encode_batch(sequences, add_special_tokens=False)]
 
 
-def _pad_and_batch(windows: list[torch.Tensor], tokenizer: PreTrainedTokenizerFast) -> Batch:
+def pad_and_batch(windows: list[torch.Tensor], tokenizer: PreTrainedTokenizerFast) -> Batch:
     ids = torch.nn.utils.rnn.pad_sequence(windows, batch_first=True, padding_value=tokenizer.pad_token_id)  # (B, L)
     return make_batch(ids, tokenizer)

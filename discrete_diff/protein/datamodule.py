@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,8 @@ from torch.utils.data import DataLoader
 
 from ..errors import UserInputError
 from ..training.data import SequenceDataModule
-from .batching import encode_proteins, protein_loader
+from ..training.resumable import epoch_generator, resumable_loader
+from .batching import ProteinWindows, encode_proteins, length_bucket_batches, length_sorted_batches, pad_and_batch
 from .datasets import DATASETS, sequences_path
 from .domain import ProteinDomain
 from .fasta import FastaPolicy, ProteinRecord, read_fasta
@@ -153,16 +156,36 @@ class ProteinDataModule(SequenceDataModule):
         spec = {"class_path": f"{type(self).__module__}.{type(self).__qualname__}", "init_args": dict(self.init_args)}
         return {"datamodule": spec, "max_length": self.max_length, "lengths": self.length_distribution()}
 
-    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
-        return protein_loader(
-            self.proteins[split], self.tokenizer, self.max_length, batch_size, shuffle, self.seed, self.num_workers
-        )
+    def _loader(self, split: str, batch_size: int) -> DataLoader:
+        """Training: length buckets and window crops drawn afresh each epoch from `seed`, resumable."""
+        tokenizer = self.tokenizer
+        windows = ProteinWindows(self.proteins[split], tokenizer.bos_token_id, tokenizer.eos_token_id, self.max_length)
+        training = split == "train"
+        lengths = [windows.window_length(i) for i in range(len(windows))]
+        plan = LengthBuckets(lengths, batch_size, shuffle=training and self.shuffles_training())
+        sampler = self.share(plan, split, training=training, seed=self.seed)
+        return resumable_loader(windows, sampler, partial(pad_and_batch, tokenizer=tokenizer), self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True, batch_size=self.batch_size)
+        return self._loader("train", batch_size=self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", shuffle=False, batch_size=self.batch_size)
+        return self._loader("validation", batch_size=self.batch_size)
 
     def validation_batches(self, batch_size: int | None = None) -> DataLoader:
-        return self._loader("validation", shuffle=False, batch_size=batch_size or self.batch_size)
+        return self._loader("validation", batch_size=batch_size or self.batch_size)
+
+
+class LengthBuckets:
+    """The epoch plan of proteins: shuffled length buckets with window crops, or one pass in length order."""
+
+    def __init__(self, lengths: list[int], batch_size: int, shuffle: bool) -> None:
+        self.lengths, self.batch_size, self.shuffle = lengths, batch_size, shuffle
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)  # every pool but the last fills whole batches
+
+    def batches(self, seed: int, epoch: int) -> list[list]:
+        if not self.shuffle:
+            return length_sorted_batches(self.lengths, self.batch_size)
+        return length_bucket_batches(self.lengths, self.batch_size, epoch_generator(seed, epoch))

@@ -37,7 +37,8 @@ class ProteinDomain(Domain):
             tokenize_protein_template(parsed, self.tokenizer, alphabet(allow_noncanonical), where), head=head, tail=tail
         )
 
-    def decode(self, ids: Sequence[int]) -> str:
+    def decode(self, ids: Sequence[int], *, at_eos: str = "break") -> str:
+        """Residues only: <eos> is framing, never drawn inside a protein, so `at_eos` has nothing to act on."""
         return self.tokenizer.decode(list(ids), skip_special_tokens=True).replace(" ", "")
 
     def format_records(self, records: Sequence[Record]) -> str:

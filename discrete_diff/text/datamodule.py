@@ -16,6 +16,7 @@ from ..errors import UserInputError
 from ..specs import to_spec
 from ..token_cache import TokenBlocks, read_token_cache
 from ..training.data import SequenceDataModule
+from ..training.resumable import IndexBatches, resumable_loader
 from .cache_build import cache_is_current, ensure_text_cache
 from .domain import TextDomain
 from .hub import fetch_hub_dataset, is_hub_name
@@ -137,25 +138,22 @@ class TextDataModule(SequenceDataModule):
             "tokens_per_unit": self.tokens_per_unit(),
         }
 
-    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+    def _loader(self, split: str, batch_size: int) -> DataLoader:
+        """Training: a fresh order each epoch, seeded by the run's seed and resumable; validation: in order."""
         blocks = TokenBlocks(self.cache / "tokens.bin", self.tokens.dtype, self.splits[split], self.block_length)
-        return DataLoader(
-            blocks,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            drop_last=shuffle,
-            num_workers=self.num_workers,
-            collate_fn=partial(_collate_blocks, tokenizer=self.tokenizer),
-        )
+        training = split == "train"
+        plan = IndexBatches(len(blocks), batch_size, shuffle=training and self.shuffles_training())
+        sampler = self.share(plan, split, training=training, seed=self.run_seed() if plan.shuffle else 0)
+        return resumable_loader(blocks, sampler, partial(_collate_blocks, tokenizer=self.tokenizer), self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True, batch_size=self.batch_size)
+        return self._loader("train", batch_size=self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", shuffle=False, batch_size=self.batch_size)
+        return self._loader("validation", batch_size=self.batch_size)
 
     def validation_batches(self, batch_size: int | None = None) -> DataLoader:
-        return self._loader("validation", shuffle=False, batch_size=batch_size or self.batch_size)
+        return self._loader("validation", batch_size=batch_size or self.batch_size)
 
 
 def _collate_blocks(blocks: list[torch.Tensor], tokenizer: PreTrainedTokenizerFast) -> Batch:

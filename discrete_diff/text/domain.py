@@ -32,8 +32,15 @@ class TextDomain(Domain):
         forbidden = {tokenizer.unk_token_id, tokenizer.mask_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id}
         return tokenize_text_template(parse_text_template(text, where), tokenizer, forbidden, where)
 
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+    def decode(self, ids: Sequence[int], *, at_eos: str = "break") -> str:
+        """[EOS] joins documents in training: here it ends the text (`stop`) or shows as a line `[EOS]` (else)."""
+        ids, eos = list(ids), self.tokenizer.eos_token_id
+        ends = [i for i, token in enumerate(ids) if token == eos] + [len(ids)]
+        documents = [ids[start + 1 : end] for start, end in zip([-1, *ends[:-1]], ends, strict=True)]
+        if at_eos == "stop":
+            documents = documents[:1]
+        texts = [self.tokenizer.decode(document, skip_special_tokens=True) for document in documents]
+        return f"\n{self.tokenizer.eos_token}\n".join(texts)
 
     def format_records(self, records: Sequence[Record]) -> str:
         return "".join(f"=== {record.description} ===\n{record.text}\n" for record in records)

@@ -13,6 +13,8 @@ import torch
 from transformers import PreTrainedTokenizerFast
 
 from ..domain import Domain
+from ..errors import UserInputError
+from .resumable import EpochBatches, EpochPlan, epoch_batches
 
 
 class SequenceDataModule(L.LightningDataModule):
@@ -38,3 +40,25 @@ class SequenceDataModule(L.LightningDataModule):
     def validation_batches(self, batch_size: int | None = None) -> torch.utils.data.DataLoader:
         """The validation set, deterministically ordered; `eval` uses it outside a Trainer."""
         raise NotImplementedError
+
+    def shuffles_training(self) -> bool:
+        """Training batches come in a fresh order each epoch, except when the Trainer overfits a few batches."""
+        return self.trainer is None or not self.trainer.overfit_batches
+
+    def run_seed(self) -> int:
+        """The run's seed (`seed_everything`), the same on every process: it orders the training data."""
+        seed = torch.initial_seed()
+        if self.trainer is not None and self.trainer.world_size > 1:
+            seed = self.trainer.strategy.broadcast(seed)  # without seed_everything each process has its own
+        return seed
+
+    def share(self, plan: EpochPlan, split: str, *, training: bool, seed: int = 0) -> EpochBatches:
+        """This process's share of a split's batches: all of them outside a Trainer or in one process."""
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer is not None else (0, 1)
+        sampler = epoch_batches(plan, seed=seed, rank=rank, world_size=world, even=training)
+        if len(sampler) == 0:
+            raise UserInputError(
+                f"data: the {split} split makes {len(plan)} batches of data.batch_size, too few for {world} "
+                "process(es); use a smaller data.batch_size or more data"
+            )
+        return sampler

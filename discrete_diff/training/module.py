@@ -2,12 +2,14 @@
 
 The network is built in `configure_model`, once the data module has read its data and knows the vocabulary;
 the averaged weights (EMA) come from a callback the module configures itself, so one `ema_decay` setting is all
-a config names.
+a config names. Training draws (masks, times) come from a generator the module owns and checkpoints, so a resumed
+run repeats the uninterrupted one; a non-finite loss or weight stops training before any checkpoint holds it.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -18,7 +20,7 @@ from torch import Tensor
 from ..batch import Batch
 from ..checkpoint_format import CHECKPOINT_KEY, FORMAT_VERSION
 from ..domain import Domain
-from ..errors import UserInputError
+from ..errors import TrainingStopped, UserInputError
 from ..inference import load_model
 from ..models import Transformer, TransformerConfig, describe_network
 from ..models.pretrained import PretrainedMaskedLM, pretrained_denoiser
@@ -28,6 +30,8 @@ from ..tokenizer_io import tokenizer_to_dict
 from .data import SequenceDataModule
 from .ema import ExponentialMovingAverage
 from .optimizer import OptimizerConfig, build_optimizer
+from .random_state import STATE_KEY, TrainingDraws
+from .resumable import CountTakenBatches
 
 
 class DiffusionModule(L.LightningModule):
@@ -63,6 +67,8 @@ class DiffusionModule(L.LightningModule):
         self.network: torch.nn.Module | None = None
         self.domain: Domain | None = None
         self.data_description: dict[str, Any] = {}
+        self.draws = TrainingDraws()
+        self._saved_step: int | None = None
 
     @property
     def mask_id(self) -> int:
@@ -95,31 +101,64 @@ class DiffusionModule(L.LightningModule):
             raise UserInputError(f"model.init_from {path}: {str(error).splitlines()[0]}") from None
 
     def configure_callbacks(self) -> list[Callback]:
-        return [] if self.ema_decay is None else [ExponentialMovingAverage(self.ema_decay)]
+        ema = [] if self.ema_decay is None else [ExponentialMovingAverage(self.ema_decay)]
+        return [CountTakenBatches(), *ema]
+
+    def on_train_batch_start(self, batch: Batch, batch_idx: int) -> None:
+        self.draws.restore(self)  # a resumed run's saved random state, before its first step draws anything
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        loss = self.objective.loss(self.network, batch, self.mask_id, progress=self._progress())
+        loss = self.objective.loss(
+            self.network, batch, self.mask_id, generator=self.draws.generator, progress=self._progress()
+        )
+        self._stop_unless_finite(loss.value)
         self.log("train/loss", loss.value, prog_bar=True)
         return loss.value
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss = self.objective.validation_loss(self.network, batch, self.mask_id)
-        self.validation_totals += torch.stack((loss.per_sequence.sum(), loss.scored_tokens.sum().float()))
+        # Draws seeded by the batch's content: the number is the same whichever process sees a batch, in whatever
+        # order, and the same batches get the same masks at every validation.
+        generator = torch.Generator(device=self.device).manual_seed(content_seed(batch.input_ids))
+        loss = self.objective.validation_loss(self.network, batch, self.mask_id, generator=generator)
+        sums = torch.stack((loss.per_sequence.sum(), loss.scored_tokens.sum()))
+        self.validation_totals += sums.to(self.validation_totals.dtype)
 
     def on_validation_epoch_start(self) -> None:
-        self.validation_totals = torch.zeros(2, device=self.device)
+        exact = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
+        self.validation_totals = torch.zeros(2, dtype=exact, device=self.device)
 
     def on_validation_epoch_end(self) -> None:
         nats, tokens = self.trainer.strategy.reduce(self.validation_totals, reduce_op="sum")
         nats_per_token = nats / tokens.clamp_min(1)
         datamodule = self.trainer.datamodule
-        self.log("val/nats_per_token", nats_per_token, sync_dist=False)
+        # Every process now holds the total over all of them; sync_dist only says so to Lightning (its mean of
+        # equal values is that value).
+        self.log("val/nats_per_token", nats_per_token, sync_dist=True)
         self.log(
             f"val/bits_per_{self.domain.unit}",
             nats_per_token * datamodule.tokens_per_unit() / math.log(2),
             prog_bar=True,
-            sync_dist=False,
+            sync_dist=True,
         )
+
+    def _stop_unless_finite(self, loss: Tensor) -> None:
+        """Stop before a non-finite loss reaches the weights (on every process if any one sees it)."""
+        bad = not bool(torch.isfinite(loss))
+        if self.trainer.world_size > 1:
+            bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False)
+        if bad:
+            raise TrainingStopped(f"the loss is {loss.item()} at step {self.global_step}; {self._last_good()}")
+
+    def _last_good(self) -> str:
+        """Where training can go on from: the newest checkpoint written, or the one it resumed from."""
+        written = {p for c in self.trainer.checkpoint_callbacks for p in (c.last_model_path, c.best_model_path) if p}
+        written = {p for p in written if Path(p).is_file()}
+        if written and self._saved_step is not None:
+            newest = max(written, key=lambda p: Path(p).stat().st_mtime)
+            return f"the last good checkpoint is {newest} (step {self._saved_step})"
+        if self.trainer.ckpt_path:
+            return f"the last good checkpoint is {self.trainer.ckpt_path}, which this run resumed from"
+        return "no checkpoint was written before it"
 
     def configure_optimizers(self) -> Any:
         optimizer, schedule = build_optimizer(
@@ -145,8 +184,19 @@ class DiffusionModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.data_description = self.trainer.datamodule.description()
+        self.draws.start(self)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        for weights in ("state_dict", "current_model_state"):  # the EMA's callback saves both (it runs first)
+            if not all(t.isfinite().all() for t in checkpoint.get(weights, {}).values() if t.is_floating_point()):
+                raise TrainingStopped(
+                    f"the weights are not finite at step {self.global_step} (not saved); {self._last_good()}"
+                )
+        if self.draws.generator is not None:  # saved while fitting (not by a bare trainer.save_checkpoint)
+            checkpoint[STATE_KEY] = self.draws.save(self)
+        for logger in self.loggers:  # the logs on disk reach at least as far as the checkpoint
+            logger.save()
+        self._saved_step = self.global_step
         checkpoint[CHECKPOINT_KEY] = {
             "format_version": FORMAT_VERSION,
             "tokenizer": tokenizer_to_dict(self.domain.tokenizer),
@@ -159,3 +209,11 @@ class DiffusionModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.data_description = checkpoint.get(CHECKPOINT_KEY, {}).get("data", {})
+        if STATE_KEY in checkpoint:
+            self.draws.load(checkpoint[STATE_KEY])
+
+
+def content_seed(ids: Tensor) -> int:
+    """A seed that is a function of the token ids (B, L) alone."""
+    weights = torch.arange(1, ids.numel() + 1, device=ids.device)  # position-weighted: order matters
+    return int((ids.flatten().long() * weights).sum()) & (2**63 - 1)
