@@ -23,10 +23,14 @@ NAME = "throughput"
 VOCAB = 89  # Shakespeare's 84 characters plus the 5 special tokens
 SIZES = {
     "full": {"d_model": 256, "n_layers": 4, "n_heads": 4, "length": 256, "batch": 32, "steps": 10, "repeats": 3},
+    # The default config's network and batch (configs/shakespeare_char.yaml).
+    "default": {"d_model": 128, "n_layers": 4, "n_heads": 4, "length": 256, "batch": 16, "steps": 20, "repeats": 3},
     "quick": {"d_model": 128, "n_layers": 2, "n_heads": 4, "length": 128, "batch": 16, "steps": 5, "repeats": 3},
     "smoke": {"d_model": 32, "n_layers": 1, "n_heads": 2, "length": 32, "batch": 4, "steps": 1, "repeats": 2},
 }
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+TARGETS = {"full": (1.2, 1.05), "default": (1.0, 1.0), "quick": (1.2, 1.05), "smoke": (1.2, 1.05)}
+"""Size -> (least ours/Bert tokens/s, most diffusion/AR step time)."""
 
 
 class BertDenoiser(nn.Module):
@@ -83,8 +87,9 @@ def measure(job: dict) -> dict:
     return common.time_training_steps(network, objective, batch, VOCAB - 1, dtype, size)
 
 
-def ratios(rows: list[dict]) -> list[dict]:
-    """Ours / Bert tokens/s (target >= 1.2) and diffusion / AR step time (target <= 1.05), per precision."""
+def ratios(rows: list[dict], targets: tuple[float, float]) -> list[dict]:
+    """Ours / Bert tokens/s and diffusion / AR step time against their targets, per precision."""
+    least_speedup, most_step_ratio = targets
     found = {(r["model"], r["precision"]): r for r in rows}
     out = []
     for precision in sorted({r["precision"] for r in rows}):
@@ -95,9 +100,9 @@ def ratios(rows: list[dict]) -> list[dict]:
             {
                 "precision": precision,
                 "ours_vs_bert_tokens_per_sec": speedup,
-                "ours_vs_bert_target_met": speedup >= 1.2,
+                "ours_vs_bert_target_met": speedup >= least_speedup,
                 "diffusion_vs_ar_step_time": step_ratio,
-                "diffusion_vs_ar_target_met": step_ratio <= 1.05,
+                "diffusion_vs_ar_target_met": step_ratio <= most_step_ratio,
                 # On a shared machine the fastest repeat is the least disturbed one: the same ratios from it.
                 "ours_vs_bert_fastest_repeats": diffusion["tokens_per_sec"]["max"] / bert["tokens_per_sec"]["max"],
                 "diffusion_vs_ar_fastest_repeats": diffusion["step_ms"]["min"] / ar["step_ms"]["min"],
@@ -110,6 +115,9 @@ def ratios(rows: list[dict]) -> list[dict]:
 def run(argv: list[str] | None = None) -> int:
     options = common.parser(NAME, __doc__.splitlines()[0])
     options.add_argument("--precisions", default="fp32,bf16", help="comma-separated, from: fp32, bf16")
+    options.add_argument(
+        "--default-size", action="store_true", help="full mode at the default config's size (width 128) instead of 256"
+    )
     args = options.parse_args(argv)
     if args.worker:
         job = json.loads(args.worker)
@@ -117,7 +125,10 @@ def run(argv: list[str] | None = None) -> int:
         return 0
     precisions = common.parse_precisions(args.precisions, list(PRECISIONS))
     mode = common.mode(args)
-    size = SIZES[mode]
+    if args.default_size and mode != "full":
+        raise common.UserInputError("--default-size is a full-mode size; leave out --quick and --smoke")
+    size_name = "default" if args.default_size else mode
+    size = SIZES[size_name]
     rows = common.training_rows(f"{NAME}.py", list(MODELS), precisions, size, mode, measure)
     payload = {
         "benchmark": NAME,
@@ -126,27 +137,31 @@ def run(argv: list[str] | None = None) -> int:
         "size": size,
         "isolated_processes": mode != "smoke",
         "rows": rows,
-        "ratios": ratios(rows),
+        "size_name": size_name,
+        "ratios": ratios(rows, TARGETS[size_name]),
     }
     tables = {
         "Training throughput (mean ± std over repeats)": common.markdown_table(
             rows, ["model", "precision", "parameters", "step_ms", "tokens_per_sec", "peak_rss_mib"]
         ),
-        "Ratios (targets: ours/Bert >= 1.2, diffusion/AR step <= 1.05)": common.markdown_table(
-            payload["ratios"],
-            [
-                "precision",
-                "ours_vs_bert_tokens_per_sec",
-                "ours_vs_bert_target_met",
-                "diffusion_vs_ar_step_time",
-                "diffusion_vs_ar_target_met",
-                "ours_vs_bert_fastest_repeats",
-                "diffusion_vs_ar_fastest_repeats",
-                "bert_vs_ours_peak_rss",
-            ],
+        f"Ratios (targets: ours/Bert >= {TARGETS[size_name][0]}, diffusion/AR step <= {TARGETS[size_name][1]})": (
+            common.markdown_table(
+                payload["ratios"],
+                [
+                    "precision",
+                    "ours_vs_bert_tokens_per_sec",
+                    "ours_vs_bert_target_met",
+                    "diffusion_vs_ar_step_time",
+                    "diffusion_vs_ar_target_met",
+                    "ours_vs_bert_fastest_repeats",
+                    "diffusion_vs_ar_fastest_repeats",
+                    "bert_vs_ours_peak_rss",
+                ],
+            )
         ),
     }
-    print(common.write_report(args.out, NAME, payload, tables).read_text())
+    name = f"{NAME}_default" if args.default_size else NAME
+    print(common.write_report(args.out, name, payload, tables).read_text())
     return 0
 
 
