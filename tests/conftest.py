@@ -26,16 +26,19 @@ So long lives this and this gives life to thee.
 """
 
 
+def sonnet_corpus(folder: Path, copies: int = 6) -> Path:
+    """Four short works in `folder` (about 16 KB at 6 copies): the sonnet with its lines rotated, so that whole-work
+    validation holds out text the model has not seen in that order. Enough blocks for a tiny model to learn from."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = SONNETS.splitlines(keepends=True)
+    for index in range(4):
+        (folder / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * copies, encoding="utf-8")
+    return folder
+
+
 @pytest.fixture
 def small_corpus(tmp_path: Path) -> Path:
-    """A directory of four short works (about 16 KB): enough blocks for a tiny model to learn from."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for index in range(4):
-        lines = SONNETS.splitlines(keepends=True)
-        rotated = lines[index:] + lines[:index]
-        (corpus / f"work_{index}.txt").write_text("".join(rotated) * 6, encoding="utf-8")
-    return corpus
+    return sonnet_corpus(tmp_path / "corpus")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import REPO, SONNETS
+from conftest import REPO, sonnet_corpus
 from torch import nn
 
 from discrete_diff.batch import Batch
@@ -113,9 +113,7 @@ def test_decoding_past_the_trained_length_is_refused():
 @pytest.fixture(scope="module")
 def trained_ar(tmp_path_factory):
     corpus = tmp_path_factory.mktemp("corpus")
-    for index in range(4):
-        lines = SONNETS.splitlines(keepends=True)
-        (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
+    sonnet_corpus(corpus)
     out = tmp_path_factory.mktemp("run")
     args = ["--config", str(REPO / "configs/tiny.yaml"), "--data.init_args.corpus", str(corpus)]
     args += ["--model.objective", "discrete_diff.objectives.Autoregressive"]

@@ -10,7 +10,7 @@ import statistics
 import sys
 
 import pytest
-from conftest import REPO, SONNETS
+from conftest import REPO, SONNETS, sonnet_corpus
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
@@ -41,9 +41,7 @@ def report(out, name: str) -> dict:
 @pytest.fixture(scope="module")
 def likelihood_run(tmp_path_factory):
     corpus = tmp_path_factory.mktemp("corpus")
-    for index in range(4):
-        lines = SONNETS.splitlines(keepends=True)
-        (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
+    sonnet_corpus(corpus)
     out = tmp_path_factory.mktemp("likelihood")
     assert likelihood.run(["--smoke", "--corpus", str(corpus), "--seeds", "0,1", "--out", str(out)]) == 0
     return out, report(out, "likelihood")
@@ -115,9 +113,7 @@ def test_standard_error_smoke(likelihood_run, tmp_path):
 @pytest.fixture(scope="module")
 def block_runs(tmp_path_factory):
     corpus = tmp_path_factory.mktemp("block_corpus")
-    for index in range(4):
-        lines = SONNETS.splitlines(keepends=True)
-        (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
+    sonnet_corpus(corpus)
     out = tmp_path_factory.mktemp("block_likelihood")
     argv = ["--smoke", "--corpus", str(corpus), "--variants", "ar,bd3-4,bd3-8,bd3-16", "--comparisons", "equal_tokens"]
     assert likelihood.run([*argv, "--out", str(out)]) == 0

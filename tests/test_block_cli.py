@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import REPO, SONNETS
+from conftest import REPO, sonnet_corpus
 
 from discrete_diff.block_generation import continue_blocks
 from discrete_diff.cli import main
@@ -27,10 +27,7 @@ BLOCK = 8
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("bd3")
     corpus = root / "corpus"
-    corpus.mkdir()
-    for index in range(4):
-        lines = SONNETS.splitlines(keepends=True)
-        (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
+    sonnet_corpus(corpus)
     args = ["--config", str(REPO / "configs/tiny.yaml"), "--data.init_args.corpus", str(corpus)]
     args += ["--model.objective", "discrete_diff.objectives.BlockDiffusion"]
     args += ["--model.objective.init_args.block_size", str(BLOCK)]

@@ -5,7 +5,7 @@ import json
 import sys
 
 import pytest
-from conftest import REPO, SONNETS
+from conftest import REPO, sonnet_corpus
 from protein_family import fasta_text, make_family
 
 from discrete_diff.commands.train import build_cli, fit
@@ -28,10 +28,7 @@ def train(out, *args: str) -> str:
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("inputs")
     corpus, data = root / "corpus", root / "data"
-    corpus.mkdir()
-    for index in range(4):
-        lines = SONNETS.splitlines(keepends=True)
-        (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
+    sonnet_corpus(corpus)
     family = make_family(40, length=30, seed=8)  # a stand-in `hemopexin`: the fetch finds it and downloads nothing
     (data / "hemopexin/alignments").mkdir(parents=True)
     (data / "hemopexin/sequences.faa").write_text(fasta_text(family))

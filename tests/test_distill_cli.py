@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, SONNETS
+from conftest import REPO, sonnet_corpus
 
 from discrete_diff.checkpoint_format import WEIGHTS_PREFIX
 from discrete_diff.cli import main
@@ -39,9 +39,7 @@ def distill_args(corpus: Path, out: Path, teacher: str, *extra: str) -> list[str
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("corpus")
-    for index in range(4):
-        lines = SONNETS.splitlines(keepends=True)
-        (folder / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
+    sonnet_corpus(folder)
     return folder
 
 

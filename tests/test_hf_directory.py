@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, sonnet_corpus
 from safetensors.torch import load_file
 from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
@@ -43,14 +43,10 @@ print(type(config).__name__, type(model).__name__, config.model_type)
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """The tiny config trained for 4 steps on a small corpus, and that checkpoint exported through the CLI."""
-    from conftest import SONNETS
 
     root = tmp_path_factory.mktemp("hf")
     corpus = root / "corpus"
-    corpus.mkdir()
-    for index in range(4):
-        lines = SONNETS.splitlines(keepends=True)
-        (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
+    sonnet_corpus(corpus)
     args = ["--config", str(REPO / "configs/tiny.yaml"), "--data.init_args.corpus", str(corpus)]
     args += ["--trainer.logger.init_args.save_dir", str(root), "--trainer.enable_progress_bar", "false"]
     args += ["--trainer.max_steps", "4", "--trainer.val_check_interval", "2"]

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import SONNETS
+from conftest import SONNETS, sonnet_corpus
 from hf_tiny import bert_directory, esm_directory, fasta_file, finetune_config, fixed_nelbo
 from transformers import AutoModelForMaskedLM
 
@@ -61,10 +61,7 @@ def esm_run(tmp_path_factory):
 def bert_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bert")
     corpus = tmp / "corpus"
-    corpus.mkdir()
-    for index in range(4):
-        lines = SONNETS.splitlines(keepends=True)
-        (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 4)
+    sonnet_corpus(corpus, copies=4)
     model_dir = bert_directory(tmp / "bert_tiny")
     data = f"""  class_path: discrete_diff.text.datamodule.TextDataModule
   init_args:

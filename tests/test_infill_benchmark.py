@@ -6,7 +6,7 @@ import math
 import sys
 
 import pytest
-from conftest import REPO, SONNETS
+from conftest import REPO, sonnet_corpus
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
@@ -17,10 +17,7 @@ pytestmark = pytest.mark.slow  # trains models or runs subprocesses
 
 def test_infill_benchmark_smoke(tmp_path):
     corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    lines = SONNETS.splitlines(keepends=True)
-    for index in range(4):
-        (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
+    sonnet_corpus(corpus)
     held_out = tmp_path / "held_out.txt"
     held_out.write_text("Then let not winter's ragged hand deface\nIn thee thy summer, ere thou be distill'd:\n")
     out = tmp_path / "out"

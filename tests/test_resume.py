@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, sonnet_corpus
 from lightning.pytorch.callbacks import Callback
 
 from discrete_diff.cli import main
@@ -34,12 +34,9 @@ def uninterrupted(config, module_corpus, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def module_corpus(tmp_path_factory):
-    from conftest import SONNETS
 
     corpus = tmp_path_factory.mktemp("corpus")
-    for index in range(4):
-        lines = SONNETS.splitlines(keepends=True)
-        (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
+    sonnet_corpus(corpus)
     return corpus
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, sonnet_corpus
 
 from discrete_diff.cli import main
 from discrete_diff.commands.train import build_cli, fit
@@ -51,12 +51,9 @@ def trained(tmp_path_factory, request):
 
 @pytest.fixture(scope="module")
 def module_corpus(tmp_path_factory):
-    from conftest import SONNETS
 
     corpus = tmp_path_factory.mktemp("corpus")
-    for index in range(4):
-        lines = SONNETS.splitlines(keepends=True)
-        (corpus / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6)
+    sonnet_corpus(corpus)
     return corpus
 
 
