@@ -49,7 +49,7 @@ class Autoregressive(Objective):
     ) -> Loss:
         per_sequence = self.token_nll(network, batch, mask_id).sum(dim=-1)  # (B,)
         scored = batch.maskable.sum(dim=-1)  # (B,)
-        return Loss(per_sequence.sum() / scored.sum().clamp_min(1), per_sequence, scored)
+        return Loss.per_token(per_sequence, scored)
 
     @torch.no_grad()
     def likelihood(

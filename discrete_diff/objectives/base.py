@@ -24,6 +24,11 @@ class Loss(NamedTuple):
     scored_tokens: Tensor
     """(B,) tokens each sequence is scored on."""
 
+    @classmethod
+    def per_token(cls, per_sequence: Tensor, scored_tokens: Tensor) -> Loss:
+        """The loss whose value is nats per scored token over the batch."""
+        return cls(per_sequence.sum() / scored_tokens.sum().clamp_min(1), per_sequence, scored_tokens)
+
 
 class Objective(ABC):
     """A loss over a batch; the Lightning module and `eval` hold one of these, and nothing else knows its maths."""

@@ -138,7 +138,7 @@ class BlockDiffusion(Objective):
             masked = self.draw_masks(batch, self.schedule.mask_probability(t), generator)
         per_sequence = self.weighted(self.block_nll(network, batch, masked, mask_id), self.schedule.weight(t))
         scored = batch.maskable.sum(-1)  # (B,)
-        return Loss(per_sequence.sum() / scored.sum().clamp_min(1), per_sequence, scored)
+        return Loss.per_token(per_sequence, scored)
 
     def loss(
         self,
@@ -159,7 +159,7 @@ class BlockDiffusion(Objective):
         else:
             levels = self.stratified(batch, self.t_min, 1.0, generator)
             per_sequence = self.bound_at(network, batch, levels, mask_id, generator)
-        return Loss(per_sequence.sum() / scored.sum().clamp_min(1), per_sequence, scored)
+        return Loss.per_token(per_sequence, scored)
 
     @torch.no_grad()
     def likelihood(

@@ -162,7 +162,7 @@ class MaskedDiffusion(Objective):
         token_nll = masked_token_nll(network(inputs), x0, masked, mask_id)  # (B, L)
         per_sequence = count_weighted_nelbo(token_nll, masked, batch.maskable)  # (B,)
         scored = batch.maskable.sum(dim=-1)  # (B,)
-        return Loss(per_sequence.sum() / scored.sum().clamp_min(1), per_sequence, scored)
+        return Loss.per_token(per_sequence, scored)
 
     def validation_loss(
         self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None
