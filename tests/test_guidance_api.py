@@ -97,13 +97,21 @@ def test_the_command_line_and_the_pipeline_take_a_label_and_guidance(genre_model
     assert all(len(fill) == len("Shall I  thee") + 5 for fill in fills)
 
 
-def test_labelled_proteins_generate_per_label(tmp_path):
-    model = load_model(labelled_protein_checkpoint(tmp_path))
+def test_labelled_proteins_generate_per_label_and_are_judged_per_label(tmp_path, capsys):
+    checkpoint = labelled_protein_checkpoint(tmp_path)
+    model = load_model(checkpoint)
     assert model.labels.names == ("alpha", "beta")
-    run = generate(model, [20, 22], settings=SamplingSettings(steps=10, guidance_scale=1.0), label="beta")
-    assert [len(r.text) for r in run.records] == [20, 22] and "label=beta" in run.records[0].description
+    run = generate(model, [20, 22, 24], settings=SamplingSettings(steps=10, guidance_scale=1.0), label="beta")
+    assert [len(r.text) for r in run.records] == [20, 22, 24] and "label=beta" in run.records[0].description
     fills = infill(model, ["[3-6]WWC[3-6]"], settings=SamplingSettings(steps=10, guidance_scale=1.0), label="alpha")
     assert "WWC" in fills.infills[0].text
+    generated = model.domain.write_records(tmp_path / "generated.fasta", run.records)
+    args = ["evaluate-proteins", "--generated", str(generated), "--checkpoint", checkpoint, "--use-recorded-data"]
+    assert main([*args, "--json", str(tmp_path / "beta.json")]) == 2
+    assert "the checkpoint's model is labelled: give --label, one of alpha, beta" in capsys.readouterr().err
+    assert main([*args, "--label", "beta", "--json", str(tmp_path / "beta.json")]) == 0
+    counts = json.loads((tmp_path / "beta.json").read_text())["counts"]
+    assert counts["generated"] == 3 and counts["train"] + counts["held_out"] == 15  # beta's records only
 
 
 def test_block_diffusion_models_condition_and_guide(tmp_path):
