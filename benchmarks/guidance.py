@@ -39,7 +39,7 @@ TARGET_FAMILY = "hemopexin"
 SIZES = {
     # budget: training seconds per model; proteins / texts: samples per (label, w); chunks: classifier test pieces.
     "full": {"network": {}, "budget": 900, "text_budget": 810, "block": None, "proteins": 100, "protein_steps": 100,
-             "texts": 64, "text_length": 256, "text_steps": 256, "chunks": 200, "timing": (100, 256, 64, 3)},
+             "texts": 64, "text_length": 256, "text_steps": 128, "chunks": 200, "timing": (100, 256, 64, 3)},
     "quick": {"network": {"d_model": 64, "n_layers": 2, "n_heads": 2}, "budget": 60, "text_budget": 60, "block": None,
               "proteins": 24, "protein_steps": 32, "texts": 8, "text_length": 128, "text_steps": 64, "chunks": 40,
               "timing": (50, 128, 16, 1)},

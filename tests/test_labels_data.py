@@ -1,6 +1,7 @@
 """Labels in the data: text documents labelled by a field, a sub-folder or a CSV; a block takes the label of most of
 its tokens; proteins labelled by their file or a header field; bad label sources are one-line errors."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ from text_data import ready_text_data
 from discrete_diff.errors import InvalidArgument, UserInputError
 from discrete_diff.labels import LabelVocabulary
 from discrete_diff.protein.datamodule import ProteinDataModule
+from discrete_diff.text.sources import corpus_fingerprint, find_documents
 from discrete_diff.text.tokenizers import CharacterTokenizer
 from discrete_diff.token_cache import SplitInfo, block_labels
 
@@ -87,6 +89,9 @@ def test_relabelling_rebuilds_the_cache_and_an_unlabelled_corpus_keeps_its_key(t
     plain = ready_text_data(str(corpus), block_length=32)
     again = ready_text_data(str(corpus), block_length=32, label_field=None)
     assert plain.cache == again.cache and plain.label_vocabulary() is None
+    # The key an unlabelled corpus always had (content, tokenizer, split): existing caches stay valid.
+    key = f"{corpus_fingerprint(find_documents(corpus))}|{CharacterTokenizer().describe()}|0.1"
+    assert plain.cache.name == hashlib.sha256(key.encode()).hexdigest()[:20]
     (tmp_path / "one.csv").write_text("a.txt,x\nb.txt,y\nc.txt,x\n")
     (tmp_path / "two.csv").write_text("a.txt,x\nb.txt,x\nc.txt,y\n")
     one = ready_text_data(str(corpus), block_length=32, label_csv=str(tmp_path / "one.csv"))
