@@ -1,14 +1,17 @@
 """Training with labels: label dropout at its rate from the module's own generator; a data set without labels trains
 exactly as it did (no draw, no label embedding); a pretrained masked LM refuses labelled data with one line."""
 
+from pathlib import Path
+
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, SONNETS
 from hf_tiny import esm_directory, fasta_file, finetune_config
 from tiny_checkpoints import PROTEINS, train
 
 from discrete_diff.batch import Batch
 from discrete_diff.cli import main
+from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.models import Transformer, TransformerConfig
 from discrete_diff.text.labels import read_label_csv
 from discrete_diff.training.module import DiffusionModule
@@ -85,3 +88,45 @@ def test_the_genre_table_labels_the_42_works_in_four_genres():
     assert sorted(set(genres.values())) == ["comedy", "history", "poetry", "tragedy"]
     assert genres["hamlet_gut.txt"] == "tragedy" and genres["sonnets_gut.txt"] == "poetry"
     assert genres["henry_v_gut.txt"] == "history" and genres["tempest_gut.txt"] == "comedy"
+
+
+def test_a_resumed_labelled_run_drops_the_same_labels(tmp_path):
+    """Label dropout draws from the module's generator, which checkpoints keep: a run resumed from its step-4
+    checkpoint ends with the weights of the uninterrupted 8 steps."""
+    corpus = tmp_path / "genres"
+    for index, genre in enumerate(["comedy", "comedy", "tragedy", "tragedy"]):
+        (corpus / genre).mkdir(parents=True, exist_ok=True)
+        (corpus / genre / f"w{index}.txt").write_text(SONNETS[index * 50 :] * 4)
+    head = (REPO / "configs/tiny.yaml").read_text().split("\ndata:")[0]
+    every_four = "      init_args: {every_n_train_steps: 4, save_top_k: -1, filename: '{step}'}"
+    head = head.replace("  callbacks:\n", f"  callbacks:\n    - class_path: {CHECKPOINTS}\n{every_four}\n")
+    config = tmp_path / "config.yaml"
+    config.write_text("\n".join([head, "  label_dropout: 0.5", "data:", DATA.format(corpus=corpus)]))
+
+    def run(name: str, resume: str | None = None) -> Path:
+        args = [
+            "--config",
+            str(config),
+            "--trainer.max_steps",
+            "8",
+            "--trainer.logger.init_args.name",
+            name,
+            "--trainer.logger.init_args.save_dir",
+            str(tmp_path / "runs"),
+            "--trainer.enable_progress_bar",
+            "false",
+        ]
+        cli = build_cli([*args, *(["--ckpt_path", resume] if resume else [])])  # fmt: skip
+        fit(cli)
+        return Path(cli.trainer.log_dir) / "checkpoints"
+
+    whole = run("whole")
+    resumed = run("resumed", str(whole / "step=4.ckpt"))
+    first, second = (torch.load(folder / "step=8.ckpt", weights_only=True)["state_dict"] for folder in (whole, resumed))
+    assert any("labels" in key for key in first)
+    assert all(torch.equal(first[key], second[key]) for key in first)
+
+
+CHECKPOINTS = "lightning.pytorch.callbacks.ModelCheckpoint"
+DATA = """  class_path: discrete_diff.text.datamodule.TextDataModule
+  init_args: {{corpus: {corpus}, block_length: 64, batch_size: 4, label_folders: true}}"""

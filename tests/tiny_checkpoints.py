@@ -12,15 +12,17 @@ from discrete_diff.commands.train import build_cli, fit
 PROTEINS = ["MKVLAAGWWCEEKLRSTNPQDYHFMKVL", "GWWCAKLLKEEGRSTMKVLPQDNNHY", "ACDEFGHIKLMNPQRSTVWYMKVLWWC"]
 
 
-def train(tmp: Path, data_lines: list[str], steps: int = 10, model: list[str] | None = None) -> str:
+def train(
+    tmp: Path, data_lines: list[str], steps: int = 10, model: list[str] | None = None, resume: str | None = None
+) -> str:
     """configs/tiny.yaml (2 layers x 32, at most 64 positions) with this data section (and `model` lines added to
-    the model section); the last checkpoint."""
+    the model section), resumed from `resume` if given; the last checkpoint."""
     config = tmp / "config.yaml"
     head = (REPO / "configs/tiny.yaml").read_text().split("\ndata:")[0]
     config.write_text("\n".join([head, *(model or []), "data:", *data_lines]))
     cli = build_cli(
         ["--config", str(config), "--trainer.max_steps", str(steps), "--trainer.logger.init_args.save_dir",
-         str(tmp / "runs"), "--trainer.enable_progress_bar", "false"]
+         str(tmp / "runs"), "--trainer.enable_progress_bar", "false", *(["--ckpt_path", resume] if resume else [])]
     )  # fmt: skip
     fit(cli)
     return cli.trainer.checkpoint_callback.last_model_path
