@@ -75,7 +75,7 @@ def test_guidance_needs_a_label_to_steer_toward_unless_infilling(genre_model, pl
     settings = SamplingSettings(steps=8, guidance_scale=1.0)
     with pytest.raises(InvalidArgument, match="guidance_scale needs a label to steer toward \\(known labels: comedy"):
         generate(model, [10], settings=settings)
-    with pytest.raises(InvalidArgument, match="guidance_scale needs a label"):
+    with pytest.raises(InvalidArgument, match="needs a prompt's given tokens to steer toward: this model was trained"):
         generate(load_model(plain_model), [10], settings=settings)
     # Infilling steers toward the prompt (prompt guidance): an unlabelled model takes a guidance scale there.
     run = infill(load_model(plain_model), ["Shall I [MASK:6] thee"], settings=settings, num=2)

@@ -85,10 +85,11 @@ class TrainedModel:
         vocabulary = self.labels
         null = None if vocabulary is None or class_labels is None else torch.full_like(class_labels, vocabulary.null_id)
         steers_label = null is not None and bool((class_labels != null).any())
+        if not steers_label and (hidden is None or not bool(hidden.any())):
+            if vocabulary is not None:
+                toward = f"a label to steer toward (known labels: {', '.join(vocabulary.names)})"
+            else:  # an unlabelled model is steered toward a prompt only
+                toward = "a prompt's given tokens to steer toward: this model was trained without labels"
+            raise InvalidArgument("guidance_scale", f"needs {toward}")
         hidden = hidden if hidden is not None and bool(hidden.any()) else None
-        if not steers_label and hidden is None:
-            known = f" (known labels: {', '.join(vocabulary.names)})" if vocabulary is not None else ""
-            raise InvalidArgument(
-                "guidance_scale", f"needs a label to steer toward{known}, or given tokens of a prompt to fill around"
-            )
         return Guidance(settings.guidance_scale, settings.guidance_schedule, labels=null, hidden=hidden)
