@@ -134,3 +134,12 @@ def test_a_labelled_network_called_without_labels_is_its_unconditional_model(gen
     null = torch.full((2,), network.num_labels)
     implicit = network(DenoiserInput(ids, Bidirectional()))
     assert torch.equal(implicit, network(DenoiserInput(ids, Bidirectional(), class_labels=null)))
+
+
+def test_an_autoregressive_model_conditions_on_a_label_but_takes_no_guidance(tmp_path):
+    objective = ["  objective: {class_path: discrete_diff.objectives.Autoregressive}"]
+    model = load_model(labelled_text_checkpoint(tmp_path, objective))
+    comedy = generate(model, [30, 30], label="comedy", seed=2)
+    assert [len(ids) for ids in comedy.ids] == [30, 30] and comedy.ids != generate(model, [30, 30], seed=2).ids
+    with pytest.raises(InvalidArgument, match="guidance_scale applies to diffusion models"):
+        generate(model, [30], settings=SamplingSettings(guidance_scale=1.0), label="comedy")
