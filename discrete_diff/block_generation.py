@@ -43,7 +43,8 @@ def continue_blocks(
     stop_at_eos: bool = True,
 ) -> SamplingResult:
     """Up to `length` new tokens after each row of `prompt` (B, P); with `stop_at_eos`, generation ends once every
-    row has drawn [EOS] (when [EOS] is not banned), else it writes exactly `length`."""
+    row has drawn [EOS] (when [EOS] is not banned), else it writes exactly `length`. `class_labels` (B,) condition
+    a labelled model; a guidance scale in `settings` steers toward them (the prompt is context for both passes)."""
     objective = block_objective(model)
     eos = model.tokenizer.eos_token_id
     return generate_blocks(
@@ -58,6 +59,7 @@ def continue_blocks(
         schedule=objective.schedule,
         filters=settings.filters(banned, model.mask_id),
         class_labels=class_labels,
+        guidance=model.guidance(settings, class_labels),
         stop_id=eos if stop_at_eos and eos is not None and eos not in banned else None,
         generator=generator,
         on_step=on_step,
@@ -71,11 +73,16 @@ def decode_blocks(
     banned: Sequence[int],
     generator: torch.Generator,
     on_step: StepCallback | None = None,
+    class_labels: Tensor | None = None,
 ) -> tuple[SamplingResult, list[slice]]:
-    """Unconditional rows after the domain's head; each row's body ends at its length or before its [EOS]."""
+    """Rows after the domain's head (conditioned on `class_labels` (B,) if given); each row's body ends at its
+    length or before its [EOS]."""
     head, _ = model.domain.framing()
     prompt = torch.tensor([list(head)] * len(lengths), dtype=torch.long).reshape(len(lengths), len(head))
-    result = continue_blocks(model, prompt, max(lengths), settings, banned=banned, generator=generator, on_step=on_step)
+    result = continue_blocks(
+        model, prompt, max(lengths), settings, banned=banned, generator=generator, class_labels=class_labels,
+        on_step=on_step,
+    )  # fmt: skip
     eos, bodies = model.tokenizer.eos_token_id, []
     for row, wanted in enumerate(lengths):
         stops = (result.tokens[row] == eos).nonzero()

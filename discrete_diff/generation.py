@@ -28,13 +28,16 @@ def denoise(
     pinned: Tensor | None = None,
     attention_mask: Tensor | None = None,
     class_labels: Tensor | None = None,
+    prompt: Tensor | None = None,
     generator: torch.Generator | None = None,
     record: bool = False,
     on_step: StepCallback | None = None,
 ) -> SamplingResult:
     """Fill the [MASK] positions of tokens (B, L) with the model; `pinned` positions (default: the rest) stay.
 
-    `banned` ids are never drawn (see `Domain.banned_ids`).
+    `banned` ids are never drawn (see `Domain.banned_ids`). `class_labels` (B,) condition a labelled model (see
+    `TrainedModel.class_labels`); a guidance scale in `settings` steers toward them and, for infilling, toward the
+    `prompt` (B, L) positions, which the unconditional pass sees masked.
     """
     if not isinstance(model.objective, MaskedDiffusion):
         raise UserInputError(
@@ -51,6 +54,7 @@ def denoise(
         pinned=pinned,
         attention_mask=attention_mask,
         class_labels=class_labels,
+        guidance=model.guidance(settings, class_labels, prompt),
         generator=generator,
         record=record,
         on_step=on_step,
@@ -117,6 +121,7 @@ def generate(
     lengths: Sequence[int],
     *,
     settings: SamplingSettings | None = None,
+    label: str | None = None,
     seed: int = 0,
     batch_size: int = 64,
     allow_noncanonical: bool = False,
@@ -124,8 +129,11 @@ def generate(
     record: bool = False,
     on_step: StepCallback | None = None,
 ) -> GenerationRun:
-    """One unconditional sample per entry of `lengths` (positions between the domain's framing); `settings`
-    default to the model's (`TrainedModel.default_settings`: a distilled model's step count).
+    """One sample per entry of `lengths` (positions between the domain's framing); `settings` default to the
+    model's (`TrainedModel.default_settings`: a distilled model's step count).
+
+    label: for a model trained with labels, the label every sample is conditioned on (None: the null label, i.e.
+    unconditional); `settings.guidance_scale` steers toward it (classifier-free guidance).
 
     at_eos: what a text sample does with a drawn [EOS] (a document end): "stop" (its text ends there), "break" (shown
     as a line `[EOS]`) or "ban" (never drawn). `ids` always hold every drawn token.
@@ -137,6 +145,9 @@ def generate(
         raise InvalidArgument("batch_size", f"must be at least 1, got {batch_size}")
     if at_eos not in AT_EOS:
         raise InvalidArgument("at_eos", f"must be one of {', '.join(AT_EOS)}, got {at_eos!r}")
+    model.class_labels(label, 1)  # an unknown label fails before any sampling
+    if settings.guidance_scale and isinstance(model.objective, Autoregressive):
+        raise InvalidArgument("guidance_scale", "applies to diffusion models; this one is autoregressive")
     generator = torch.Generator().manual_seed(seed)
     breaks = at_eos != "ban"
     banned = model.domain.banned_ids(allow_noncanonical=allow_noncanonical, document_breaks=breaks)
@@ -146,21 +157,22 @@ def generate(
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
         rows = [lengths[i] for i in batch]
+        labels = model.class_labels(label, len(rows))  # (B,) or None
         if isinstance(model.objective, Autoregressive):
-            result, bodies = _decode_left_to_right(model, rows, settings, banned, generator)
+            result, bodies = _decode_left_to_right(model, rows, settings, banned, generator, labels)
         elif isinstance(model.objective, BlockDiffusion):
-            result, bodies = decode_blocks(model, rows, settings, banned, generator, on_step)
+            result, bodies = decode_blocks(model, rows, settings, banned, generator, on_step, labels)
         else:
             tokens, bodies = layout_rows(model, rows)
             result = denoise(
                 model, tokens, settings, banned=banned, attention_mask=tokens != model.tokenizer.pad_token_id,
-                generator=generator, record=record and trajectory is None, on_step=on_step,
+                class_labels=labels, generator=generator, record=record and trajectory is None, on_step=on_step,
             )  # fmt: skip
         trajectory = trajectory or result.trajectory
         calls += result.network_calls
         for row, (index, body) in enumerate(zip(batch, bodies, strict=True)):
             bodies_ids[index] = result.tokens[row, body].tolist()
-    header = " ".join([*settings_header(settings), f"seed={seed}"])
+    header = " ".join([*([f"label={label}"] if label is not None else []), *settings_header(settings), f"seed={seed}"])
     ids = [bodies_ids[i] for i in range(len(lengths))]
     records = [
         Record(f"sample_{i}", f"sample_{i} length={n} {header}", model.domain.decode(ids[i], at_eos=at_eos))
@@ -182,11 +194,18 @@ def layout_rows(model: TrainedModel, lengths: Sequence[int]) -> tuple[Tensor, li
 
 
 def _decode_left_to_right(
-    model: TrainedModel, lengths: list[int], settings: SamplingSettings, banned: list[int], generator
+    model: TrainedModel,
+    lengths: list[int],
+    settings: SamplingSettings,
+    banned: list[int],
+    generator,
+    class_labels: Tensor | None,
 ) -> tuple[SamplingResult, list[slice]]:
     """The autoregressive baseline: after its [MASK] start symbol and the domain's head, one token per call."""
     head, _ = model.domain.framing()
     prefix = torch.tensor([[model.mask_id, *head]] * len(lengths))  # (B, 1 + |head|)
     filters = settings.filters(banned, model.mask_id)
-    result = generate_autoregressive(model.network, prefix, max(lengths), filters=filters, generator=generator)
+    result = generate_autoregressive(
+        model.network, prefix, max(lengths), filters=filters, class_labels=class_labels, generator=generator
+    )
     return result, [slice(0, n) for n in lengths]

@@ -55,26 +55,35 @@ class DiffusionPipeline:
         """ "text" or "protein"."""
         return self.model.domain.name
 
+    @property
+    def labels(self) -> list[str]:
+        """The labels the model was trained with (empty for a model trained without)."""
+        vocabulary = self.model.labels
+        return [] if vocabulary is None else list(vocabulary.names)
+
     def generate_records(
         self,
         num: int = 4,
         length: int | str | None = None,
         *,
+        label: str | None = None,
         seed: int = 0,
         allow_noncanonical: bool = False,
         at_eos: str = "stop",
         batch_size: int = 64,
         **sampling: Any,
     ) -> list[Record]:
-        """`num` unconditional samples as records (what `discrete-diff sample` writes). `length`: N, "LOW-HIGH" or
-        "N1,N2,..." positions (default: drawn from the training lengths); `at_eos`: text only, what a drawn [EOS]
-        does ("stop", "break", "ban"; see `generation.generate`); `sampling`: SamplingSettings fields."""
+        """`num` samples as records (what `discrete-diff sample` writes). `length`: N, "LOW-HIGH" or "N1,N2,..."
+        positions (default: drawn from the training lengths); `label`: for a model trained with labels, the one to
+        condition on (`labels` lists them; guidance_scale=w steers toward it); `at_eos`: text only, what a drawn
+        [EOS] does ("stop", "break", "ban"; see `generation.generate`); `sampling`: SamplingSettings fields."""
         choice = parse_lengths(str(length)) if length is not None else None
         lengths = choose_lengths(self.model, num, choice, torch.Generator().manual_seed(seed))
         run = generate(
             self.model,
             lengths,
             settings=sampling_settings(self.model.default_settings(), **sampling),
+            label=label,
             seed=seed,
             batch_size=batch_size,
             allow_noncanonical=allow_noncanonical,
@@ -83,7 +92,7 @@ class DiffusionPipeline:
         return run.records
 
     def generate(self, num: int = 4, length: int | str | None = None, *, seed: int = 0, **options: Any) -> list[str]:
-        """`num` unconditional samples as strings (see `generate_records` for the options)."""
+        """`num` samples as strings (see `generate_records` for the options)."""
         return [record.text for record in self.generate_records(num, length, seed=seed, **options)]
 
     def infill(
@@ -91,6 +100,7 @@ class DiffusionPipeline:
         prompt: str,
         *,
         num: int = 1,
+        label: str | None = None,
         seed: int = 0,
         free_motif_position: bool = False,
         allow_noncanonical: bool = False,
@@ -99,7 +109,8 @@ class DiffusionPipeline:
         **sampling: Any,
     ) -> list[str]:
         """`num` fills of one prompt: text with `[MASK:N]` / `[MASK:MIN-MAX]` blanks, or a protein template such
-        as `[5-15]MOTIF[10-30]`; the given pieces come back unchanged."""
+        as `[5-15]MOTIF[10-30]`; the given pieces come back unchanged. With guidance_scale=w, fills are steered
+        toward `label` and the prompt (the unconditional pass sees neither)."""
         rule = UniformLength() if free_motif_position else LikelihoodLength(length_draws)
         run = infill(
             self.model,
@@ -107,6 +118,7 @@ class DiffusionPipeline:
             allow_noncanonical=allow_noncanonical,
             num=num,
             settings=sampling_settings(self.model.default_settings(), **sampling),
+            label=label,
             seed=seed,
             batch_size=batch_size,
             length_rule=rule,

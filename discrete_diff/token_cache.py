@@ -37,6 +37,45 @@ class SplitInfo:
         return self.scored_tokens / max(self.characters, 1)
 
 
+DOCUMENT_LABELS_FILE = "document_labels.npy"
+"""A labelled corpus's documents in token-file order: (documents, 2) int64 rows of (end offset, label id); each
+document starts where the one before it ends."""
+
+
+def save_document_labels(directory: Path, ends: list[int], labels: list[int]) -> None:
+    np.save(directory / DOCUMENT_LABELS_FILE, np.array([ends, labels], dtype=np.int64).T.reshape(-1, 2))
+
+
+def load_document_labels(directory: Path) -> np.ndarray | None:
+    """The (documents, 2) rows of a labelled corpus; None for an unlabelled one."""
+    path = directory / DOCUMENT_LABELS_FILE
+    return np.load(path, allow_pickle=False) if path.is_file() else None
+
+
+def block_labels(documents: np.ndarray, split: SplitInfo, length: int) -> np.ndarray:
+    """The label of each block of `length` tokens of a split (as `TokenBlocks` cuts it): the label holding most of
+    its tokens (the earlier one on a tie). Labelled corpora keep each label's documents together (cache_build.py),
+    so only the few blocks where one label's documents give way to the next ones have more than one label."""
+    count = split.tokens // length
+    best = np.zeros(count, dtype=np.int64)
+    best_overlap = np.zeros(count, dtype=np.int64)
+    ends, labels = documents[:, 0], documents[:, 1]
+    starts = np.concatenate(([0], ends[:-1]))
+    first_of_run = np.flatnonzero(np.diff(labels, prepend=-1) != 0)  # consecutive documents of one label: one run
+    last_of_run = np.append(first_of_run[1:] - 1, len(labels) - 1)
+    stop = split.start + count * length
+    for run_start, run_end, label in zip(starts[first_of_run], ends[last_of_run], labels[first_of_run], strict=True):
+        low, high = max(int(run_start), split.start), min(int(run_end), stop)
+        if low >= high:
+            continue
+        blocks = np.arange((low - split.start) // length, (high - 1 - split.start) // length + 1)  # (n,)
+        block_start = split.start + blocks * length
+        overlap = np.minimum(high, block_start + length) - np.maximum(low, block_start)  # (n,) tokens of this run
+        better = overlap > best_overlap[blocks]
+        best[blocks[better]], best_overlap[blocks[better]] = label, overlap[better]
+    return best
+
+
 def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= np.iinfo(np.uint16).max + 1 else np.dtype(np.uint32)
 

@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from tiny_checkpoints import protein_checkpoint, text_checkpoint
+from tiny_checkpoints import labelled_text_checkpoint, protein_checkpoint, text_checkpoint
 
 from discrete_diff.app.backend import Backend, RequestError, Result, save_picture
 from discrete_diff.app.live import FRAMES_PER_SECOND, FRESH, GIVEN, MASKED, Cancelled, Frame, LiveRun
@@ -96,6 +96,7 @@ def test_settings_are_the_cli_options_with_the_defaults_it_uses(task):
         "top_p": None, "repetition_penalty": None, "confidence": "max-prob",
         "reveals_per_step": ConfidenceUnmasking().reveals_per_step, "remask_eta": Remasking().eta,
         "block_length": Blocks().block_length, "inner_strategy": "ancestral",
+        "guidance_scale": library.guidance_scale, "guidance_schedule": library.guidance_schedule,
     }  # fmt: skip
     assert settings_from_args(parse_options(task, shown)) == library  # the page's values as shown: the defaults
     assert settings["strategy"].choices == tuple(sorted(STRATEGIES)) and settings["strategy"].kind == "choice"
@@ -319,3 +320,22 @@ def test_frames_mark_only_the_tokens_that_changed_as_fresh(text):
             pairs = enumerate(zip(before.pieces, after.pieces, strict=True))
             changed = {i for i, (old, new) in pairs if old[0] != new[0]}
             assert changed and changed == {i for i, (_, state) in enumerate(after.pieces) if state == FRESH}
+
+
+def test_a_labelled_model_offers_its_labels_and_guidance(text, tmp_path, capsys):
+    """A labelled model's pages offer its labels as a list ("" = none) and guidance; a model without labels offers no
+    label, and guidance only where a prompt can steer it (infilling). The request runs as the CLI would."""
+    labelled = Backend.load(labelled_text_checkpoint(tmp_path))
+    for task in labelled.tasks:
+        settings = {s.name: s for s in labelled.settings(task)}
+        assert settings["label"].kind == "choice" and settings["label"].choices == ("", "comedy", "tragedy")
+        assert not settings["label"].sampling and {"guidance_scale", "guidance_schedule"} <= set(settings)
+    plain = {task.name: {s.name for s in text.settings(task)} for task in text.tasks}
+    assert "label" not in plain["sample"] | plain["infill"]
+    assert "guidance_scale" not in plain["sample"] and "guidance_scale" in plain["infill"]
+    _, result = run(labelled, "sample", None, num=2, length="24", seed=1, steps=8, label="tragedy", guidance_scale=2)
+    pipe = DiffusionPipeline(labelled.model)
+    expected = pipe.generate(num=2, length=24, seed=1, steps=8, label="tragedy", guidance_scale=2.0)
+    assert [s.text for s in result.samples] == expected
+    with pytest.raises(RequestError, match="--label 'farce' is unknown; known labels: comedy, tragedy"):
+        run(labelled, "sample", None, num=1, length="8", label="farce")

@@ -14,7 +14,7 @@ import pytest
 from app_browser import CHROMIUM, SERVER_ENV, chromium, open_tab, press
 from Bio import SeqIO
 from conftest import REPO
-from tiny_checkpoints import protein_checkpoint, text_checkpoint
+from tiny_checkpoints import labelled_text_checkpoint, protein_checkpoint, text_checkpoint
 
 from discrete_diff.cli import main
 from discrete_diff.pipeline import DiffusionPipeline
@@ -150,3 +150,29 @@ def test_protein_generation_downloads_as_fasta(browser, protein_server, tmp_path
     assert all(len(s) == 20 and set(s) <= set(CANONICAL_AMINO_ACIDS) for s in samples)
     fasta = page.request.get(page.locator("#generate-fasta a").first.get_attribute("href")).text()
     assert [str(r.seq) for r in SeqIO.parse(io.StringIO(fasta), "fasta")] == samples
+
+
+@pytest.fixture(scope="module")
+def genre_model(tmp_path_factory):
+    return labelled_text_checkpoint(tmp_path_factory.mktemp("genre"))
+
+
+@pytest.fixture(scope="module")
+def genre_server(browser, genre_model, tmp_path_factory):
+    log = tmp_path_factory.mktemp("genre_server") / "serve.log"
+    with serving(genre_model, log, env=SERVER_ENV) as (url, _):
+        yield url
+
+
+def test_a_labelled_model_offers_its_labels_and_samples_the_chosen_one_guided(browser, genre_server, genre_model,
+                                                                              tmp_path):  # fmt: skip
+    page = open_tab(browser, genre_server, "Samples")
+    page.locator("#sample-label input").click()
+    options = [option.replace("✓", "").strip() for option in texts(page, "[role=option]")]
+    assert options == ["(none)", "comedy", "tragedy"]  # "(none)": the unconditional model, the default
+    page.get_by_role("option", name="tragedy").click()
+    press(page, "sample", num="2", length="24", seed="1", steps="16", guidance_scale="2")
+    page.screenshot(path=tmp_path / "labelled-samples.png", full_page=True)
+    samples = finished(page, "sample", 2)
+    pipe = DiffusionPipeline.from_pretrained(genre_model)
+    assert samples == pipe.generate(2, 24, seed=1, steps=16, label="tragedy", guidance_scale=2.0)

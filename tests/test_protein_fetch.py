@@ -63,5 +63,6 @@ def test_checksum_mismatch_is_refused_and_leaves_nothing(tmp_path, index):
 
 
 def test_unknown_set_name_is_a_user_error(tmp_path):
-    with pytest.raises(UserInputError, match="unknown protein data set 'uniref'; choose one of: hemopexin, proteome"):
+    message = "unknown protein data set 'uniref'; choose one of: families, hemopexin, proteome"
+    with pytest.raises(UserInputError, match=message):
         fetch_protein_dataset("uniref", tmp_path)

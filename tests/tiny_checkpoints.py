@@ -12,13 +12,17 @@ from discrete_diff.commands.train import build_cli, fit
 PROTEINS = ["MKVLAAGWWCEEKLRSTNPQDYHFMKVL", "GWWCAKLLKEEGRSTMKVLPQDNNHY", "ACDEFGHIKLMNPQRSTVWYMKVLWWC"]
 
 
-def train(tmp: Path, data_lines: list[str], steps: int = 10) -> str:
-    """configs/tiny.yaml (2 layers x 32, at most 64 positions) with this data section; the last checkpoint."""
+def train(
+    tmp: Path, data_lines: list[str], steps: int = 10, model: list[str] | None = None, resume: str | None = None
+) -> str:
+    """configs/tiny.yaml (2 layers x 32, at most 64 positions) with this data section (and `model` lines added to
+    the model section), resumed from `resume` if given; the last checkpoint."""
     config = tmp / "config.yaml"
-    config.write_text("\n".join([(REPO / "configs/tiny.yaml").read_text().split("\ndata:")[0], "data:", *data_lines]))
+    head = (REPO / "configs/tiny.yaml").read_text().split("\ndata:")[0]
+    config.write_text("\n".join([head, *(model or []), "data:", *data_lines]))
     cli = build_cli(
         ["--config", str(config), "--trainer.max_steps", str(steps), "--trainer.logger.init_args.save_dir",
-         str(tmp / "runs"), "--trainer.enable_progress_bar", "false"]
+         str(tmp / "runs"), "--trainer.enable_progress_bar", "false", *(["--ckpt_path", resume] if resume else [])]
     )  # fmt: skip
     fit(cli)
     return cli.trainer.checkpoint_callback.last_model_path
@@ -46,4 +50,36 @@ def protein_checkpoint(tmp: Path) -> str:
     return train(tmp, [
         "  class_path: discrete_diff.protein.datamodule.ProteinDataModule",
         f"  init_args: {{corpus: {fasta}, max_length: 48, batch_size: 8, val_fraction: 0.2}}",
+    ])  # fmt: skip
+
+
+def labelled_text_checkpoint(tmp: Path, objective: list[str] | None = None) -> str:
+    """Works in sub-folders `comedy/` and `tragedy/`: a model conditioned on the genre (labels from the folders);
+    `objective`: YAML lines of a model.objective to use instead of the default masked diffusion."""
+    corpus = tmp / "genres"
+    lines = SONNETS.splitlines(keepends=True)
+    for index, genre in enumerate(["comedy", "comedy", "tragedy", "tragedy"]):
+        (corpus / genre).mkdir(parents=True, exist_ok=True)
+        (corpus / genre / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6, encoding="utf-8")
+    return train(tmp, [
+        "  class_path: discrete_diff.text.datamodule.TextDataModule",
+        "  init_args:",
+        f"    corpus: {corpus}",
+        "    tokenizer: {class_path: discrete_diff.text.tokenizers.CharacterTokenizer}",
+        "    block_length: 64",
+        "    batch_size: 8",
+        "    label_folders: true",
+    ], model=objective)  # fmt: skip
+
+
+def labelled_protein_checkpoint(tmp: Path) -> str:
+    """Two labels, one FASTA file each (`labels` mapping); proteins of 22 to 28 residues."""
+    paths = {}
+    for label, offset in (("alpha", 0), ("beta", 1)):
+        paths[label] = tmp / f"{label}.fasta"
+        paths[label].write_text("".join(f">{label}{i}\n{PROTEINS[(i + offset) % 3][i % 5 :]}\n" for i in range(15)))
+    mapping = ", ".join(f"{label}: {path}" for label, path in paths.items())
+    return train(tmp, [
+        "  class_path: discrete_diff.protein.datamodule.ProteinDataModule",
+        f"  init_args: {{labels: {{{mapping}}}, max_length: 48, batch_size: 8, val_fraction: 0.2}}",
     ])  # fmt: skip

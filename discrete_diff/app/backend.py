@@ -71,6 +71,7 @@ def _sample(model: TrainedModel, text: str | None, options: argparse.Namespace, 
         model,
         lengths,
         settings=settings,
+        label=options.label,
         seed=options.seed,
         batch_size=options.batch_size,
         allow_noncanonical=options.allow_noncanonical,
@@ -148,8 +149,20 @@ class Backend:
         )
 
     def settings(self, task: Task) -> list[Setting]:
-        """The task's settings as this model's page shows them: sampling ones at the model's defaults."""
-        return task_settings(task, self.model.default_settings())
+        """The task's settings as this model's page shows them: sampling ones at the model's defaults; the label a
+        choice among the model's labels ("" = none), or, for a model trained without labels, not offered (nor
+        guidance where nothing could steer it: unconditional samples)."""
+        vocabulary = self.model.labels
+        shown = []
+        for setting in task_settings(task, self.model.default_settings()):
+            if setting.name == "label":
+                if vocabulary is None:
+                    continue
+                setting = dataclasses.replace(setting, kind="choice", default="", choices=("", *vocabulary.names))
+            elif setting.name.startswith("guidance_") and vocabulary is None and task.input_label is None:
+                continue
+            shown.append(setting)
+        return shown
 
     def task(self, name: str) -> Task:
         for task in self.tasks:

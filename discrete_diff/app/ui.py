@@ -34,8 +34,9 @@ def _widget(task: Task, setting: Setting) -> gr.components.Component:
     options: dict[str, Any] = dict(label=setting.flag, info=setting.help or None, elem_id=f"{task.name}-{setting.name}")
     if setting.kind == "flag":
         return gr.Checkbox(value=bool(setting.default), **options)
-    if setting.kind == "choice":
-        return gr.Dropdown(choices=list(setting.choices), value=setting.default, **options)
+    if setting.kind == "choice":  # an empty choice (e.g. no label) is shown as "(none)"
+        choices = [(choice or "(none)", choice) for choice in setting.choices]
+        return gr.Dropdown(choices=choices, value=setting.default, **options)
     if setting.kind in ("int", "float") and setting.default is not None:
         return gr.Number(value=setting.default, precision=0 if setting.kind == "int" else None, **options)
     # Unset by default (length, top-k, ...; the help says what that means): a number field would send 0 for empty,

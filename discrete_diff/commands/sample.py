@@ -1,5 +1,5 @@
-"""`discrete-diff sample --checkpoint C` (alias `generate`): unconditional samples of any model, in its domain's
-format: text blocks, or FASTA for proteins; any strategy and logit filters."""
+"""`discrete-diff sample --checkpoint C` (alias `generate`): samples of any model, in its domain's format: text
+blocks, or FASTA for proteins; any strategy and logit filters; a label and classifier-free guidance toward it."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from ..generation import choose_lengths, generate, parse_lengths
 from ..inference import TrainedModel, load_model
 from ..objectives import Autoregressive
 from ..sampling import SamplingSettings
-from .sampling_options import add_sampling_arguments, sampling_flags_given, settings_from_args
+from .sampling_options import add_label_argument, add_sampling_arguments, sampling_flags_given, settings_from_args
 
 NAME = "sample"
 ALIASES = ("generate",)
 FILTER_FLAGS = {"--temperature", "--top-k", "--top-p", "--repetition-penalty"}
 """The sampling flags an autoregressive model takes too: they shape each next-token distribution."""
-HELP = "unconditional samples from a checkpoint: text, or proteins as FASTA (also called `generate`)"
+HELP = "samples from a checkpoint: text, or proteins as FASTA (also called `generate`); --label for labelled models"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="positions per sample: N, LOW-HIGH (uniform) or N1,N2,... (cycled); default: the training lengths",
     )
+    add_label_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--batch-size", type=int, default=64, help="samples drawn together (default: 64)")
     parser.add_argument("--out", default=None, help="write here (atomically) instead of to stdout")
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         model,
         lengths,
         settings=settings,
+        label=args.label,
         seed=args.seed,
         batch_size=args.batch_size,
         allow_noncanonical=args.allow_noncanonical,

@@ -10,7 +10,7 @@ import argparse
 from dataclasses import fields, replace
 
 from ..errors import UserInputError
-from ..sampling import CONFIDENCES, STRATEGIES, SamplingSettings, strategy_named
+from ..sampling import CONFIDENCES, GUIDANCE_SCHEDULES, STRATEGIES, SamplingSettings, strategy_named
 
 STRATEGY_OPTIONS = {
     "confidence": {"confidence": "confidence", "reveals_per_step": "reveals_per_step"},
@@ -43,11 +43,33 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--inner-strategy", choices=sorted(set(STRATEGIES) - {"blocks"}), help="blocks strategy: fills each block"
     )
+    group.add_argument(
+        "--guidance-scale",
+        type=float,
+        help="classifier-free guidance w toward --label (infill: and the prompt); 0 = plain conditional sampling "
+        f"(default: {default.guidance_scale})",
+    )
+    group.add_argument(
+        "--guidance-schedule",
+        choices=GUIDANCE_SCHEDULES,
+        help="guidance over the run: constant, or weak early and w at the end (linear, cosine) "
+        f"(default: {default.guidance_schedule})",
+    )
+
+
+def add_label_argument(parser: argparse.ArgumentParser) -> None:
+    """`--label`: what a model trained with labels is conditioned on (and guided toward)."""
+    parser.add_argument(
+        "--label",
+        default=None,
+        help="for a model trained with labels: condition on this one (default: none, the unconditional model)",
+    )
 
 
 def sampling_flags_given(args: argparse.Namespace) -> list[str]:
     """The sampling flags the user set explicitly."""
-    dests = ["strategy", "steps", "temperature", "top_k", "top_p", "repetition_penalty"]
+    dests = ["strategy", "steps", "temperature", "top_k", "top_p", "repetition_penalty", "guidance_scale"]
+    dests += ["guidance_schedule"]
     dests += [dest for options in STRATEGY_OPTIONS.values() for dest in options]
     return [f"--{dest.replace('_', '-')}" for dest in dests if getattr(args, dest, None) is not None]
 

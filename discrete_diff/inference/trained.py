@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 from transformers import PreTrainedTokenizerFast
 
 from ..domain import Domain
+from ..errors import InvalidArgument
+from ..labels import LABELS_KEY, LabelVocabulary
 from ..objectives import Objective
-from ..sampling import SamplingSettings
+from ..sampling import Guidance, SamplingSettings
 
 
 @dataclass
@@ -54,3 +57,39 @@ class TrainedModel:
         """The library's sampling defaults, with the distilled step count where the model records one."""
         steps = self.sampling_steps
         return SamplingSettings() if steps is None else SamplingSettings(steps=int(steps))
+
+    @property
+    def labels(self) -> LabelVocabulary | None:
+        """The label names the model was trained with; None for a model trained without labels."""
+        names = self.data.get(LABELS_KEY)
+        return LabelVocabulary(tuple(names)) if names else None
+
+    def class_labels(self, label: str | None, count: int) -> Tensor | None:
+        """(count,) ids of `label`, or of the null label when None; None for a model trained without labels (which
+        refuses a label). An unknown name is an error that lists the known ones."""
+        vocabulary = self.labels
+        if vocabulary is None:
+            if label is not None:
+                raise InvalidArgument("label", f"{label!r} given, but this model was trained without labels")
+            return None
+        index = vocabulary.null_id if label is None else vocabulary.id_of(label)
+        return torch.full((count,), index, dtype=torch.long)
+
+    def guidance(
+        self, settings: SamplingSettings, class_labels: Tensor | None, hidden: Tensor | None = None
+    ) -> Guidance | None:
+        """Classifier-free guidance as `settings` ask (None at scale 0): the unconditional pass sees the null label
+        and, when given, the `hidden` (B, L) positions (a prompt's given tokens) masked."""
+        if not settings.guidance_scale:
+            return None
+        vocabulary = self.labels
+        null = None if vocabulary is None or class_labels is None else torch.full_like(class_labels, vocabulary.null_id)
+        steers_label = null is not None and bool((class_labels != null).any())
+        if not steers_label and (hidden is None or not bool(hidden.any())):
+            if vocabulary is not None:
+                toward = f"a label to steer toward (known labels: {', '.join(vocabulary.names)})"
+            else:  # an unlabelled model is steered toward a prompt only
+                toward = "a prompt's given tokens to steer toward: this model was trained without labels"
+            raise InvalidArgument("guidance_scale", f"needs {toward}")
+        hidden = hidden if hidden is not None and bool(hidden.any()) else None
+        return Guidance(settings.guidance_scale, settings.guidance_schedule, labels=null, hidden=hidden)

@@ -68,6 +68,7 @@ def infill_templates(
     *,
     num: int = 1,
     settings: SamplingSettings | None = None,
+    label: str | None = None,
     length_rule: LengthRule | None = None,
     banned: Sequence[int] = (),
     seed: int = 0,
@@ -79,13 +80,17 @@ def infill_templates(
     """`num` fills of every template; given tokens come back exactly, only the blanks are generated.
 
     `banned` ids never appear in a fill; `names` say which template an error is about (default: "template 1", ...).
+    `label` conditions a labelled model (None: the null label). A guidance scale in `settings` steers each fill
+    toward the label and toward the template's given tokens: the unconditional pass sees the null label and the
+    given tokens masked (framing excepted). A block-diffusion model continues its prompt, steered by the label only.
     """
     if num < 1:
         raise InvalidArgument("num", f"must be at least 1, got {num}")
     names = names or [f"template {i + 1}" for i in range(len(templates))]
     settings = settings or model.default_settings()
+    model.class_labels(label, 1)  # an unknown label fails before any scoring or sampling
     if isinstance(model.objective, BlockDiffusion):
-        return _continue(model, templates, sources, names, num, settings, banned, seed, batch_size)
+        return _continue(model, templates, sources, names, num, settings, label, banned, seed, batch_size)
     if not isinstance(model.objective, MaskedDiffusion):
         raise UserInputError(
             "infilling needs a masked-diffusion model; this checkpoint was trained with "
@@ -96,7 +101,11 @@ def infill_templates(
         _check_length(template, model, name)
     generator = torch.Generator().manual_seed(seed)
     prior = LengthPrior.from_histogram(model.data.get("lengths"), model.length_limit)
-    scorer = Scorer(model.network, model.objective, model.mask_id, model.tokenizer.pad_token_id, prior)
+    label_ids = model.class_labels(label, 1)
+    scorer = Scorer(
+        model.network, model.objective, model.mask_id, model.tokenizer.pad_token_id, prior,
+        None if label_ids is None else int(label_ids[0]),
+    )  # fmt: skip
     jobs = [
         (template, source, choice)
         for template, source in zip(templates, sources, strict=True)
@@ -109,8 +118,10 @@ def infill_templates(
         rows = [window_row(template, choice.lengths, model.mask_id) for template, _, choice in batch]
         tokens, given, attention = stack_rows(rows, model.tokenizer.pad_token_id)  # (B, W) each
         pinned = given | ~attention
+        special = torch.tensor(sorted(set(model.tokenizer.all_special_ids)))
         result = denoise(
             model, tokens, settings, pinned=pinned, attention_mask=attention, banned=banned,
+            class_labels=model.class_labels(label, len(batch)), prompt=given & ~torch.isin(tokens, special),
             generator=generator, record=record, on_step=on_step,
         )  # fmt: skip
         calls += result.network_calls
@@ -121,7 +132,7 @@ def infill_templates(
     return InfillRun(infills, calls)
 
 
-def _continue(model, templates, sources, names, num, settings, banned, seed, batch_size) -> InfillRun:
+def _continue(model, templates, sources, names, num, settings, label, banned, seed, batch_size) -> InfillRun:
     """A block-diffusion model writes left to right: it fills a template whose blanks all come at its end (a
     continuation of any length, each range blank at its maximum, then the framing), and refuses any other."""
     generator = torch.Generator().manual_seed(seed)
@@ -141,8 +152,9 @@ def _continue(model, templates, sources, names, num, settings, banned, seed, bat
         for start in range(0, num, batch_size):
             prompt = ids[: blanks.start].expand(min(batch_size, num - start), -1)  # (B, P)
             result = continue_blocks(
-                model, prompt, sum(choice.lengths), settings, banned=banned, generator=generator, stop_at_eos=False
-            )
+                model, prompt, sum(choice.lengths), settings, banned=banned, generator=generator,
+                class_labels=model.class_labels(label, len(prompt)), stop_at_eos=False,
+            )  # fmt: skip
             calls += result.network_calls
             for row, tokens in enumerate(result.tokens):
                 filled = ids.clone()
@@ -184,7 +196,7 @@ def infill(
     """Fill the blanks of prompts in the model's domain: text with `[MASK:N]` / `[MASK:MIN-MAX]` blanks, or
     protein templates such as `[5-15]MOTIFONE[10-30]MOTIFTWO[5-15]` (syntax: discrete_diff.templates.syntax).
 
-    `options` go to `infill_templates` (num, settings, length_rule, seed, batch_size, record, on_step).
+    `options` go to `infill_templates` (num, settings, label, length_rule, seed, batch_size, record, on_step).
     """
     if not prompts:
         raise UserInputError("no prompt given")

@@ -80,6 +80,8 @@ class Scorer:
     """Pads rows of different lengths (not attended, as in training); [MASK] does when None."""
     length_prior: LengthPrior | None = None
     """p(length) of whole sequences (templates ending with framing); None: every length equally likely."""
+    label: int | None = None
+    """The label id a labelled model scores under (the fill's label); None: the model's unconditional pass."""
 
 
 class LengthRule(ABC):
@@ -125,7 +127,8 @@ def given_token_nelbo(
     scored[:, : len(template.head)] = False  # framing is never masked in training: not scored
     for row, (ids, _) in enumerate(rows):
         scored[row, len(ids) - len(template.tail) :] = False
-    batch = Batch(tokens, attended, scored)
+    labels = None if scorer.label is None else torch.full((len(candidates),), scorer.label, dtype=torch.long)
+    batch = Batch(tokens, attended, scored, labels)
     given = int(scored[0].sum())
     u = stratified_uniforms(torch.rand((), generator=generator, dtype=torch.float64), time_draws)  # (K,)
     totals = torch.zeros(len(candidates), dtype=torch.float64)

@@ -176,7 +176,9 @@ class Transformer(nn.Module):
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, config.d_model)
         self.time = TimeEmbedding(config.d_model) if config.time_conditioning else None
-        # One extra row: the null label of classifier-free guidance (and of label dropout in training).
+        # One extra row: the null label of classifier-free guidance (and of label dropout in training). A label is
+        # added to every position, like the time: it costs nothing, keeps positions and block layouts as they are
+        # (a prefix token would shift them) and lets a key-value cache hold a labelled context like any other.
         self.labels = nn.Embedding(config.num_labels + 1, config.d_model) if config.num_labels else None
         self.rotary = Rotary(config.d_model // config.n_heads, config.max_length, config.rope_base)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
@@ -214,10 +216,13 @@ class Transformer(nn.Module):
             if inputs.t is None:
                 raise ValueError("this network is time-conditioned: the DenoiserInput needs t")
             x = x + self.time(inputs.t)
-        if inputs.class_labels is not None:
-            if self.labels is None:
-                raise ValueError("this network was not trained with labels: class_labels must be None")
-            x = x + self.labels(inputs.class_labels)[:, None, :]  # (B, 1, d_model) onto every position
+        if inputs.class_labels is not None and self.labels is None:
+            raise ValueError("this network was not trained with labels: class_labels must be None")
+        if self.labels is not None:
+            labels = inputs.class_labels
+            if labels is None:  # unconditional: the null label, which label dropout trained
+                labels = torch.full((ids.shape[0],), self.config.num_labels, dtype=torch.long, device=ids.device)
+            x = x + self.labels(labels)[:, None, :]  # (B, 1, d_model) onto every position
         attn_mask, is_causal = inputs.attention.sdpa_mask(length, ids.device)
         if cache is not None:
             attn_mask, is_causal = self._with_cached_keys(cache, inputs, attn_mask, is_causal)

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerFast
 
 from ..batch import Batch, make_batch
+from ..labels import split_labels
 
 
 class ProteinWindows(Dataset):
@@ -83,6 +84,8 @@ def encode_proteins(tokenizer: PreTrainedTokenizerFast, sequences: list[str]) ->
     return [e.ids for e in tokenizer.backend_tokenizer.encode_batch(sequences, add_special_tokens=False)]
 
 
-def pad_and_batch(windows: list[torch.Tensor], tokenizer: PreTrainedTokenizerFast) -> Batch:
+def pad_and_batch(items: list, tokenizer: PreTrainedTokenizerFast) -> Batch:
+    """Windows (or (window, label id) pairs of a labelled set) padded into one batch."""
+    windows, labels = split_labels(items)
     ids = torch.nn.utils.rnn.pad_sequence(windows, batch_first=True, padding_value=tokenizer.pad_token_id)  # (B, L)
-    return make_batch(ids, tokenizer)
+    return make_batch(ids, tokenizer, labels)

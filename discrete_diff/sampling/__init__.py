@@ -3,6 +3,7 @@
 from .blocks import Blocks
 from .confidence import ConfidenceUnmasking, MaxProbability, NegativeEntropy, TopTwoMargin
 from .filters import BanTokens, LogitFilter, RepetitionPenalty, Temperature, TopK, TopP
+from .guidance import GUIDANCE_SCHEDULES, Guidance
 from .loop import SamplingResult, StepCallback, run_sampler
 from .remasking import Remasking
 from .settings import CONFIDENCES, STRATEGIES, SamplingSettings, strategy_named
@@ -11,12 +12,14 @@ from .trajectory import Trajectory
 
 __all__ = [
     "CONFIDENCES",
+    "GUIDANCE_SCHEDULES",
     "STRATEGIES",
     "Ancestral",
     "BanTokens",
     "Blocks",
     "ConfidenceUnmasking",
     "FirstHitting",
+    "Guidance",
     "LogitFilter",
     "MaxProbability",
     "NegativeEntropy",

@@ -29,6 +29,7 @@ from ..denoiser import DenoiserInput, Explicit
 from ..models.kv_cache import KVCache
 from ..schedules import NoiseSchedule
 from .filters import LogitFilter
+from .guidance import Guidance
 from .loop import SamplingResult, StepCallback, run_sampler
 from .strategies import Strategy
 
@@ -37,16 +38,16 @@ class CleanContext:
     """The clean tokens a block is denoised against: one training window of them, the latest, sliding.
 
     `tokens` holds the window's ids from its first block on; the last `pending` of them are not in the cache yet
-    (they are encoded by the next block's first call).
+    (they are encoded by the next block's first call). The calls' rows may repeat the context's rows (guidance runs
+    the conditional and the unconditional rows together): the cache then holds the context once per copy, encoded
+    with each copy's label, since a label enters every position's keys and values.
     """
 
-    def __init__(
-        self, network: torch.nn.Module, block_size: int, window: int, class_labels: Tensor | None = None
-    ) -> None:
+    def __init__(self, network: torch.nn.Module, block_size: int, window: int) -> None:
         """window: the training length, the most tokens (context and block) one call may span."""
         if not 1 <= block_size <= window:
             raise ValueError(f"need 1 <= block_size <= window, got {block_size} and {window}")
-        self.network, self.block_size, self.window, self.class_labels = network, block_size, window, class_labels
+        self.network, self.block_size, self.window = network, block_size, window
         self.refresh = window // 2 // block_size * block_size
         """Whole blocks of context kept when the window slides."""
         self.cache = KVCache(len(network.blocks))
@@ -80,6 +81,7 @@ class CleanContext:
         if not self.pending:
             return self.network(inputs, cache=self.cache, update_cache=False)
         clean = self.tokens[:, self.tokens.shape[1] - self.pending :]  # (B, n)
+        clean = clean.repeat(inputs.batch_size // clean.shape[0], 1)  # (copies * B, n)
         width = inputs.ids.shape[1]
         block = torch.arange(self.pending + width, device=clean.device) // self.block_size  # (n + W,)
         block[self.pending :] = block[self.pending - 1] + 1  # the noisy block comes after every clean one
@@ -88,7 +90,7 @@ class CleanContext:
         fused = DenoiserInput(
             torch.cat((clean, inputs.ids), dim=1),
             Explicit(block[:, None] >= block[None, :]),  # clean rows block-causal, noisy rows see everything
-            class_labels=self.class_labels,
+            class_labels=inputs.class_labels,
             score_at=scored,
         )
         logits = self.network(fused, cache=self.cache, update_cache=True)  # (B * W, V)
@@ -133,6 +135,7 @@ def generate_blocks(
     schedule: NoiseSchedule,
     filters: Sequence[LogitFilter] = (),
     class_labels: Tensor | None = None,
+    guidance: Guidance | None = None,
     stop_id: int | None = None,
     generator: torch.Generator | None = None,
     on_step: StepCallback | None = None,
@@ -141,12 +144,15 @@ def generate_blocks(
 
     The prompt's whole blocks go to the cache; a partial last block is completed with its given tokens pinned.
     Generation stops early once every row has drawn `stop_id` (rows are cut there by the caller). `on_step` sees
-    the whole sequence so far (B, P + generated) after each step that changed the block.
+    the whole sequence so far (B, P + generated) after each step that changed the block. `guidance` (its labels
+    only: the prompt stays visible to both passes) steers every block, its schedule running over each block's time.
     """
     if length < 1:
         raise ValueError(f"length must be at least 1, got {length}")
     generator = generator or torch.Generator(device=prompt.device).manual_seed(0)
-    context = CleanContext(network, block_size, window, class_labels)
+    if guidance is not None and guidance.hidden is not None:
+        raise ValueError("block-diffusion guidance steers toward a label only; its prompt is context, never hidden")
+    context = CleanContext(network, block_size, window)
     given = prompt.shape[1]
     start = given - given % block_size  # the first block not given in full
     if start:
@@ -169,6 +175,7 @@ def generate_blocks(
             filters=context.filters(filters),
             pinned=pinned.expand_as(block),
             class_labels=class_labels,
+            guidance=guidance,
             generator=generator,
             on_step=None if on_step is None else _whole_sequence(on_step, sequence[:, :start]),
         )

@@ -12,6 +12,7 @@ from ..denoiser import Bidirectional, Denoiser, DenoiserInput
 from ..process import subs_log_probs
 from ..schedules import NoiseSchedule
 from .filters import LogitFilter, apply_filters
+from .guidance import Guidance
 from .strategies import SamplerContext, Strategy
 from .trajectory import Trajectory, TrajectoryRecorder
 
@@ -43,6 +44,7 @@ def run_sampler(
     attention_mask: Tensor | None = None,
     pinned: Tensor | None = None,
     class_labels: Tensor | None = None,
+    guidance: Guidance | None = None,
     generator: torch.Generator | None = None,
     cache: bool = True,
     record: bool = False,
@@ -56,6 +58,8 @@ def run_sampler(
     only for a time-independent denoiser: a time-conditioned one is called at every step), and steps left after
     everything is revealed are skipped. Caching changes no sample: every step draws its random numbers and sets
     its time whether it is skipped or not. The network sees the step's time t and `class_labels` (B,) if given.
+    With `guidance`, each call also runs the unconditional rows (one call on 2B rows) and the strategy sees the
+    guided distribution at the step's time (guidance.py); the filters act on it.
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be at least 1, got {num_steps}")
@@ -69,7 +73,8 @@ def run_sampler(
     time = torch.ones(tokens.shape[0], dtype=torch.float64, device=tokens.device)
     context = SamplerContext(mask_id, generator, time, schedule)
     recorder = TrajectoryRecorder(tokens, pinned, mask_id) if record else None
-    log_probs: Tensor | None = None
+    predicted: Tensor | None = None  # SUBS log-probabilities of the last call: (B, L, V), or (2B, L, V) guided
+    log_probs: Tensor | None = None  # what the strategy sees: guided and filtered
     calls = 0
     if on_step is not None:
         on_step(tokens, -1, context.time)  # the start: a watcher learns the blanks and that a new run began
@@ -79,13 +84,18 @@ def run_sampler(
         strategy.begin(plan, context)
         if cache and not strategy.remasks and not ((tokens == mask_id) & plan.active).any():
             continue  # nothing left to reveal in this step's positions: no network call needed
-        if log_probs is None or not reuse:
+        if predicted is None or not reuse:
             inputs = DenoiserInput(tokens, attention, t=context.time.float(), class_labels=class_labels)
-            log_probs = apply_filters(subs_log_probs(denoiser(inputs), mask_id), filters, tokens)  # (B, L, V)
+            inputs = inputs if guidance is None else guidance.paired(inputs, mask_id)
+            predicted = subs_log_probs(denoiser(inputs), mask_id)
+            log_probs = None
             calls += 1
+        if log_probs is None or (guidance is not None and guidance.varies):  # a scheduled weight mixes anew
+            mixed = predicted if guidance is None else guidance.combine(predicted, context.time)
+            log_probs = apply_filters(mixed, filters, tokens)  # (B, L, V)
         updated = torch.where(pinned, tokens, strategy.step(tokens, log_probs, plan, context))  # (B, L)
         if not torch.equal(updated, tokens):
-            log_probs = None
+            predicted = None
             if recorder is not None:
                 recorder.add(updated, number, context.time)
             if on_step is not None:

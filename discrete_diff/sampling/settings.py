@@ -6,6 +6,7 @@ only fill it in. Every default lives here (and in each strategy's dataclass), no
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
@@ -13,6 +14,7 @@ from ..errors import InvalidArgument
 from .blocks import Blocks
 from .confidence import ConfidenceUnmasking, MaxProbability, NegativeEntropy, TopTwoMargin
 from .filters import BanTokens, LogitFilter, RepetitionPenalty, Temperature, TopK, TopP
+from .guidance import GUIDANCE_SCHEDULES
 from .remasking import Remasking
 from .strategies import Ancestral, FirstHitting, Strategy
 
@@ -45,10 +47,21 @@ class SamplingSettings:
     """Nucleus filter: keep the most likely tokens up to probability p."""
     repetition_penalty: float | None = None
     """> 1 makes tokens already in the sequence less likely (CTRL's penalty)."""
+    guidance_scale: float = 0.0
+    """Classifier-free guidance w toward the label (and, when infilling, the prompt); 0 samples conditionally."""
+    guidance_schedule: str = "constant"
+    """How w grows over the run (guidance.GUIDANCE_SCHEDULES): constant, or weak early and w at the end."""
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise InvalidArgument("steps", f"must be at least 1, got {self.steps}")
+        if not (math.isfinite(self.guidance_scale) and self.guidance_scale >= 0):
+            raise InvalidArgument("guidance_scale", f"must be a finite number >= 0, got {self.guidance_scale}")
+        if self.guidance_schedule not in GUIDANCE_SCHEDULES:
+            raise InvalidArgument(
+                "guidance_schedule",
+                f"{self.guidance_schedule!r} is unknown; choose from {', '.join(GUIDANCE_SCHEDULES)}",
+            )
         # The filters validate their own arguments; build them once so a bad value fails here, not mid-run.
         self.filters(banned=(), mask_id=0)
 
@@ -82,6 +95,8 @@ def settings_header(settings: SamplingSettings) -> list[str]:
         for key in ("top_k", "top_p", "repetition_penalty")
         if (value := getattr(settings, key)) is not None
     ]
+    if settings.guidance_scale:
+        words += [f"guidance_scale={settings.guidance_scale}", f"guidance_schedule={settings.guidance_schedule}"]
     return words
 
 

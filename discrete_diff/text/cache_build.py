@@ -20,7 +20,8 @@ from transformers import PreTrainedTokenizerFast
 
 from ..errors import UserInputError
 from ..files import atomic_directory
-from ..token_cache import SplitInfo, TokenFileWriter, cache_is_current
+from ..labels import LabelVocabulary
+from ..token_cache import SplitInfo, TokenFileWriter, cache_is_current, save_document_labels
 from .encoding import encoder_name
 from .parallel import default_workers, encode_batches
 from .sources import Document, read_documents, split_documents
@@ -30,18 +31,37 @@ BATCH_CHARACTERS = 1 << 20
 
 
 def ensure_text_cache(
-    cache: Path, documents: list[Document], choice: TextTokenizer, val_fraction: float, root: Path
+    cache: Path,
+    documents: list[Document],
+    choice: TextTokenizer,
+    val_fraction: float,
+    root: Path,
+    labels: LabelVocabulary | None = None,
 ) -> None:
     """Build the token cache in `cache` unless a complete one of the current format is already there."""
     if not cache_is_current(cache):
-        build_text_cache(cache, documents, choice, val_fraction, root)
+        build_text_cache(cache, documents, choice, val_fraction, root, labels)
 
 
 def build_text_cache(
-    cache: Path, documents: list[Document], choice: TextTokenizer, val_fraction: float, root: Path
+    cache: Path,
+    documents: list[Document],
+    choice: TextTokenizer,
+    val_fraction: float,
+    root: Path,
+    labels: LabelVocabulary | None = None,
 ) -> None:
-    """Tokenize `documents` into `cache` (written in a staging folder, then renamed into place)."""
+    """Tokenize `documents` into `cache` (written in a staging folder, then renamed into place).
+
+    With `labels`, each split writes its documents grouped by label (in their order within a label) and the cache
+    keeps each document's token range and label: a block is labelled by the label holding most of its tokens, and
+    grouping leaves one mixed block at most where one label's documents end and the next label's begin, however
+    short the documents (`token_cache.block_labels`).
+    """
     train_docs, val_docs = split_documents(documents, val_fraction)
+    if labels is not None:
+        train_docs = sorted(train_docs, key=lambda d: labels.id_of(d.label))
+        val_docs = sorted(val_docs, key=lambda d: labels.id_of(d.label))
 
     def train_text():
         return (chunk for _, chunks in read_documents(train_docs) for chunk in chunks)
@@ -52,7 +72,7 @@ def build_text_cache(
     backend = tokenizer.backend_tokenizer
     backend.encode_special_tokens = True  # a literal "[MASK]" in a corpus is text, not the mask token
     with atomic_directory(cache) as staging:
-        writer = _SplitWriter(TokenFileWriter(staging, len(tokenizer)), backend, tokenizer, default_workers())
+        writer = _SplitWriter(TokenFileWriter(staging, len(tokenizer)), backend, tokenizer, default_workers(), labels)
         splits: dict[str, SplitInfo] = {}
         for name, docs in (("validation", val_docs), ("train", train_docs)):
             splits[name] = writer.write_split(docs, keep_texts=not val_docs)
@@ -60,7 +80,10 @@ def build_text_cache(
             splits = _split_tail(splits["train"], val_fraction, writer.texts, backend, writer.special)
         backend.encode_special_tokens = False
         extra = {"tokenizer": backend.to_str(), "documents": len(documents), "encoder": encoder_name(backend)}
-        writer.file.close(splits, extra)
+        if labels is not None:
+            save_document_labels(staging, writer.ends, writer.label_ids)
+            extra["labels"] = list(labels.names)
+        writer.file.close(splits, extra)  # meta.json last: it marks the cache complete
 
 
 @dataclass
@@ -81,7 +104,11 @@ class _SplitWriter:
     backend: Tokenizer
     tokenizer: PreTrainedTokenizerFast
     workers: int
+    labels: LabelVocabulary | None = None
     texts: list[_Text] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+    """With labels: where each document (and its [EOS]) ends in the token file."""
+    label_ids: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.special = np.zeros(len(self.tokenizer), dtype=bool)  # token id -> never masked nor scored
@@ -94,13 +121,19 @@ class _SplitWriter:
         encoded = encode_batches(_batches(documents), self.backend, self.file.dtype, self.workers)
         for items, arrays in encoded:
             pieces: list[np.ndarray] = []
+            offset = self.file.count
             for (document, index, length, last), ids in zip(items, arrays, strict=True):
                 counted = int(np.count_nonzero(~self.special[ids]))
                 characters += length
                 scored += counted
                 pieces.append(ids)
+                offset += len(ids)
                 if last:
                     pieces.append(self.eos)
+                    offset += 1
+                    if self.labels is not None:
+                        self.ends.append(offset)
+                        self.label_ids.append(self.labels.id_of(document.label))
                 if keep_texts:
                     self.texts.append(_Text(document, index, length, len(ids), counted))
             self.file.write(np.concatenate(pieces))

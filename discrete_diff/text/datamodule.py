@@ -13,13 +13,15 @@ from transformers import PreTrainedTokenizerFast
 
 from ..batch import Batch, make_batch
 from ..errors import UserInputError
+from ..labels import LABELS_KEY, Labelled, LabelVocabulary, split_labels
 from ..specs import to_spec
-from ..token_cache import TokenBlocks, read_token_cache
+from ..token_cache import TokenBlocks, block_labels, load_document_labels, read_token_cache
 from ..training.data import SequenceDataModule
 from ..training.resumable import IndexBatches, resumable_loader
 from .cache_build import cache_is_current, ensure_text_cache
 from .domain import TextDomain
 from .hub import fetch_hub_dataset, is_hub_name
+from .labels import check_labelled, label_by_csv, label_by_folder, label_source, labels_digest, resolve_label_csv
 from .shakespeare import fetch_shakespeare
 from .sources import Document, corpus_fingerprint, find_documents
 from .tokenizers import CharacterTokenizer, TextTokenizer
@@ -57,7 +59,13 @@ class TextDataModule(SequenceDataModule):
         data_dir: str = "data",
         num_workers: int = 0,
         label_field: str | None = None,
+        label_folders: bool = False,
+        label_csv: str | None = None,
     ) -> None:
+        """Labels (at most one source): `label_field`, a JSONL field or dataset column; `label_folders`, the name of
+        the sub-folder of the corpus folder each file sits in; `label_csv`, a CSV of file (its path inside the corpus
+        folder) -> label, a relative path looked up in the corpus folder first. A labelled corpus trains a
+        label-conditioned model; a block of the token file takes the label holding most of its tokens."""
         super().__init__()
         self.init_args = {
             "corpus": corpus,
@@ -66,6 +74,8 @@ class TextDataModule(SequenceDataModule):
             "val_fraction": val_fraction,
             "text_field": text_field,
             "label_field": label_field,
+            "label_folders": label_folders,
+            "label_csv": label_csv,
             "cache_dir": cache_dir,
             "data_dir": data_dir,
         }
@@ -81,6 +91,9 @@ class TextDataModule(SequenceDataModule):
         self.val_fraction = val_fraction
         self.text_field = text_field
         self.label_field = label_field
+        self.label_folders = label_folders
+        self.label_csv = label_csv
+        self.label_source = label_source(label_field, label_folders, label_csv)
         self.cache_dir = cache_dir
         self.data_dir = data_dir
         self.num_workers = num_workers
@@ -88,19 +101,30 @@ class TextDataModule(SequenceDataModule):
         self._domain: TextDomain | None = None
 
     def _cache_location(self) -> tuple[Path, list[Document], Path]:
-        """The corpus root, its documents and the cache folder their content hash and tokenizer name."""
+        """The corpus root, its (labelled) documents and the cache folder their content hash and tokenizer name."""
         root = resolve_corpus(self.corpus, self.data_dir)
-        documents = find_documents(root, self.text_field, self.label_field)
-        key = hashlib.sha256(
-            f"{corpus_fingerprint(documents)}|{self.tokenizer_choice.describe()}|{self.val_fraction}".encode()
-        ).hexdigest()[:20]
+        documents = self._labelled(root, find_documents(root, self.text_field, self.label_field))
+        key = f"{corpus_fingerprint(documents)}|{self.tokenizer_choice.describe()}|{self.val_fraction}"
+        if self.label_source is not None:  # an unlabelled corpus keeps the key (and cache) it always had
+            key += f"|labels {labels_digest(documents)}"
+        key = hashlib.sha256(key.encode()).hexdigest()[:20]
         default_cache = (root if root.is_dir() else root.parent) / ".discrete_diff_cache"
         return root, documents, Path(self.cache_dir).expanduser() / key if self.cache_dir else default_cache / key
+
+    def _labelled(self, root: Path, documents: list[Document]) -> list[Document]:
+        if self.label_folders:
+            documents = label_by_folder(documents, root)
+        elif self.label_csv is not None:
+            documents = label_by_csv(documents, root, resolve_label_csv(self.label_csv, root))
+        if self.label_source is not None:
+            check_labelled(documents)
+        return documents
 
     def prepare_data(self) -> None:
         """Download a built-in corpus and tokenize the corpus into the cache, if not done before."""
         root, documents, cache = self._cache_location()
-        ensure_text_cache(cache, documents, self.tokenizer_choice, self.val_fraction, root)
+        labels = None if self.label_source is None else LabelVocabulary.from_values(d.label for d in documents)
+        ensure_text_cache(cache, documents, self.tokenizer_choice, self.val_fraction, root, labels)
 
     def setup(self, stage: str | None = None) -> None:
         if self._domain is not None:
@@ -109,6 +133,8 @@ class TextDataModule(SequenceDataModule):
         if not cache_is_current(self.cache):
             raise UserInputError(f"{root}: not tokenized yet (the data module's prepare_data builds the cache)")
         self.tokens, self.splits, meta = read_token_cache(self.cache)
+        self.labels = LabelVocabulary(tuple(meta["labels"])) if "labels" in meta else None
+        self.document_labels = load_document_labels(self.cache)
         self._domain = TextDomain(tokenizer_from_json(meta["tokenizer"]))
         for name, split in self.splits.items():
             if split.tokens < self.block_length:
@@ -126,21 +152,29 @@ class TextDataModule(SequenceDataModule):
     def tokens_per_unit(self) -> float:
         return self.splits["validation"].tokens_per_character
 
+    def label_vocabulary(self) -> LabelVocabulary | None:
+        return self.labels
+
     def description(self) -> dict[str, Any]:
         spec = {
             "class_path": f"{type(self).__module__}.{type(self).__qualname__}",
             "init_args": {**self.init_args, "tokenizer": to_spec(self.tokenizer_choice)},
         }
-        return {
+        description = {
             "datamodule": spec,
             "max_length": self.block_length,
             "lengths": {"length": [self.block_length], "count": [1]},
             "tokens_per_unit": self.tokens_per_unit(),
         }
+        if self.labels is not None:
+            description[LABELS_KEY] = list(self.labels.names)
+        return description
 
     def _loader(self, split: str, batch_size: int) -> DataLoader:
         """Training: a fresh order each epoch, seeded by the run's seed and resumable; validation: in order."""
         blocks = TokenBlocks(self.cache / "tokens.bin", self.tokens.dtype, self.splits[split], self.block_length)
+        if self.document_labels is not None:
+            blocks = Labelled(blocks, block_labels(self.document_labels, self.splits[split], self.block_length))
         training = split == "train"
         plan = IndexBatches(len(blocks), batch_size, shuffle=training and self.shuffles_training())
         sampler = self.share(plan, split, training=training, seed=self.run_seed() if plan.shuffle else 0)
@@ -156,5 +190,6 @@ class TextDataModule(SequenceDataModule):
         return self._loader("validation", batch_size=batch_size or self.batch_size)
 
 
-def _collate_blocks(blocks: list[torch.Tensor], tokenizer: PreTrainedTokenizerFast) -> Batch:
-    return make_batch(torch.stack(blocks), tokenizer)  # (B, L)
+def _collate_blocks(items: list, tokenizer: PreTrainedTokenizerFast) -> Batch:
+    blocks, labels = split_labels(items)
+    return make_batch(torch.stack(blocks), tokenizer, labels)  # (B, L)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ class Document:
     """For JSONL: the 1-based line holding the record; for a dataset file: the 0-based row; None for a text file."""
     text_field: str = "text"
     label: Any = None
-    """The record's `label_field` value, if one was asked for (kept for later use; training ignores it)."""
+    """The document's label in a labelled corpus: its `label_field` value, its sub-folder or its CSV row (labels.py)."""
 
     def chunks(self) -> Iterator[str]:
         """The document's text in pieces of about CHUNK_BYTES, split at line ends (a longer line before a space)."""
@@ -41,20 +40,33 @@ class Document:
 
 
 def read_documents(documents: Iterable[Document]) -> Iterator[tuple[Document, Iterable[str]]]:
-    """Each document with its text chunks, in order; the records of one file are read in one pass over it.
+    """Each document with its text chunks, in order; consecutive records of one file, in file order, are read in one
+    pass over it (a labelled corpus, grouped by label, reads a file once per label).
 
     Consume each document's chunks before asking for the next document.
     """
-    for path, group in itertools.groupby(documents, key=lambda d: d.path):
+    for group in _file_runs(documents):
+        path = group[0].path
         if path.suffix in dataset_files.SUFFIXES:
-            group = list(group)
             texts = dataset_files.read_texts(path, group[0].text_field, [d.line for d in group])
             yield from ((document, [text]) for document, text in zip(group, texts, strict=False))
         elif path.suffix == ".jsonl":
-            yield from _read_jsonl_records(path, list(group))
+            yield from _read_jsonl_records(path, group)
         else:
             for document in group:
                 yield document, _read_utf8_chunks(document.path)
+
+
+def _file_runs(documents: Iterable[Document]) -> Iterator[list[Document]]:
+    """Runs of consecutive documents of one file with increasing record numbers."""
+    run: list[Document] = []
+    for document in documents:
+        if run and (document.path != run[-1].path or (document.line or 0) <= (run[-1].line or 0)):
+            yield run
+            run = []
+        run.append(document)
+    if run:
+        yield run
 
 
 def _read_utf8_chunks(path: Path) -> Iterator[str]:

@@ -14,6 +14,7 @@ from transformers import PreTrainedTokenizerFast
 
 from ..domain import Domain
 from ..errors import UserInputError
+from ..labels import LabelVocabulary
 from .resumable import EpochBatches, EpochPlan, epoch_batches
 
 
@@ -34,8 +35,13 @@ class SequenceDataModule(L.LightningDataModule):
         return 1.0
 
     def description(self) -> dict[str, Any]:
-        """Plain-data facts the checkpoint keeps: the module's spec, the training window and lengths."""
+        """Plain-data facts the checkpoint keeps: the module's spec, the training window and lengths (and the
+        label names, `labels.LABELS_KEY`, of a labelled set)."""
         return {}
+
+    def label_vocabulary(self) -> LabelVocabulary | None:
+        """The labels of a labelled data set (available after `setup`); None when its examples carry none."""
+        return None
 
     def validation_batches(self, batch_size: int | None = None) -> torch.utils.data.DataLoader:
         """The validation set, deterministically ordered; `eval` uses it outside a Trainer."""

@@ -8,6 +8,7 @@ run repeats the uninterrupted one; a non-finite loss or weight stops training be
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from ..checkpoint_format import CHECKPOINT_KEY, FORMAT_VERSION
 from ..domain import Domain
 from ..errors import TrainingStopped, UserInputError
 from ..inference import load_model
+from ..labels import LabelVocabulary
 from ..models import Transformer, TransformerConfig, describe_network
 from ..models.pretrained import PretrainedMaskedLM, pretrained_denoiser
 from ..objectives import Autoregressive, BlockDiffusion, MaskedDiffusion, Objective
@@ -47,11 +49,17 @@ class DiffusionModule(L.LightningModule):
         optimizer: OptimizerConfig | None = None,
         ema_decay: float | None = 0.995,
         init_from: str | None = None,
+        label_dropout: float = 0.15,
     ) -> None:
         """ema_decay: decay of the weight average used for validation, checkpoints and sampling (None: no EMA).
         init_from: a checkpoint or model directory whose network weights start this run (e.g. an autoregressive
-        model of the same shape continued with the diffusion objective)."""
+        model of the same shape continued with the diffusion objective).
+        label_dropout: for a labelled data set, the probability that a training example's label is replaced by the
+        null label, which trains the unconditional model classifier-free guidance steers away from (validation
+        always sees the true labels)."""
         super().__init__()
+        if not 0.0 <= label_dropout < 1.0:
+            raise UserInputError(f"model.label_dropout must be in [0, 1), got {label_dropout}")
         self.objective = objective or MaskedDiffusion()
         self.network_config = network or TransformerConfig()
         if isinstance(self.network_config, PretrainedMaskedLM) and isinstance(
@@ -64,6 +72,7 @@ class DiffusionModule(L.LightningModule):
         self.optimizer_config = optimizer or OptimizerConfig()
         self.ema_decay = ema_decay
         self.init_from = init_from
+        self.label_dropout = label_dropout
         self.network: torch.nn.Module | None = None
         self.domain: Domain | None = None
         self.data_description: dict[str, Any] = {}
@@ -83,12 +92,27 @@ class DiffusionModule(L.LightningModule):
             raise UserInputError("training needs a discrete-diff data module (TextDataModule, ProteinDataModule)")
         self.domain = datamodule.domain
         tokenizer = self.domain.tokenizer
+        labels = datamodule.label_vocabulary()
         if isinstance(self.network_config, PretrainedMaskedLM):
+            if labels is not None:
+                raise UserInputError(
+                    "model.network: a pretrained masked LM takes no class labels; the data is labelled"
+                )
             self.network = pretrained_denoiser(self.network_config, tokenizer)
         else:
-            self.network = Transformer(self.network_config, vocab_size=len(tokenizer))
+            self.network = Transformer(self._with_labels(labels), vocab_size=len(tokenizer))
         if self.init_from is not None:
             self._start_from(self.init_from)
+
+    def _with_labels(self, labels: LabelVocabulary | None) -> TransformerConfig:
+        """The network config with one label embedding per label of the data (and the null label)."""
+        count = 0 if labels is None else len(labels)
+        if self.network_config.num_labels not in (0, count):
+            raise UserInputError(
+                f"model.network.num_labels={self.network_config.num_labels}, but the data has {count} labels "
+                "(leave num_labels out: the data sets it)"
+            )
+        return dataclasses.replace(self.network_config, num_labels=count)
 
     def _start_from(self, path: str) -> None:
         """Copy another model's network weights into ours; shapes and vocabulary must match exactly."""
@@ -108,12 +132,23 @@ class DiffusionModule(L.LightningModule):
         self.draws.restore(self)  # a resumed run's saved random state, before its first step draws anything
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        batch = self._drop_labels(batch)
         loss = self.objective.loss(
             self.network, batch, self.mask_id, generator=self.draws.generator, progress=self._progress()
         )
         self._stop_unless_finite(loss.value)
         self.log("train/loss", loss.value, prog_bar=True)
         return loss.value
+
+    def _drop_labels(self, batch: Batch) -> Batch:
+        """Each label replaced by the null label with probability `label_dropout`, drawn from the training draws'
+        generator (so a resumed run drops the same ones); a batch without labels draws nothing."""
+        if batch.class_labels is None or not self.label_dropout:
+            return batch
+        generator = self.draws.generator
+        drop = torch.rand(batch.size, generator=generator, device=generator.device) < self.label_dropout  # (B,)
+        null = self.network.num_labels
+        return dataclasses.replace(batch, class_labels=batch.class_labels.masked_fill(drop.to(self.device), null))
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         # Draws seeded by the batch's content: the number is the same whichever process sees a batch, in whatever

@@ -1,0 +1,272 @@
+"""Classifier-free guidance: how far a label steers samples, what it costs in diversity, and in sampling time.
+
+Proteins: one model of the labelled built-in `families` set (configs/families.yaml, `--budget` seconds); for each
+family label and w in SCALES, samples drawn with that label are scored by the family's profile HMM (hit rate),
+median novelty (identity to the nearest training sequence), diversity (mean pairwise identity; the naturals' beside
+it) and composition JS, beside the null label's samples (the unconditional model); the background proteome is a
+label to train on, not a family, and is not scored. Text: configs/shakespeare_genre.yaml
+(genre labels of the 42 works); a character n-gram genre classifier is trained on every work but one per genre and its
+accuracy reported on 256-character pieces of those held-out works; then the genre accuracy and the character entropy
+of samples per label against w. Cost: guided / unguided sampling time at batch 1 and 64 (one call on 2B rows).
+Command: `python benchmarks/guidance.py [--quick | --smoke] [--parts proteins,text] [--out DIR]` (full: about 70 min,
+28.5 of them training); prints whether each target is met.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import common
+import torch
+from genre_classifier import CharNgramClassifier, accuracy, chunks, unigram_entropy
+
+from discrete_diff.commands.train import build_cli, fit
+from discrete_diff.generation import generate
+from discrete_diff.inference import TrainedModel, load_model
+from discrete_diff.protein.alignment import align_sequences, read_alignment
+from discrete_diff.protein.datasets import DATASETS, alignment_paths
+from discrete_diff.protein.report import evaluate_proteins
+from discrete_diff.sampling import SamplingSettings
+from discrete_diff.text.datamodule import resolve_corpus
+from discrete_diff.text.labels import read_label_csv
+
+NAME = "guidance"
+SCALES = (0.0, 0.5, 1.0, 2.0, 4.0)
+TARGET_FAMILY = "hemopexin"
+SIZES = {
+    # budget: training seconds per model; proteins / texts: samples per (label, w); chunks: classifier test pieces.
+    "full": {"network": {}, "budget": 900, "text_budget": 810, "block": None, "proteins": 64, "protein_steps": 64,
+             "texts": 64, "text_length": 256, "text_steps": 64, "chunks": 200, "timing": (100, 256, 64, 3)},
+    "quick": {"network": {"d_model": 64, "n_layers": 2, "n_heads": 2}, "budget": 60, "text_budget": 60, "block": None,
+              "proteins": 24, "protein_steps": 32, "texts": 8, "text_length": 128, "text_steps": 64, "chunks": 40,
+              "timing": (50, 128, 16, 1)},
+    "smoke": {"network": {"d_model": 16, "n_layers": 1, "n_heads": 2}, "budget": 3, "text_budget": 3, "block": 32,
+              "proteins": 4, "protein_steps": 4, "texts": 2, "text_length": 32, "text_steps": 4, "chunks": 4,
+              "timing": (12, 32, 4, 1)},
+}  # fmt: skip
+"""timing: (protein length, text length, the larger batch, repeats)."""
+
+
+def train(config: str, overrides: list[str], size: dict, budget: float, out: Path):
+    """Train a config for `budget` seconds; (the CLI with its data module, the last checkpoint, seconds)."""
+    args = ["--config", str(common.REPO / "configs" / config), *overrides, "--trainer.max_time", duration(budget)]
+    args += ["--trainer.logger.init_args.save_dir", str(out / "runs"), "--trainer.enable_progress_bar", "false"]
+    args += ["--trainer.enable_model_summary", "false"]
+    if size["block"] is not None:  # seconds-long runs: validate once at the end, no learning-rate decay
+        args += ["--trainer.val_check_interval", "5", "--trainer.limit_val_batches", "2"]
+        args += ["--trainer.max_steps", str(10**6), "--model.optimizer.warmup_steps", "2"]
+    for key, value in size["network"].items():
+        args += [f"--model.network.{key}", str(value)]
+    cli = build_cli(args)
+    started = time.perf_counter()
+    fit(cli)
+    return cli, cli.trainer.checkpoint_callback.last_model_path, time.perf_counter() - started
+
+
+def duration(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"00:{hours:02d}:{minutes:02d}:{seconds:02d}"
+
+
+def sample_texts(model: TrainedModel, count: int, size: dict, label: str | None, w: float, seed: int = 0) -> list[str]:
+    settings = SamplingSettings(steps=size["text_steps"], guidance_scale=w)
+    run = generate(model, [size["text_length"]] * count, settings=settings, label=label, seed=seed, at_eos="ban")
+    return [record.text for record in run.records]
+
+
+def text_part(size: dict, args, out: Path) -> dict:
+    overrides = ["--data.init_args.corpus", args.text_corpus, "--data.init_args.data_dir", args.data_dir,
+                 "--data.init_args.label_csv", str(Path(args.text_labels).resolve())]  # fmt: skip
+    if size["block"] is not None:
+        overrides += ["--data.init_args.block_length", str(size["block"]), "--model.network.max_length", "64"]
+    cli, checkpoint, seconds = train("shakespeare_genre.yaml", overrides, size, args.text_budget, out)
+    model = load_model(checkpoint)
+    root = resolve_corpus(args.text_corpus, args.data_dir)
+    genre_of = read_label_csv(Path(args.text_labels))
+    texts = {file: (root / file).read_text(encoding="utf-8") for file in genre_of}
+    genres = sorted(set(genre_of.values()))
+    held = {genre: min(f for f, g in genre_of.items() if g == genre) for genre in genres}  # one work per genre
+    classifier = CharNgramClassifier().fit(
+        {genre: [texts[f] for f, g in genre_of.items() if g == genre and f != held[genre]] for genre in genres}
+    )
+    pieces = {genre: chunks(texts[held[genre]], size["text_length"], size["chunks"]) for genre in genres}
+    classifier_rows = [{"genre": genre, "held-out work": held[genre], "pieces": len(pieces[genre]),
+                        "accuracy": accuracy(classifier, pieces[genre], genre)} for genre in genres]  # fmt: skip
+    null = sample_texts(model, size["texts"] * len(genres), size, None, 0.0, seed=1)
+    rows = []
+    for genre in model.labels.names:
+        for w in SCALES:
+            samples = sample_texts(model, size["texts"], size, genre, w)
+            rows.append({"label": genre, "w": w, "genre accuracy": accuracy(classifier, samples, genre),
+                         "entropy bits/char": statistics.fmean(map(unigram_entropy, samples)),
+                         "null-label share of this genre": accuracy(classifier, null, genre),
+                         "example": " ".join(samples[0][:80].split()).replace("|", "/")})  # fmt: skip
+    return {"train_seconds": seconds, "steps": cli.trainer.global_step, "checkpoint": checkpoint,
+            "classifier": classifier_rows, "rows": rows, "model": model}  # fmt: skip
+
+
+def family_alignment(corpus: str, label: str, train, data_dir: str) -> dict[str, str] | None:
+    """The family's shipped alignment (built-in set; rows of training records only), else a FAMSA alignment of its
+    training sequences; None for the built-in set's background (the proteome: no family)."""
+    if corpus in DATASETS:
+        paths = [p for p in alignment_paths(corpus, data_dir) if p.stem == label]
+        return read_alignment(paths[0], keep={r.id for r in train}) if paths else None
+    return align_sequences([r.sequence for r in train]) if len(train) >= 2 else None
+
+
+def protein_part(size: dict, args, out: Path) -> dict:
+    overrides = ["--data.init_args.corpus", args.protein_corpus, "--data.init_args.data_dir", args.data_dir]
+    cli, checkpoint, seconds = train("families.yaml", overrides, size, args.budget, out)
+    model, data = load_model(checkpoint), cli.datamodule
+    rows = []
+    for label in model.labels.names:
+        train_records = [r for r in data.train_records if r.label == label]
+        held_out = [r.sequence for r in data.validation_records if r.label == label]
+        alignment = family_alignment(args.protein_corpus, label, train_records, args.data_dir) if held_out else None
+        if alignment is None:
+            continue  # the background (no family, no HMM) is trained on, not scored
+        fits = [len(r.sequence) for r in train_records if len(r.sequence) <= model.length_limit] or [model.length_limit]
+        picks = torch.randint(len(fits), (size["proteins"],), generator=torch.Generator().manual_seed(0)).tolist()
+        family = Family(train=[r.sequence for r in train_records], held_out=held_out, alignment=alignment,
+                        lengths=[fits[i] for i in picks])  # fmt: skip
+        null = family.metrics(model, size, None, 0.0)
+        rows += [protein_row(label, w, family.metrics(model, size, label, w), null) for w in SCALES]
+    return {"train_seconds": seconds, "steps": cli.trainer.global_step, "checkpoint": checkpoint, "rows": rows,
+            "model": model}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Family:
+    """One family's reference sets, its HMM's alignment and the lengths its samples are drawn at."""
+
+    train: list[str]
+    held_out: list[str]
+    alignment: dict[str, str]
+    lengths: list[int]
+
+    def metrics(self, model: TrainedModel, size: dict, label: str | None, w: float) -> dict:
+        settings = SamplingSettings(steps=size["protein_steps"], guidance_scale=w)
+        generated = [r.text for r in generate(model, self.lengths, settings=settings, label=label, seed=0).records]
+        return evaluate_proteins(generated, self.train, self.held_out, alignment_rows=self.alignment, model=None)
+
+
+def protein_row(label: str, w: float, result: dict, null: dict) -> dict:
+    hmm, null_hmm = result.get("family_hmm", {}), null.get("family_hmm", {})
+    identity = result["diversity"]["generated_mean_pairwise_identity"]
+    natural = result["diversity"]["held_out_mean_pairwise_identity"]
+    return {"label": label, "w": w, "HMM hit": hmm.get("generated"), "null-label HMM hit": null_hmm.get("generated"),
+            "held-out HMM hit": hmm.get("held_out"), "median novelty": result["novelty"]["median"],
+            "mean pairwise id": identity, "naturals' mean pairwise id": natural,
+            "diversity ratio": (1 - identity) / max(1 - natural, 1e-9),
+            "composition JS bits": result["composition"]["js_bits"]}  # fmt: skip
+
+
+def sampling_cost(model: TrainedModel, label: str, length: int, batch: int, steps: int, repeats: int) -> dict:
+    """Median seconds of guided (w = 2) and unguided sampling of `batch` rows, after a warm-up of each."""
+
+    def seconds(w: float) -> float:
+        settings = SamplingSettings(steps=steps, guidance_scale=w)
+        generate(model, [length] * batch, settings=settings, label=label, batch_size=batch)  # warm-up
+        return statistics.median(
+            common.timed(lambda: generate(model, [length] * batch, settings=settings, label=label, batch_size=batch))[0]
+            for _ in range(repeats)
+        )
+
+    plain, guided = seconds(0.0), seconds(2.0)
+    return {"batch": batch, "length": length, "steps": steps, "unguided s": plain, "guided s": guided,
+            "ratio": guided / plain}  # fmt: skip
+
+
+def targets(proteins: dict | None, text: dict | None, cost: list[dict]) -> list[dict]:
+    found = []
+    if proteins is not None:
+        rows = [r for r in proteins["rows"] if r["label"] == TARGET_FAMILY and r["HMM hit"] is not None]
+        good = [r for r in rows if r["HMM hit"] >= 0.95 and r["diversity ratio"] >= 0.8 and r["median novelty"] <= 0.9]
+        best = max(rows, key=lambda r: r["HMM hit"], default=None)
+        found.append(
+            {
+                "target": f"{TARGET_FAMILY}: HMM hit >= 0.95 at some w, diversity >= 0.8x naturals', median "
+                "novelty <= 0.9",
+                "met": bool(good),
+                "evidence": f"best w={best['w']}: hit {best['HMM hit']:.3f}" if best else "no such family",
+            }
+        )
+    if text is not None:
+        by_w = {w: [r for r in text["rows"] if r["w"] == w] for w in SCALES}
+        mean = {w: statistics.fmean(r["genre accuracy"] for r in rows) for w, rows in by_w.items()}
+        entropy = {w: statistics.fmean(r["entropy bits/char"] for r in rows) for w, rows in by_w.items()}
+        ok = [w for w in SCALES[1:] if (mean[w] >= 2 * mean[0.0] or mean[w] >= 0.8)
+              and abs(entropy[w] - entropy[0.0]) <= 0.1 * entropy[0.0]]  # fmt: skip
+        rising = all(mean[a] <= mean[b] for a, b in zip(SCALES, SCALES[1:], strict=False))
+        found.append({"target": "text: genre accuracy >= 2x w=0 or >= 0.8, entropy within 10% of w=0", "met": bool(ok),
+                      "evidence": " ".join(f"w={w}: {mean[w]:.2f}/{entropy[w]:.2f}b" for w in SCALES)
+                      + f"; rising with w: {rising}"})  # fmt: skip
+    if cost:
+        worst = max(row["ratio"] for row in cost)
+        found.append({"target": "cost: guided / unguided time < 2x at batch 1 and the large batch",
+                      "met": worst < 2.0, "evidence": f"worst ratio {worst:.2f}"})  # fmt: skip
+    return found
+
+
+def run(argv: list[str] | None = None) -> int:
+    options = common.parser(NAME, __doc__.splitlines()[0])
+    options.add_argument("--parts", default="proteins,text", help="comma-separated: proteins, text")
+    options.add_argument("--budget", type=float, default=None, help="protein model's training seconds")
+    options.add_argument("--text-budget", type=float, default=None, help="text model's training seconds")
+    options.add_argument("--protein-corpus", default="families", help="labelled FASTA (family=NAME headers) or set")
+    options.add_argument("--text-corpus", default="shakespeare", help="text corpus folder or built-in name")
+    options.add_argument("--text-labels", default=str(common.REPO / "configs/shakespeare_genres.csv"),
+                         help="CSV of corpus file -> genre")  # fmt: skip
+    options.add_argument("--data-dir", default=str(common.REPO / "data"), help="where built-in sets are kept")
+    args = options.parse_args(argv)
+    mode = common.mode(args)
+    size = SIZES[mode]
+    parts = common.choices(args.parts, ("proteins", "text"), "--parts")
+    args.budget = common.positive(size["budget"] if args.budget is None else args.budget, "--budget")
+    args.text_budget = common.positive(size["text_budget"] if args.text_budget is None else args.text_budget,
+                                       "--text-budget")  # fmt: skip
+    if "text" in parts and not Path(args.text_labels).is_file():
+        raise common.UserInputError(f"--text-labels {args.text_labels}: file not found")
+    out = Path(args.out)
+    torch.manual_seed(0)
+    proteins = protein_part(size, args, out) if "proteins" in parts else None
+    text = text_part(size, args, out) if "text" in parts else None
+    protein_length, text_length, batch, repeats = size["timing"]
+    cost = []
+    for name, part, length, steps in (("proteins", proteins, protein_length, size["protein_steps"]),
+                                      ("text", text, text_length, size["text_steps"])):  # fmt: skip
+        if part is not None:
+            model = part.pop("model")
+            label = model.labels.names[0]
+            cost += [{"model": name, **sampling_cost(model, label, length, b, steps, repeats)} for b in (1, batch)]
+    found = targets(proteins, text, cost)
+    payload = {"benchmark": NAME, "mode": mode, "machine": common.machine(), "size": size, "scales": SCALES,
+               "proteins": proteins, "text": text, "cost": cost, "targets": found}  # fmt: skip
+    tables = {}
+    if proteins is not None:
+        tables["Proteins: samples per family label and guidance scale w"] = common.markdown_table(
+            proteins["rows"], list(proteins["rows"][0])
+        )
+    if text is not None:
+        tables["Text: the genre classifier on held-out works"] = common.markdown_table(
+            text["classifier"], list(text["classifier"][0])
+        )
+        tables["Text: samples per genre label and guidance scale w"] = common.markdown_table(
+            text["rows"], list(text["rows"][0])
+        )
+    tables["Cost: guided (w = 2) / unguided sampling time"] = common.markdown_table(cost, list(cost[0]))
+    tables["Targets"] = common.markdown_table(found, ["target", "met", "evidence"])
+    report = common.write_report(out, NAME, payload, tables)
+    print(report.read_text())
+    for target in found:
+        print(f"target {'met' if target['met'] else 'MISSED'}: {target['target']} ({target['evidence']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.main_guard(NAME, run))

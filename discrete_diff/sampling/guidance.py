@@ -1,0 +1,111 @@
+"""Classifier-free guidance: steer each reveal toward a label (or a prompt) and away from the unconditional model.
+
+One network is both conditional and unconditional (label dropout in training feeds it the null label). Per
+position the guided distribution mixes the two normalised predictions,
+
+    log p_w(x) = (1 + w) log p(x | x_t, c) - w log p(x | x_t, null) - log Z,
+
+renormalised over x (Schiff et al. 2024). Mixing normalised per-token distributions, not unnormalised transition
+rates, leaves how many tokens a step reveals to the strategy: the rate mix would unmask faster than the schedule
+(Rojas et al. 2025). w = 0 is plain conditional sampling. With SUBS the [MASK] token is at -inf in both
+predictions and stays there (its (1 + w)(-inf) - w(-inf) would be NaN). The two predictions come from one network
+call on 2B rows. The scale may follow a schedule over time, weak early (t near 1, when little is known and a
+strong push collapses diversity) and strong late.
+
+What the unconditional pass sees: the null label instead of the asked-for one, and, for infilling, the prompt's
+given tokens masked (prompt guidance, as in LLaDA), so a fill is steered toward what the prompt implies.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..denoiser import Bidirectional, DenoiserInput
+from ..errors import InvalidArgument
+
+GUIDANCE_SCHEDULES = ("constant", "linear", "cosine")
+"""How the scale grows as t goes from 1 to 0: constant w; linear w (1 - t); cosine w (1 - cos(pi (1 - t))) / 2."""
+
+
+def schedule_factor(schedule: str, time: Tensor) -> Tensor:
+    """The share of the guidance scale applied at diffusion time t (B,): 1 for constant, 0 -> 1 for the others."""
+    progress = 1.0 - time.double()  # (B,) 0 at the start, 1 at the end
+    if schedule == "constant":
+        return torch.ones_like(progress)
+    if schedule == "linear":
+        return progress
+    if schedule == "cosine":
+        return (1.0 - torch.cos(math.pi * progress)) / 2.0
+    raise InvalidArgument("guidance_schedule", f"{schedule!r} is unknown; choose from {', '.join(GUIDANCE_SCHEDULES)}")
+
+
+def guided_log_probs(conditional: Tensor, unconditional: Tensor, weight: Tensor) -> Tensor:
+    """(1 + w) log p_c - w log p_u, renormalised: (B, L, V) float64; `weight` (B,).
+
+    A token impossible under the conditional (-inf: [MASK], anything SUBS rules out) stays impossible; one that only
+    the unconditional rules out keeps its conditional log-probability instead of becoming +inf. A row at w = 0 gets
+    the conditional itself, unrounded: exactly what unguided sampling sees.
+    """
+    conditional, unconditional = conditional.double(), unconditional.double()
+    w = weight.double()[:, None, None]  # (B, 1, 1)
+    impossible = torch.isneginf(conditional)  # (B, L, V)
+    unconditional = torch.where(torch.isneginf(unconditional), conditional, unconditional)
+    mixed = torch.where(impossible, -math.inf, (1.0 + w) * conditional - w * unconditional)  # no -inf arithmetic
+    return torch.where(w == 0, conditional, torch.log_softmax(mixed, dim=-1))
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """How to steer a sampling run: the scale and its schedule, and what the unconditional pass sees."""
+
+    scale: float
+    """w: 0 is conditional sampling; larger pushes harder toward the label (or prompt)."""
+    schedule: str = "constant"
+    """One of GUIDANCE_SCHEDULES: how w grows as t goes from 1 to 0 (the scale is its value at t = 0)."""
+    labels: Tensor | None = None
+    """(B,) label ids of the unconditional pass (the null label); None: the same labels as the conditional pass."""
+    hidden: Tensor | None = None
+    """(B, L) bool: positions the unconditional pass sees as [MASK] (a prompt's given tokens); None: none."""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.scale) and self.scale >= 0):
+            raise InvalidArgument("guidance_scale", f"must be a finite number >= 0, got {self.scale}")
+        schedule_factor(self.schedule, torch.zeros(1))  # an unknown schedule fails here, not mid-run
+        if self.labels is None and self.hidden is None:
+            raise InvalidArgument(
+                "guidance_scale", "needs something to steer toward: a label, or a prompt's given tokens"
+            )
+
+    @property
+    def varies(self) -> bool:
+        """Whether the weight changes over time (a reused network output must then be mixed again each step)."""
+        return self.schedule != "constant"
+
+    def weight(self, time: Tensor) -> Tensor:
+        """w(t) per row: (B,) float64."""
+        return self.scale * schedule_factor(self.schedule, time)
+
+    def paired(self, inputs: DenoiserInput, mask_id: int) -> DenoiserInput:
+        """The conditional rows (B) followed by the unconditional ones (B): one network call for both passes."""
+        if not isinstance(inputs.attention, Bidirectional):
+            raise ValueError(f"guidance pairs bidirectional inputs, not {type(inputs.attention).__name__}")
+        ids = inputs.ids if self.hidden is None else inputs.ids.masked_fill(self.hidden, mask_id)  # (B, L)
+        labels = inputs.class_labels if self.labels is None else self.labels
+        if (labels is None) != (inputs.class_labels is None):
+            raise ValueError("the unconditional pass of a labelled model needs labels too (the null label)")
+        padding = inputs.attention.padding
+        return DenoiserInput(
+            torch.cat((inputs.ids, ids)),  # (2B, L)
+            Bidirectional(None if padding is None else torch.cat((padding, padding))),
+            t=None if inputs.t is None else torch.cat((inputs.t, inputs.t)),
+            class_labels=None if labels is None else torch.cat((inputs.class_labels, labels)),
+        )
+
+    def combine(self, log_probs: Tensor, time: Tensor) -> Tensor:
+        """SUBS log-probabilities of the paired rows (2B, L, V) -> the guided ones (B, L, V) at time (B,)."""
+        conditional, unconditional = log_probs.chunk(2)
+        return guided_log_probs(conditional, unconditional, self.weight(time))

@@ -1,0 +1,89 @@
+"""benchmarks/guidance.py --smoke runs on stand-in data (a `families` folder and a small genre corpus) and writes
+every table, and its genre classifier tells apart texts it was not trained on."""
+
+import json
+import sys
+
+import pytest
+from conftest import REPO, SONNETS
+from protein_family import make_family
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import guidance  # noqa: E402
+from genre_classifier import CharNgramClassifier, chunks, unigram_entropy  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
+
+GENRES = {"comedy": "abcde fgh. ", "history": "klmno pqr, ", "poetry": "stuvw xyz; ", "tragedy": "AEIOU ZY! "}
+
+
+def stand_in_data(data_dir, tmp_path):
+    """A `families` folder (two families with alignments and a background without) the fetch takes as it is, and a
+    corpus of two works per genre with its CSV."""
+    families = data_dir / "families"
+    (families / "alignments").mkdir(parents=True)
+    lines = []
+    for name, seed, length in (("hemopexin", 8, 30), ("adeno_fiber", 9, 40), ("proteome", 10, 50)):
+        members = make_family(30, length=length, mutation_rate=0.6 if name == "proteome" else 0.15, seed=seed)
+        lines += [f">{name}{i} family={name}\n{s}\n" for i, s in enumerate(members)]
+        if name != "proteome":
+            (families / "alignments" / f"{name}.afa").write_text(
+                "".join(f">{name}{i}\n{s}\n" for i, s in enumerate(members))
+            )
+    (families / "sequences.faa").write_text("".join(lines))
+    corpus = tmp_path / "works"
+    corpus.mkdir()
+    rows = ["file,label"]
+    for genre, letters in GENRES.items():
+        for index in range(2):
+            text = "".join(letters[(i * (index + 3)) % len(letters)] for i in range(1500 + 200 * index))
+            (corpus / f"{genre}_{index}.txt").write_text(text)
+            rows.append(f"{genre}_{index}.txt,{genre}")
+    (tmp_path / "genres.csv").write_text("\n".join(rows) + "\n")
+    return corpus, tmp_path / "genres.csv"
+
+
+def test_smoke_run_reports_every_table_and_target(tmp_path, capsys):
+    corpus, labels = stand_in_data(tmp_path / "data", tmp_path)
+    argv = ["--smoke", "--data-dir", str(tmp_path / "data"), "--text-corpus", str(corpus), "--text-labels",
+            str(labels), "--out", str(tmp_path / "out")]  # fmt: skip
+    assert guidance.run(argv) == 0
+    result = json.loads((tmp_path / "out/guidance.json").read_text())
+    rows = result["proteins"]["rows"]
+    assert {row["label"] for row in rows} <= {"hemopexin", "adeno_fiber"} and rows  # the background is not scored
+    for label in {row["label"] for row in rows}:
+        assert [row["w"] for row in rows if row["label"] == label] == list(guidance.SCALES)
+    assert all(0 <= row["HMM hit"] <= 1 and 0 <= row["null-label HMM hit"] <= 1 for row in rows)
+    assert all(0 <= row["median novelty"] <= 1 and row["composition JS bits"] >= 0 for row in rows)
+    text = result["text"]
+    assert [row["genre"] for row in text["classifier"]] == sorted(GENRES)
+    assert all(row["accuracy"] == 1.0 for row in text["classifier"])  # each genre has letters of its own
+    assert {(row["label"], row["w"]) for row in text["rows"]} == {(g, w) for g in GENRES for w in guidance.SCALES}
+    assert all(0 <= row["genre accuracy"] <= 1 and row["entropy bits/char"] > 0 for row in text["rows"])
+    assert {(row["model"], row["batch"]) for row in result["cost"]} == {(m, b) for m in ("proteins", "text")
+                                                                        for b in (1, 4)}  # fmt: skip
+    assert all(row["ratio"] > 0 for row in result["cost"])
+    assert [t["target"].split(":")[0] for t in result["targets"]] == ["hemopexin", "text", "cost"]
+    printed = capsys.readouterr().out
+    assert sum(line.startswith("target ") for line in printed.splitlines()) == 3 and "# guidance" in printed
+    report = (tmp_path / "out/guidance.md").read_text()
+    assert "Proteins: samples per family label" in report and "Text: the genre classifier" in report
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
+    for argv, message in ((["--parts", "images"], "--parts: unknown"), (["--text-labels", "nope.csv"], "not found")):
+        assert guidance.common.main_guard("guidance", guidance.run, [*argv, "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err
+
+
+def test_the_genre_classifier_recognises_unseen_text_and_entropy_measures_repetition():
+    lines = SONNETS.splitlines(keepends=True)
+    first, second = "".join(lines[:7]) * 4, "".join(lines[7:]) * 4
+    noise = "".join("qzxjkv"[i * 7 % 6] for i in range(len(first)))
+    classifier = CharNgramClassifier().fit({"sonnet": [first], "noise": [noise]})
+    assert all(classifier.predict(piece) == "sonnet" for piece in chunks(second, 64))
+    assert classifier.log_likelihood(second[:64], "sonnet") > classifier.log_likelihood(second[:64], "noise")
+    assert unigram_entropy("aaaa") == 0.0 and unigram_entropy("abab") == 1.0
+    assert len(chunks("x" * 100, 10, limit=4)) == 4
