@@ -3,7 +3,9 @@
 Two comparisons on Shakespeare characters: the same wall-clock budget, and the same number of training tokens.
 Diffusion reports its NELBO bound over K time draws with the standard error; AR its exact NLL; then the ratio.
 Learning curves (bits per character against wall time) go to likelihood.png. Checkpoints stay under OUT/runs for
-benchmarks/sampling.py. Command: `python benchmarks/likelihood.py [--quick] [--out DIR]`.
+benchmarks/sampling.py. Each finished run is recorded in OUT/likelihood_runs.json at once: an interrupted
+benchmark started again with the same OUT reuses the runs it finished (same variant, seed, size and budget) and
+trains only the rest. Command: `python benchmarks/likelihood.py [--quick] [--out DIR]`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import lightning as L
 from matplotlib.figure import Figure
 
 from discrete_diff.commands.train import build_cli, fit
-from discrete_diff.files import atomic_save_figure
+from discrete_diff.files import atomic_save_figure, atomic_write_text
 from discrete_diff.inference import load_model
 from discrete_diff.text.datamodule import BUILTIN_CORPORA
 
@@ -265,6 +267,22 @@ def grouped(runs: list[dict], comparison: str, model: str) -> list[dict]:
     return [r for r in runs if r["comparison"] == comparison and r["model"] == model]
 
 
+def run_key(comparison: str, model: str, seed: int, mode: str, args) -> dict:
+    """What makes a finished run reusable: the same recipe, seed, size, corpus and limit."""
+    variant = VARIANTS[model]
+    limit = args.budget if comparison == "wall_clock" else args.steps
+    return {"comparison": comparison, "model": model, "seed": seed, "mode": mode, "corpus": args.corpus,
+            "limit": limit, "config": variant.config, "overrides": list(variant.overrides),
+            "warm_start": variant.warm_start and list(variant.warm_start)}  # fmt: skip
+
+
+def finished_runs(path: Path) -> list[dict]:
+    """The runs an earlier invocation recorded in `path` whose checkpoints are still there."""
+    if not path.exists():
+        return []
+    return [r for r in json.loads(path.read_text(encoding="utf-8")) if Path(r["checkpoint"]).exists()]
+
+
 def run(argv: list[str] | None = None) -> int:
     options = common.parser(NAME, __doc__.splitlines()[0])
     options.add_argument(
@@ -294,12 +312,26 @@ def run(argv: list[str] | None = None) -> int:
     except ValueError:
         raise common.UserInputError(f"--seeds {args.seeds!r}: expected comma-separated integers") from None
     out = Path(args.out)
+    record = out / f"{NAME}_runs.json"
+    finished = finished_runs(record)
     runs = []
     for comparison in comparisons:
         for model in models:
             for seed in seeds:
-                runs.append(train(model, comparison, seed, size, args, out))
-                print(f"{comparison} {model} seed {seed}: {runs[-1]['bits_per_character']:.4f}", file=sys.stderr)
+                key = run_key(comparison, model, seed, mode, args)
+                earlier = [r for r in finished if r["key"] == key]
+                if earlier:
+                    runs.append(earlier[-1])
+                    reused = "reused"
+                else:
+                    runs.append({**train(model, comparison, seed, size, args, out), "key": key})
+                    finished.append(runs[-1])
+                    atomic_write_text(record, json.dumps(finished, indent=1))
+                    reused = "trained"
+                print(
+                    f"{comparison} {model} seed {seed}: {runs[-1]['bits_per_character']:.4f} ({reused})",
+                    file=sys.stderr,
+                )
     summary = [
         summary_row(comparison, model, grouped(runs, comparison, model), grouped(runs, comparison, BASELINE))
         for comparison in comparisons

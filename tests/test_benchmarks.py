@@ -69,6 +69,18 @@ def test_likelihood_smoke(likelihood_run):
         assert math.isfinite(row["ratio_to_ar"]) and row["ratio_to_ar"] == pytest.approx(expected)
 
 
+def test_likelihood_rerun_reuses_finished_runs_and_trains_a_changed_recipe(likelihood_run, tmp_path):
+    out, first = likelihood_run
+    argv = ["--smoke", "--corpus", first["corpus"], "--seeds", "0,1", "--out", str(out)]
+    assert likelihood.run([*argv, "--variants", "ar,mdlm"]) == 0
+    again = report(out, "likelihood")
+    assert [r["checkpoint"] for r in again["runs"]] == [r["checkpoint"] for r in first["runs"]]
+    assert not list((out / "runs").glob("*/version_1"))  # nothing trained a second time
+    assert likelihood.run([*argv, "--variants", "clipped", "--comparisons", "wall_clock", "--budget", "1"]) == 0
+    recorded = json.loads((out / "likelihood_runs.json").read_text())
+    assert [r["model"] for r in recorded].count("clipped") == 2 and len(recorded) == len(first["runs"]) + 2
+
+
 def test_sampling_smoke(likelihood_run, tmp_path):
     runs = {(r["comparison"], r["model"], r["seed"]): r["checkpoint"] for r in likelihood_run[1]["runs"]}
     diffusion, ar = runs[("equal_tokens", "mdlm", 0)], runs[("equal_tokens", "ar", 0)]
