@@ -10,6 +10,7 @@ trains only the rest. Command: `python benchmarks/likelihood.py [--quick] [--out
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import statistics
@@ -268,12 +269,16 @@ def grouped(runs: list[dict], comparison: str, model: str) -> list[dict]:
 
 
 def run_key(comparison: str, model: str, seed: int, mode: str, args) -> dict:
-    """What makes a finished run reusable: the same recipe, seed, size, corpus and limit."""
+    """What makes a finished run reusable: the same recipe (the config's text, not only its name), seed, size,
+    corpus and limit; a warm-started variant's first phase counts as part of its recipe."""
     variant = VARIANTS[model]
     limit = args.budget if comparison == "wall_clock" else args.steps
+    recipe = [variant.config, (common.REPO / variant.config).read_text(encoding="utf-8"), *variant.overrides]
+    if variant.warm_start is not None:
+        source, share = variant.warm_start
+        recipe += [run_key(comparison, source, seed, mode, args)["recipe"], str(share)]
     return {"comparison": comparison, "model": model, "seed": seed, "mode": mode, "corpus": args.corpus,
-            "limit": limit, "config": variant.config, "overrides": list(variant.overrides),
-            "warm_start": variant.warm_start and list(variant.warm_start)}  # fmt: skip
+            "limit": limit, "recipe": hashlib.sha256("\n".join(recipe).encode()).hexdigest()}  # fmt: skip
 
 
 def finished_runs(path: Path) -> list[dict]:

@@ -2,7 +2,7 @@
 with benchmarks/serve_load.py's `serving`).
 
 Playwright's own browser download is not reachable here, so the system binary is launched by path. The browser
-tests use these helpers; so does the README's screenshot (see tests/test_app_browser.py).
+tests use these helpers; so does the README's screenshot (docs/screenshot.py).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ import json
 import sys
 
 import pytest
-from conftest import REPO, SONNETS
+from conftest import REPO, sonnet_corpus
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
@@ -16,10 +16,7 @@ import serve_load  # noqa: E402
 def test_serve_load_smoke(tmp_path, monkeypatch, one_thread):
     pytest.importorskip("gradio")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the server process: a tiny model runs fastest on one thread
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for index in range(4):
-        (corpus / f"work_{index}.txt").write_text(SONNETS * 6)
+    corpus = sonnet_corpus(tmp_path / "corpus")
     out = tmp_path / "out"
     assert serve_load.run(["--smoke", "--corpus", str(corpus), "--out", str(out), "--prompt", "So [MASK:6] thee"]) == 0
     result = json.loads((out / "serve_load.json").read_text())

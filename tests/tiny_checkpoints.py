@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import REPO, SONNETS
+from conftest import REPO, sonnet_corpus
 
 from discrete_diff.commands.train import build_cli, fit
 
@@ -29,10 +29,7 @@ def train(
 
 
 def text_checkpoint(tmp: Path) -> str:
-    corpus = tmp / "corpus"
-    corpus.mkdir()
-    for index in range(4):
-        (corpus / f"work_{index}.txt").write_text(SONNETS * 6, encoding="utf-8")
+    corpus = sonnet_corpus(tmp / "corpus")
     return train(tmp, [
         "  class_path: discrete_diff.text.datamodule.TextDataModule",
         "  init_args:",
@@ -57,10 +54,10 @@ def labelled_text_checkpoint(tmp: Path, objective: list[str] | None = None) -> s
     """Works in sub-folders `comedy/` and `tragedy/`: a model conditioned on the genre (labels from the folders);
     `objective`: YAML lines of a model.objective to use instead of the default masked diffusion."""
     corpus = tmp / "genres"
-    lines = SONNETS.splitlines(keepends=True)
+    works = sonnet_corpus(tmp / "works")
     for index, genre in enumerate(["comedy", "comedy", "tragedy", "tragedy"]):
         (corpus / genre).mkdir(parents=True, exist_ok=True)
-        (corpus / genre / f"work_{index}.txt").write_text("".join(lines[index:] + lines[:index]) * 6, encoding="utf-8")
+        (works / f"work_{index}.txt").rename(corpus / genre / f"work_{index}.txt")
     return train(tmp, [
         "  class_path: discrete_diff.text.datamodule.TextDataModule",
         "  init_args:",

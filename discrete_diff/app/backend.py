@@ -20,7 +20,6 @@ from ..commands import sample as sample_command
 from ..commands.messages import user_message
 from ..domain import Record
 from ..errors import UserInputError
-from ..generation import generate
 from ..inference import TrainedModel, load_model
 from ..infill import InfillRun, infill
 from ..sampling import StepCallback, Trajectory
@@ -66,25 +65,15 @@ def _writer(model: TrainedModel, records: list[Record]) -> Callable[[Path], Path
 def _sample(model: TrainedModel, text: str | None, options: argparse.Namespace, on_step: StepCallback) -> Result:
     """`discrete-diff sample` (alias `generate`): its checks in its order, then the library's `generate`."""
     choice = sample_command.check_options(options)
-    settings, lengths = sample_command.settings_and_lengths(model, options, choice)
-    run = generate(
-        model,
-        lengths,
-        settings=settings,
-        label=options.label,
-        seed=options.seed,
-        batch_size=options.batch_size,
-        allow_noncanonical=options.allow_noncanonical,
-        at_eos=options.at_eos,
-        on_step=on_step,
-    )
+    run = sample_command.generate_from_args(model, options, choice, on_step)
     shown = [_up_to_document_end(model, ids, options.at_eos) for ids in run.ids]
     samples = tuple(
         Sample(_pieces(model, ids, [False] * len(ids)), record.text)
         for ids, record in zip(shown, run.records, strict=True)
     )
     unit = model.domain.unit
-    summary = f"{_count(len(samples), 'sample')}, {_count(sum(lengths), unit)}, {run.network_calls} network calls"
+    positions = sum(len(ids) for ids in run.ids)
+    summary = f"{_count(len(samples), 'sample')}, {_count(positions, unit)}, {run.network_calls} network calls"
     return Result(samples, summary, _writer(model, run.records))
 
 

@@ -10,10 +10,10 @@ import torch
 
 from ..domain import AT_EOS
 from ..errors import UserInputError
-from ..generation import choose_lengths, generate, parse_lengths
+from ..generation import GenerationRun, choose_lengths, generate, parse_lengths
 from ..inference import TrainedModel, load_model
 from ..objectives import Autoregressive
-from ..sampling import SamplingSettings
+from ..sampling import StepCallback
 from .sampling_options import add_label_argument, add_sampling_arguments, sampling_flags_given, settings_from_args
 
 NAME = "sample"
@@ -60,11 +60,14 @@ def check_options(args: argparse.Namespace) -> list[int] | tuple[int, int] | Non
     return parse_lengths(args.length) if args.length else None
 
 
-def settings_and_lengths(
-    model: TrainedModel, args: argparse.Namespace, choice: list[int] | tuple[int, int] | None
-) -> tuple[SamplingSettings, list[int]]:
-    """The options over the model's sampling defaults (a distilled model's step count), and per-sample lengths;
-    sampling flags an autoregressive model cannot use are refused."""
+def generate_from_args(
+    model: TrainedModel,
+    args: argparse.Namespace,
+    choice: list[int] | tuple[int, int] | None,
+    on_step: StepCallback | None = None,
+) -> GenerationRun:
+    """The library's `generate` with the options over the model's sampling defaults (a distilled model's step
+    count); sampling flags an autoregressive model cannot use are refused."""
     if isinstance(model.objective, Autoregressive):
         refused = [flag for flag in sampling_flags_given(args) if flag not in FILTER_FLAGS]
         if refused:
@@ -72,24 +75,23 @@ def settings_and_lengths(
                 f"{refused[0]} does not apply to an autoregressive model: it decodes left to right, one token per "
                 "call (the logit filters do apply)"
             )
-    settings = settings_from_args(args, model.default_settings())
-    return settings, choose_lengths(model, args.num, choice, torch.Generator().manual_seed(args.seed))
-
-
-def run(args: argparse.Namespace) -> int:
-    choice = check_options(args)
-    model = load_model(args.checkpoint)
-    settings, lengths = settings_and_lengths(model, args, choice)
-    result = generate(
+    return generate(
         model,
-        lengths,
-        settings=settings,
+        choose_lengths(model, args.num, choice, torch.Generator().manual_seed(args.seed)),
+        settings=settings_from_args(args, model.default_settings()),
         label=args.label,
         seed=args.seed,
         batch_size=args.batch_size,
         allow_noncanonical=args.allow_noncanonical,
         at_eos=args.at_eos,
+        on_step=on_step,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    choice = check_options(args)
+    model = load_model(args.checkpoint)
+    result = generate_from_args(model, args, choice)
     if args.out:
         path = model.domain.write_records(args.out, result.records)
         print(f"wrote {len(result.records)} samples ({result.network_calls} network calls) to {path}", file=sys.stderr)
