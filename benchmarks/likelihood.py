@@ -56,6 +56,9 @@ def density(name: str, **args: float) -> tuple[str, str]:
 VARIANTS = {
     "ar": Variant("configs/shakespeare_char_ar.yaml", about="autoregressive baseline: causal attention, exact NLL"),
     "mdlm": Variant(MDLM, about="masked diffusion, the default config"),
+    "elbo-weights": Variant(
+        MDLM, (f"{OBJECTIVE}train_weighting", "elbo"), "the default before clipped weights: the plain NELBO's 1/t"
+    ),
     "time-window": Variant(
         MDLM, density("WindowTime", low=0.0, high=0.5, floor=0.3), "70% of the times in [0, 0.5], importance-weighted"
     ),
@@ -66,7 +69,8 @@ VARIANTS = {
     "norm-sequences": Variant(MDLM, (f"{OBJECTIVE}normalization", "sequences"), "loss averaged per sequence"),
     "norm-batch": Variant(MDLM, (f"{OBJECTIVE}normalization", "batch"), "loss divided by the constant B x L"),
     "clipped": Variant(
-        MDLM, (f"{OBJECTIVE}train_weighting", "clipped", f"{OBJECTIVE}weight_cap", "5"), "1/t weights capped at 5"
+        MDLM, (f"{OBJECTIVE}train_weighting", "clipped", f"{OBJECTIVE}weight_cap", "5"),
+        "1/t weights capped at 5 (the default config's since they won)",
     ),
     "flat": Variant(MDLM, (f"{OBJECTIVE}train_weighting", "flat"), "every masked token weighs the same (MaskGIT)"),
     "lr-6e-3": Variant(MDLM, ("--model.optimizer.lr", "0.006"), "twice the learning rate"),
