@@ -1,7 +1,10 @@
 """Load on `discrete-diff serve`: concurrent clients x requests against 127.0.0.1 through the page's own API.
 
 Latency per request (POST to the final event) as p50 / p95, errors (target: none), and the server's resident memory
-after one warm-up request and after the load (target: flat within 10%). The server runs in its own process, as
+after a warm-up round and after the load (target: flat within 10%). The warm-up round is one request per client,
+all at once, so that the server has already run as many generations side by side as the load will: memory that
+the first concurrent generations allocate once (activations, allocator pools) is not a leak; growth past that is.
+The memory after a single request is reported too. The server runs in its own process, as
 `discrete-diff serve`; each request streams its live view as it runs, so latency is generation and serving.
 
 Full run: .venv/bin/python benchmarks/serve_load.py --checkpoint runs/shakespeare_char/version_0/checkpoints/last.ckpt
@@ -198,6 +201,10 @@ def run(argv: list[str] | None = None) -> int:
             warm_up = one_request(url, task, data, args.timeout)
             if warm_up:
                 raise UserInputError(f"the warm-up request failed ({warm_up}): check --prompt against the model")
+            single = rss_mib(pid)
+            _, warm_up_errors = load(url, task, data, clients, 1, args.timeout)
+            if warm_up_errors:
+                raise UserInputError(f"the warm-up round failed ({warm_up_errors[0]})")
             before = rss_mib(pid)
             started = time.perf_counter()
             latencies, errors = load(url, task, data, clients, requests, args.timeout)
@@ -221,6 +228,7 @@ def run(argv: list[str] | None = None) -> int:
         "p95 latency s": percentile(latencies, 95),
         "max latency s": max(latencies),
         "requests per s": len(latencies) / seconds,
+        "server RSS after one request MiB": single,
         "server RSS before MiB": before,
         "server RSS after MiB": after,
         "RSS growth": growth,
@@ -234,7 +242,8 @@ def run(argv: list[str] | None = None) -> int:
 
 def tables(payload: dict) -> dict[str, str]:
     latency = ["requests", "errors", "p50 latency s", "p95 latency s", "max latency s", "requests per s"]
-    memory = ["server RSS before MiB", "server RSS after MiB", "RSS growth", "no errors", "memory flat within 10%"]
+    memory = ["server RSS after one request MiB", "server RSS before MiB", "server RSS after MiB", "RSS growth"]
+    memory += ["no errors", "memory flat within 10%"]
     title = (
         f"{payload['clients']} clients x {payload['requests per client']} requests, {payload['task']} "
         f"({payload['steps']} steps), at most {payload['max concurrent']} generations at once"
