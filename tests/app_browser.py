@@ -59,12 +59,27 @@ def open_tab(context, url: str, title: str):
 
 def press(page, task: str, text: str | None = None, **settings: str) -> None:
     """Type the prompt and settings (by option name), press the task's button and wait until it answers."""
+    from playwright.sync_api import expect
+
+    def type_into(field, value: str) -> None:
+        """On a busy machine a field that has just appeared (the settings accordion opening) can be rendered with its
+        default after the typing, which wipes it: type again until the value holds."""
+        for _ in range(5):
+            field.fill(value)
+            field.blur()  # the page commits a field's value on change, which leaving the field fires
+            page.wait_for_timeout(200)
+            if field.input_value() == value:
+                break
+        expect(field).to_have_value(value)
+
     if text is not None:
-        page.locator(f"#{task}-input textarea").fill(text)
+        type_into(page.locator(f"#{task}-input textarea"), text)
     for name, value in settings.items():
         if page.locator(f"#{task}-{name}").count() == 0:  # a sampling setting: its accordion opens on demand
             page.locator(f"#{task}-sampling").get_by_text("Sampling settings").click()
-        page.locator(f"#{task}-{name} input, #{task}-{name} textarea").first.fill(value)
+        type_into(page.locator(f"#{task}-{name} input, #{task}-{name} textarea").first, value)
+    if text is not None:  # opening the accordion must not have re-rendered the prompt
+        expect(page.locator(f"#{task}-input textarea")).to_have_value(text)
     page.evaluate(WATCH, task)
     page.locator(f"#{task}-run").click()
     page.wait_for_selector(DONE.replace("TASK", task))

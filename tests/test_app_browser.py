@@ -171,6 +171,10 @@ def test_a_labelled_model_offers_its_labels_and_samples_the_chosen_one_guided(br
     options = [option.replace("✓", "").strip() for option in texts(page, "[role=option]")]
     assert options == ["(none)", "comedy", "tragedy"]  # "(none)": the unconditional model, the default
     page.get_by_role("option", name="tragedy").click()
+    from playwright.sync_api import expect  # here: the module is collected without playwright too
+
+    # The choice reaches the server with the next event only once the dropdown shows it: wait for that, not a race.
+    expect(page.locator("#sample-label input")).to_have_value("tragedy")
     press(page, "sample", num="2", length="24", seed="1", steps="16", guidance_scale="2")
     page.screenshot(path=tmp_path / "labelled-samples.png", full_page=True)
     samples = finished(page, "sample", 2)
