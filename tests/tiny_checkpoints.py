@@ -28,16 +28,22 @@ def train(
     return cli.trainer.checkpoint_callback.last_model_path
 
 
-def text_checkpoint(tmp: Path) -> str:
-    corpus = sonnet_corpus(tmp / "corpus")
-    return train(tmp, [
+def character_text_data(corpus: Path, *extra: str) -> list[str]:
+    """YAML lines of the tiny text models' data section: characters of `corpus` in blocks of 64; `extra`: more
+    init_args lines."""
+    return [
         "  class_path: discrete_diff.text.datamodule.TextDataModule",
         "  init_args:",
         f"    corpus: {corpus}",
         "    tokenizer: {class_path: discrete_diff.text.tokenizers.CharacterTokenizer}",
         "    block_length: 64",
         "    batch_size: 8",
-    ])  # fmt: skip
+        *extra,
+    ]
+
+
+def text_checkpoint(tmp: Path) -> str:
+    return train(tmp, character_text_data(sonnet_corpus(tmp / "corpus")))
 
 
 def protein_checkpoint(tmp: Path) -> str:
@@ -58,15 +64,7 @@ def labelled_text_checkpoint(tmp: Path, objective: list[str] | None = None) -> s
     for index, genre in enumerate(["comedy", "comedy", "tragedy", "tragedy"]):
         (corpus / genre).mkdir(parents=True, exist_ok=True)
         (works / f"work_{index}.txt").rename(corpus / genre / f"work_{index}.txt")
-    return train(tmp, [
-        "  class_path: discrete_diff.text.datamodule.TextDataModule",
-        "  init_args:",
-        f"    corpus: {corpus}",
-        "    tokenizer: {class_path: discrete_diff.text.tokenizers.CharacterTokenizer}",
-        "    block_length: 64",
-        "    batch_size: 8",
-        "    label_folders: true",
-    ], model=objective)  # fmt: skip
+    return train(tmp, character_text_data(corpus, "    label_folders: true"), model=objective)
 
 
 def labelled_protein_checkpoint(tmp: Path) -> str:
