@@ -15,6 +15,8 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
+from .attention_kernels import AttentionKernel, BlockChunks, DenseKernel
+
 
 class AttentionPattern(ABC):
     """Which keys each query may attend to. `padding` (B, L) bool is True at real tokens (False keys are ignored)."""
@@ -33,6 +35,10 @@ class AttentionPattern(ABC):
             return (None, False) if structure is None else (structure, False)
         keys = rearrange(padding.bool(), "b l -> b 1 1 l")  # (B, 1, 1, L)
         return (keys if structure is None else keys & structure), False
+
+    def kernel(self, length: int, device: torch.device) -> AttentionKernel:
+        """How to compute attention under this pattern, built once per forward pass; one SDPA call by default."""
+        return DenseKernel(*self.sdpa_mask(length, device))
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,10 @@ class BlockCausal(AttentionPattern):
         noisy_rows = torch.cat((same, earlier), dim=1)  # (N, 2N)
         clean_rows = torch.cat((none, upto), dim=1)  # (N, 2N)
         return torch.cat((noisy_rows, clean_rows), dim=0)  # (2N, 2N)
+
+    def kernel(self, length: int, device: torch.device) -> AttentionKernel:
+        """Query chunks that compute only the scores the pattern allows (about a quarter of the dense ones)."""
+        return BlockChunks(self.block_size, length, self.padding, device)
 
 
 @dataclass(frozen=True)

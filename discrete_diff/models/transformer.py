@@ -10,10 +10,10 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from ..attention_kernels import AttentionKernel, DenseKernel
 from ..denoiser import DenoiserInput
 from .kv_cache import KVCache
 
@@ -109,11 +109,10 @@ class Attention(nn.Module):
         self,
         x: Tensor,
         rotary: tuple[Rotary, Tensor, Tensor],
-        attn_mask: Tensor | None,
-        is_causal: bool,
+        kernel: AttentionKernel,
         cache: tuple[KVCache, int, bool] | None = None,
     ) -> Tensor:
-        """x: (B, L, d_model); attn_mask broadcastable to (B, H, L, S) with S = cached + L, True = may attend.
+        """x: (B, L, d_model); `kernel` attends over S = cached + L keys (the pattern's, built once per pass).
 
         `cache` is (KVCache, layer, update): cached keys and values are prepended; with update the new ones are
         stored too.
@@ -128,9 +127,7 @@ class Attention(nn.Module):
                 k, v = torch.cat((old_k, k), dim=2), torch.cat((old_v, v), dim=2)  # (B, H, S, D)
             if update:
                 store.write(layer, k, v)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, is_causal=is_causal, dropout_p=self.dropout if self.training else 0.0
-        )  # (B, H, L, D)
+        y = kernel(q, k, v, self.dropout if self.training else 0.0)  # (B, H, L, D)
         return self.out(rearrange(y, "b h l d -> b l (h d)"))
 
 
@@ -148,8 +145,8 @@ class Block(nn.Module):
             nn.Dropout(config.dropout),
         )
 
-    def forward(self, x: Tensor, rotary, attn_mask: Tensor | None, is_causal: bool, cache=None) -> Tensor:
-        x = x + self.attn(self.norm1(x), rotary, attn_mask, is_causal, cache)
+    def forward(self, x: Tensor, rotary, kernel: AttentionKernel, cache=None) -> Tensor:
+        x = x + self.attn(self.norm1(x), rotary, kernel, cache)
         return x + self.mlp(self.norm2(x))
 
 
@@ -223,13 +220,14 @@ class Transformer(nn.Module):
             if labels is None:  # unconditional: the null label, which label dropout trained
                 labels = torch.full((ids.shape[0],), self.config.num_labels, dtype=torch.long, device=ids.device)
             x = x + self.labels(labels)[:, None, :]  # (B, 1, d_model) onto every position
-        attn_mask, is_causal = inputs.attention.sdpa_mask(length, ids.device)
-        if cache is not None:
-            attn_mask, is_causal = self._with_cached_keys(cache, inputs, attn_mask, is_causal)
+        if cache is None:
+            kernel = inputs.attention.kernel(length, ids.device)
+        else:
+            kernel = DenseKernel(*self._with_cached_keys(cache, inputs, *inputs.attention.sdpa_mask(length, ids.device)))
         cos, sin = self.rotary.tables(positions, length, _compute_dtype(x))
         rotary = (self.rotary, cos, sin)
         for layer, block in enumerate(self.blocks):
-            x = block(x, rotary, attn_mask, is_causal, None if cache is None else (cache, layer, update_cache))
+            x = block(x, rotary, kernel, None if cache is None else (cache, layer, update_cache))
         if cache is not None and update_cache:
             cache.extend_padding(inputs.attention.padding, ids.shape[0], length, ids.device)
             cache.next_position = last + 1
