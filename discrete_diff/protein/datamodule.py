@@ -18,7 +18,7 @@ from ..labels import LABELS_KEY, Labelled, LabelVocabulary
 from ..training.data import SequenceDataModule
 from ..training.resumable import epoch_generator, resumable_loader
 from .batching import ProteinWindows, encode_proteins, length_bucket_batches, length_sorted_batches, pad_and_batch
-from .datasets import DATASETS, sequences_path
+from .builtin_sets import DATASETS, sequences_path
 from .domain import ProteinDomain
 from .fasta import FastaPolicy, ProteinRecord, header_value, read_fasta
 from .identity import cluster_by_identity

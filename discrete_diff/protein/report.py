@@ -7,7 +7,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from ..files import atomic_save_figure
+from ..atomic_files import atomic_save_figure
 from ..inference import TrainedModel
 from .batching import encode_proteins, protein_loader
 from .hmm import EVALUE_THRESHOLD, build_hmm, hit_rate

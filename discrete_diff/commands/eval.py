@@ -15,7 +15,7 @@ from ..domain import EvaluationData
 from ..errors import UserInputError
 from ..inference import TrainedModel, load_model
 from ..objectives import LikelihoodBound
-from ..protein.datasets import DATASETS as PROTEIN_SETS
+from ..protein.builtin_sets import DATASETS as PROTEIN_SETS
 from ..specs import build
 from ..text.datamodule import BUILTIN_CORPORA
 from ..training.data import SequenceDataModule
