@@ -29,11 +29,11 @@ from discrete_diff.generation import choose_lengths, generate
 from discrete_diff.inference import load_model
 from discrete_diff.protein.alignment import read_alignment
 from discrete_diff.protein.builtin_sets import alignment_paths
-from discrete_diff.protein.datamodule import ProteinDataModule
-from discrete_diff.protein.report import evaluate_proteins
+from discrete_diff.protein_report import evaluate_proteins
 from discrete_diff.sampling import SamplingSettings
 from discrete_diff.specs import build
 from discrete_diff.training.distillation import DistillationModule
+from discrete_diff.training.protein_data import ProteinDataModule
 
 NAME = "distill"
 SIZES = {

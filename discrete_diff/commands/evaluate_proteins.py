@@ -10,10 +10,10 @@ from ..errors import UserInputError
 from ..inference import TrainedModel, load_model
 from ..protein.alignment import align_sequences, read_alignment
 from ..protein.builtin_sets import DATASETS, alignment_paths
-from ..protein.datamodule import ProteinDataModule, resolve_fasta
 from ..protein.fasta import FastaPolicy, read_fasta
-from ..protein.report import evaluate_proteins, format_table, plot_comparison
+from ..protein_report import evaluate_proteins, format_table, plot_comparison
 from ..specs import build
+from ..training.protein_data import ProteinDataModule, resolve_fasta
 
 NAME = "evaluate-proteins"
 HELP = "protein metrics of generated sequences against training and held-out naturals (table, JSON, PNG)"
