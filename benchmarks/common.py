@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from discrete_diff.atomic_files import atomic_write_text
 from discrete_diff.batch import Batch
 from discrete_diff.errors import UserInputError
-from discrete_diff.files import atomic_write_text
 from discrete_diff.objectives import Objective
 from discrete_diff.training.optimizer import OptimizerConfig, build_optimizer
 

@@ -22,18 +22,18 @@ import common
 import sampling as sampling_benchmark
 import torch
 
+from discrete_diff.atomic_files import atomic_save_figure
 from discrete_diff.commands.distill import DistillCLI
 from discrete_diff.commands.train import build_cli, fit
-from discrete_diff.files import atomic_save_figure
 from discrete_diff.generation import choose_lengths, generate
 from discrete_diff.inference import load_model
 from discrete_diff.protein.alignment import read_alignment
-from discrete_diff.protein.datamodule import ProteinDataModule
-from discrete_diff.protein.datasets import alignment_paths
-from discrete_diff.protein.report import evaluate_proteins
+from discrete_diff.protein.builtin_sets import alignment_paths
+from discrete_diff.protein_report import evaluate_proteins
 from discrete_diff.sampling import SamplingSettings
 from discrete_diff.specs import build
 from discrete_diff.training.distillation import DistillationModule
+from discrete_diff.training.protein_data import ProteinDataModule
 
 NAME = "distill"
 SIZES = {

@@ -28,11 +28,11 @@ from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.generation import generate
 from discrete_diff.inference import TrainedModel, load_model
 from discrete_diff.protein.alignment import align_sequences, read_alignment
-from discrete_diff.protein.datasets import DATASETS, alignment_paths
-from discrete_diff.protein.report import evaluate_proteins
+from discrete_diff.protein.builtin_sets import DATASETS, alignment_paths
+from discrete_diff.protein_report import evaluate_proteins
 from discrete_diff.sampling import SamplingSettings
-from discrete_diff.text.datamodule import resolve_corpus
 from discrete_diff.text.labels import read_label_csv
+from discrete_diff.training.text_data import resolve_corpus
 
 NAME = "guidance"
 SCALES = (0.0, 0.5, 1.0, 2.0, 4.0)

@@ -30,8 +30,8 @@ from discrete_diff.inference import TrainedModel, load_model
 from discrete_diff.infill import Blank, LikelihoodLength, Scorer, TokenTemplate, infill_templates
 from discrete_diff.process import stratified_uniforms
 from discrete_diff.sampling import STRATEGIES, SamplingSettings
-from discrete_diff.text.datamodule import resolve_corpus
 from discrete_diff.text.sources import find_documents, split_documents
+from discrete_diff.training.text_data import resolve_corpus
 
 SIZES = {
     "smoke": {"lines": 3, "train_steps": 20, "time_draws": 2, "length_draws": 2},

@@ -23,10 +23,10 @@ import common
 import lightning as L
 from matplotlib.figure import Figure
 
+from discrete_diff.atomic_files import atomic_save_figure, atomic_write_text
 from discrete_diff.commands.train import build_cli, fit
-from discrete_diff.files import atomic_save_figure, atomic_write_text
 from discrete_diff.inference import load_model
-from discrete_diff.text.datamodule import BUILTIN_CORPORA
+from discrete_diff.training.text_data import BUILTIN_CORPORA
 
 NAME = "likelihood"
 

@@ -21,9 +21,9 @@ from discrete_diff.generation import choose_lengths, generate
 from discrete_diff.inference import TrainedModel, load_model
 from discrete_diff.protein.alignment import read_alignment
 from discrete_diff.protein.batching import encode_proteins, protein_loader
-from discrete_diff.protein.datasets import DATASETS, alignment_paths
+from discrete_diff.protein.builtin_sets import DATASETS, alignment_paths
 from discrete_diff.protein.metrics import unigram_perplexity
-from discrete_diff.protein.report import evaluate_proteins, format_table, plot_comparison
+from discrete_diff.protein_report import evaluate_proteins, format_table, plot_comparison
 from discrete_diff.sampling import SamplingSettings
 
 NAME = "proteins"

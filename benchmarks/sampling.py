@@ -21,8 +21,8 @@ import common
 import torch
 from torch import Tensor
 
+from discrete_diff.atomic_files import atomic_save_figure, atomic_write_text
 from discrete_diff.batch import make_batch
-from discrete_diff.files import atomic_save_figure, atomic_write_text
 from discrete_diff.inference import TrainedModel, load_model
 from discrete_diff.objectives import Autoregressive, BlockDiffusion
 from discrete_diff.sampling import STRATEGIES, BanTokens, run_sampler

@@ -68,7 +68,7 @@ def tokenizer_choice(name: str):
 
 
 def data_module(job: dict, tokenizer=None):
-    from discrete_diff.text.datamodule import TextDataModule
+    from discrete_diff.training.text_data import TextDataModule
 
     module = TextDataModule(
         corpus=job["corpus"],
@@ -84,7 +84,7 @@ def data_module(job: dict, tokenizer=None):
 
 def tokenize(job: dict) -> dict:
     """First use of a corpus; the time spent building the tokenizer (the BPE's training) is also kept apart."""
-    import discrete_diff.text.datamodule  # noqa: F401 - imported before the clock starts: seconds of torch & co.
+    import discrete_diff.training.text_data  # noqa: F401 - imported before the clock starts: seconds of torch & co.
 
     choice = tokenizer_choice(job["tokenizer"])
     build, building = choice.build, []

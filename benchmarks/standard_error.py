@@ -18,7 +18,7 @@ from pathlib import Path
 
 import common
 
-from discrete_diff.commands.evaluate import evaluate, evaluation_data
+from discrete_diff.commands.eval import evaluate, evaluation_data
 from discrete_diff.inference import load_model
 
 NAME = "standard_error"

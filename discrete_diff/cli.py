@@ -17,7 +17,7 @@ from jsonargparse import ArgumentError
 from .commands import (
     data,
     distill,
-    evaluate,
+    eval,
     evaluate_proteins,
     export,
     infill,
@@ -30,7 +30,7 @@ from .commands import (
 from .commands.messages import user_message
 from .errors import TrainingStopped, UserInputError
 
-COMMANDS = (train, distill, quickstart, data, sample, infill, evaluate, evaluate_proteins, noise_window, export, serve)
+COMMANDS = (train, distill, quickstart, data, sample, infill, eval, evaluate_proteins, noise_window, export, serve)
 """Each module has NAME, HELP, configure(parser) and run(args) -> int; optional ALIASES; PASSTHROUGH = True
 hands every argument the subcommand does not declare to the command itself (as `args.passthrough`);
 LIGHTNING_HELP = True leaves even --help to LightningCLI (train, distill)."""

@@ -2,7 +2,7 @@
 
 The engine (objectives, sampling, infilling, generation) is written once; it asks the model's `Domain` which ids
 generation must never emit, which tokens frame a sequence, how a template is parsed, how outputs are written and
-what one position is called in printed numbers. The registry of domains is `discrete_diff.domains`.
+what one position is called in printed numbers. The registry of domains is `discrete_diff.domain_registry`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 from transformers import PreTrainedTokenizerFast
 
+from .atomic_files import atomic_write_text
 from .batch import Batch
-from .files import atomic_write_text
 from .templates import TokenTemplate
 
 AT_EOS = ("stop", "break", "ban")

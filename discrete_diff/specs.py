@@ -16,8 +16,10 @@ T = TypeVar("T")
 RENAMED = {
     "discrete_diff.autoregressive.objective.Autoregressive": "discrete_diff.objectives.Autoregressive",
     "discrete_diff.autoregressive.Autoregressive": "discrete_diff.objectives.Autoregressive",
+    "discrete_diff.text.datamodule.TextDataModule": "discrete_diff.training.text_data.TextDataModule",
+    "discrete_diff.protein.datamodule.ProteinDataModule": "discrete_diff.training.protein_data.ProteinDataModule",
 }
-"""Class paths older versions recorded -> where those classes live now."""
+"""Class paths older versions recorded (in checkpoints and in YAML configs) -> where those classes live now."""
 
 
 def to_spec(obj: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ sys.path[:0] = [str(DOCS.parent / "tests"), str(DOCS.parent / "benchmarks")]
 from app_browser import SERVER_ENV, chromium, open_tab, press  # noqa: E402
 from serve_load import serving  # noqa: E402
 
-from discrete_diff.files import atomic_path  # noqa: E402
+from discrete_diff.atomic_files import atomic_path  # noqa: E402
 
 PROMPT = "To be, or [MASK:12] the question: whether 'tis nobler in the [MASK:4-8] to suffer"
 

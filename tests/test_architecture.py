@@ -17,11 +17,38 @@ from discrete_diff.tokenizer_io import tokenizer_to_dict
 
 PACKAGE = REPO / "discrete_diff"
 
-INFERENCE_SIDE = (
-    *("denoiser", "batch", "process", "objectives", "models", "sampling", "templates", "domain", "domains"),
-    *("inference", "generation", "infill", "pipeline", "text.domain", "protein.domain"),
-)
-"""Modules (or packages) that loading and sampling use: none may reach Lightning, the training layer or the CLI."""
+LAYERS = {
+    "foundations": (
+        *("errors", "atomic_files", "schedules", "time_densities", "specs", "tokenizer_io", "checkpoint_format"),
+        *("token_cache", "package_data", "model_files"),
+    ),
+    "process": ("process", "batch", "denoiser", "labels"),
+    "objectives": ("objectives",),
+    "models": ("models",),
+    "sampling": ("sampling",),
+    "domains": ("templates", "domain", "text", "protein", "domain_registry"),
+    "inference": ("inference", "generation", "block_generation", "infill", "protein_report"),
+    "training": ("training",),
+    "transformers": ("hf",),
+    "pipeline": ("pipeline", ""),  # "": the package's own __init__, whose public names include the pipeline
+    "command line": ("cli", "__main__", "commands", "app"),
+}
+"""ARCHITECTURE.md's layer table, top to bottom: each layer's modules (a package stands for all its modules)."""
+
+MAY_IMPORT = {
+    "foundations": (),
+    "process": ("foundations",),
+    "objectives": ("foundations", "process"),
+    "models": ("foundations", "process"),
+    "sampling": ("foundations", "process", "models.kv_cache"),  # of the models, only the key-value cache
+    "domains": ("foundations", "process"),
+    "inference": ("foundations", "process", "objectives", "models", "sampling", "domains"),
+    "training": ("foundations", "process", "objectives", "models", "sampling", "domains", "inference"),
+    "transformers": ("foundations", "process", "objectives", "models", "sampling", "domains", "inference"),
+    "pipeline": ("foundations", "process", "objectives", "models", "sampling", "domains", "inference", "transformers"),
+    "command line": tuple(LAYERS),
+}
+"""The table's last column: layers (or single modules) each layer may import besides its own."""
 
 
 def module_name(path: Path) -> str:
@@ -30,11 +57,12 @@ def module_name(path: Path) -> str:
 
 
 def imports(path: Path) -> set[str]:
-    """Absolute names of every module-level import of a file (relative imports resolved)."""
+    """Absolute names of every import in a file, relative ones resolved. Imports inside functions count too: a
+    deferred import is still a dependency, and the layer order is about what a module needs."""
     tree = ast.parse(path.read_text())
     package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
     found = set()
-    for node in tree.body:
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -71,15 +99,44 @@ def test_the_import_graph_has_no_cycles():
             visit(node, [])
 
 
-def test_inference_side_never_imports_lightning_training_hf_or_the_cli():
-    forbidden = ("lightning", "pytorch_lightning", "discrete_diff.training", "discrete_diff.hf", "discrete_diff.cli",
-                 "discrete_diff.commands", "argparse")  # fmt: skip
-    for path in PACKAGE.rglob("*.py"):
-        name = module_name(path).removeprefix("discrete_diff.")
-        if not any(name == side or name.startswith(side + ".") for side in INFERENCE_SIDE):
-            continue
-        bad = [m for m in imports(path) if m.startswith(forbidden) and not (name == "pipeline" and m == "argparse")]
-        assert not bad, f"{path.relative_to(REPO)} imports {bad}"
+def layer_of(module: str) -> str:
+    """The layer of a module (`discrete_diff.` left off): the longest table entry it equals or lies inside."""
+    entries = [(entry, layer) for layer, members in LAYERS.items() for entry in members]
+    matches = [(entry, layer) for entry, layer in entries if module == entry or module.startswith(entry + ".")]
+    assert matches, f"discrete_diff.{module} is in no layer: add it to ARCHITECTURE.md's table and to LAYERS here"
+    return max(matches, key=lambda match: len(match[0]))[1]
+
+
+def own_modules() -> dict[str, Path]:
+    return {module_name(p).removeprefix("discrete_diff").removeprefix("."): p for p in PACKAGE.rglob("*.py")}
+
+
+def test_every_module_imports_only_the_layers_its_row_lists():
+    modules = own_modules()
+    wrong = []
+    for name, path in sorted(modules.items()):
+        layer = layer_of(name)
+        allowed = {layer, *MAY_IMPORT[layer]}
+        for target in sorted(m.removeprefix("discrete_diff.") for m in imports(path)):
+            if target in modules and target != name and layer_of(target) not in allowed and target not in allowed:
+                wrong.append(f"{name} ({layer}) imports {target} ({layer_of(target)})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_table_names_only_modules_that_exist():
+    modules = own_modules()
+    for layer, members in LAYERS.items():
+        for entry in members:
+            assert entry in modules, f"{layer}: no module or package discrete_diff.{entry}"
+
+
+def test_only_training_and_the_command_line_import_lightning_and_only_the_command_line_argparse():
+    for name, path in own_modules().items():
+        layer = layer_of(name)
+        forbidden = () if layer == "command line" else ("argparse",)
+        forbidden += () if layer in ("training", "command line") else ("lightning", "pytorch_lightning")
+        bad = [m for m in imports(path) if m.split(".")[0] in forbidden]
+        assert not bad, f"{path.relative_to(REPO)} ({layer}) imports {bad}"
 
 
 DEFERRED = {("app/server.py", "ui")}

@@ -52,7 +52,7 @@ def fine_tune(tmp, model_dir, data_yaml):
 def esm_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("esm")
     model_dir = esm_directory(tmp / "esm2_tiny")
-    data = f"""  class_path: discrete_diff.protein.datamodule.ProteinDataModule
+    data = f"""  class_path: discrete_diff.training.protein_data.ProteinDataModule
   init_args: {{corpus: {fasta_file(tmp / "proteins.fasta")}, max_length: 64, batch_size: 8, val_fraction: 0.25}}"""
     return (*fine_tune(tmp, model_dir, data), model_dir)
 
@@ -63,7 +63,7 @@ def bert_run(tmp_path_factory):
     corpus = tmp / "corpus"
     sonnet_corpus(corpus, copies=4)
     model_dir = bert_directory(tmp / "bert_tiny")
-    data = f"""  class_path: discrete_diff.text.datamodule.TextDataModule
+    data = f"""  class_path: discrete_diff.training.text_data.TextDataModule
   init_args:
     corpus: {corpus}
     tokenizer: {{class_path: discrete_diff.text.tokenizers.PretrainedTokenizer, init_args: {{path: {model_dir}}}}}
@@ -145,7 +145,7 @@ def test_tokenizer_without_mask_token_is_grown_with_a_warning(tmp_path, caplog):
 
 def test_tokenizer_without_mask_token_refused_when_disabled_is_one_line_exit_2(tmp_path, small_corpus, capfd):
     model_dir = bert_directory(tmp_path / "no_mask", with_mask=False)
-    data = f"""  class_path: discrete_diff.text.datamodule.TextDataModule
+    data = f"""  class_path: discrete_diff.training.text_data.TextDataModule
   init_args:
     corpus: {small_corpus}
     tokenizer:

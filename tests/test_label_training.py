@@ -53,7 +53,7 @@ def test_a_batch_without_labels_draws_nothing():
 def test_unlabelled_data_trains_exactly_as_without_label_dropout(tmp_path, small_corpus):
     """label_dropout has no effect without labels: the same seed gives the same weights, and no label embedding."""
     data = [
-        "  class_path: discrete_diff.text.datamodule.TextDataModule",
+        "  class_path: discrete_diff.training.text_data.TextDataModule",
         f"  init_args: {{corpus: {small_corpus}, block_length: 64, batch_size: 8}}",
     ]
     weights = []
@@ -70,7 +70,7 @@ def test_a_pretrained_masked_lm_refuses_labelled_data(tmp_path, capsys):
     other = tmp_path / "other.fasta"
     other.write_text("".join(f">o{i}\n{sequence[::-1]}\n" for i, sequence in enumerate(PROTEINS)))
     data = (
-        "  class_path: discrete_diff.protein.datamodule.ProteinDataModule\n"
+        "  class_path: discrete_diff.training.protein_data.ProteinDataModule\n"
         f"  init_args: {{labels: {{a: {path}, b: {other}}}, max_length: 64, batch_size: 2, val_fraction: 0.25}}"
     )
     config = finetune_config(tmp_path / "c.yaml", tmp_path / "runs", esm_directory(tmp_path / "esm"), data, steps=2)
@@ -128,5 +128,5 @@ def test_a_resumed_labelled_run_drops_the_same_labels(tmp_path):
 
 
 CHECKPOINTS = "lightning.pytorch.callbacks.ModelCheckpoint"
-DATA = """  class_path: discrete_diff.text.datamodule.TextDataModule
+DATA = """  class_path: discrete_diff.training.text_data.TextDataModule
   init_args: {{corpus: {corpus}, block_length: 64, batch_size: 4, label_folders: true}}"""

@@ -12,10 +12,10 @@ from text_data import ready_text_data
 
 from discrete_diff.errors import InvalidArgument, UserInputError
 from discrete_diff.labels import LabelVocabulary
-from discrete_diff.protein.datamodule import ProteinDataModule
 from discrete_diff.text.sources import corpus_fingerprint, find_documents
 from discrete_diff.text.tokenizers import CharacterTokenizer
 from discrete_diff.token_cache import SplitInfo, block_labels
+from discrete_diff.training.protein_data import ProteinDataModule
 
 LINES = SONNETS.splitlines(keepends=True)
 

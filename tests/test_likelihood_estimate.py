@@ -9,7 +9,7 @@ import torch
 from conftest import SONNETS
 from toy import ExactDenoiser, MarkovChain, ToyDistribution, toy_batch
 
-from discrete_diff.commands.evaluate import evaluate
+from discrete_diff.commands.eval import evaluate
 from discrete_diff.denoiser import DenoiserInput, select_scored
 from discrete_diff.inference import TrainedModel
 from discrete_diff.objectives import Autoregressive, MaskedDiffusion, average_time_draws

@@ -8,10 +8,10 @@ from protein_family import CANONICAL, fasta_text, make_family
 
 from discrete_diff.errors import UserInputError
 from discrete_diff.protein.batching import length_bucket_batches
-from discrete_diff.protein.datamodule import LengthBuckets, ProteinDataModule, split_records
 from discrete_diff.protein.fasta import ProteinRecord
 from discrete_diff.specs import build
 from discrete_diff.training.data import SequenceDataModule
+from discrete_diff.training.protein_data import LengthBuckets, ProteinDataModule, split_records
 
 CLS, PAD, EOS = 0, 1, 2
 

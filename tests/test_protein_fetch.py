@@ -10,8 +10,8 @@ import pytest
 from protein_family import fasta_text, make_family
 
 from discrete_diff.errors import UserInputError
-from discrete_diff.protein.datamodule import ProteinDataModule
-from discrete_diff.protein.datasets import HEMOPEXIN, alignment_paths, fetch_protein_dataset, sequences_path
+from discrete_diff.protein.builtin_sets import HEMOPEXIN, alignment_paths, fetch_protein_dataset, sequences_path
+from discrete_diff.training.protein_data import ProteinDataModule
 
 FAMILY = make_family(30, length=40, seed=4)
 

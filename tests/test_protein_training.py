@@ -37,7 +37,7 @@ model:
   optimizer: {lr: 0.005, warmup_steps: 5}
   ema_decay: 0.9
 data:
-  class_path: discrete_diff.protein.datamodule.ProteinDataModule
+  class_path: discrete_diff.training.protein_data.ProteinDataModule
   init_args: {corpus: FASTA, max_length: 40, batch_size: 32, val_fraction: 0.2}
 """
 

@@ -6,8 +6,8 @@ from conftest import REPO
 
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.errors import UserInputError
-from discrete_diff.text.datamodule import TextDataModule
 from discrete_diff.training.resumable import EpochBatches, IndexBatches
+from discrete_diff.training.text_data import TextDataModule
 
 
 def drawn(sampler: EpochBatches, take: int | None = None) -> list[list[int]]:

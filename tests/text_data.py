@@ -1,6 +1,6 @@
 """A text data module after the Trainer's calls: prepare_data (tokenizing into the cache) and setup (reading it)."""
 
-from discrete_diff.text.datamodule import TextDataModule
+from discrete_diff.training.text_data import TextDataModule
 
 
 def ready_text_data(*args, **kwargs) -> TextDataModule:

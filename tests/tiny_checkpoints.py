@@ -32,7 +32,7 @@ def character_text_data(corpus: Path, *extra: str) -> list[str]:
     """YAML lines of the tiny text models' data section: characters of `corpus` in blocks of 64; `extra`: more
     init_args lines."""
     return [
-        "  class_path: discrete_diff.text.datamodule.TextDataModule",
+        "  class_path: discrete_diff.training.text_data.TextDataModule",
         "  init_args:",
         f"    corpus: {corpus}",
         "    tokenizer: {class_path: discrete_diff.text.tokenizers.CharacterTokenizer}",
@@ -51,7 +51,7 @@ def protein_checkpoint(tmp: Path) -> str:
     fasta = tmp / "proteins.fasta"
     fasta.write_text("".join(f">p{i}\n{PROTEINS[i % 3][i % 5 :]}\n" for i in range(30)))
     return train(tmp, [
-        "  class_path: discrete_diff.protein.datamodule.ProteinDataModule",
+        "  class_path: discrete_diff.training.protein_data.ProteinDataModule",
         f"  init_args: {{corpus: {fasta}, max_length: 48, batch_size: 8, val_fraction: 0.2}}",
     ])  # fmt: skip
 
@@ -75,6 +75,6 @@ def labelled_protein_checkpoint(tmp: Path) -> str:
         paths[label].write_text("".join(f">{label}{i}\n{PROTEINS[(i + offset) % 3][i % 5 :]}\n" for i in range(15)))
     mapping = ", ".join(f"{label}: {path}" for label, path in paths.items())
     return train(tmp, [
-        "  class_path: discrete_diff.protein.datamodule.ProteinDataModule",
+        "  class_path: discrete_diff.training.protein_data.ProteinDataModule",
         f"  init_args: {{labels: {{{mapping}}}, max_length: 48, batch_size: 8, val_fraction: 0.2}}",
     ])  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UserInputError
-from ..protein.datasets import fetch_families, fetch_hemopexin, fetch_proteome
+from ..protein.builtin_sets import fetch_families, fetch_hemopexin, fetch_proteome
 from ..text.shakespeare import fetch_shakespeare
 
 NAME = "data"

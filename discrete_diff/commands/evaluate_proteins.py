@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..atomic_files import atomic_write_text
 from ..errors import UserInputError
-from ..files import atomic_write_text
 from ..inference import TrainedModel, load_model
 from ..protein.alignment import align_sequences, read_alignment
-from ..protein.datamodule import ProteinDataModule, resolve_fasta
-from ..protein.datasets import DATASETS, alignment_paths
+from ..protein.builtin_sets import DATASETS, alignment_paths
 from ..protein.fasta import FastaPolicy, read_fasta
-from ..protein.report import evaluate_proteins, format_table, plot_comparison
+from ..protein_report import evaluate_proteins, format_table, plot_comparison
 from ..specs import build
+from ..training.protein_data import ProteinDataModule, resolve_fasta
 
 NAME = "evaluate-proteins"
 HELP = "protein metrics of generated sequences against training and held-out naturals (table, JSON, PNG)"

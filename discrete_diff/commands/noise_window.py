@@ -14,7 +14,7 @@ from ..inference import load_model
 from ..objectives import BlockDiffusion
 from ..objectives.noise_window import choose_noise_window, inner_schedule
 from ..specs import to_spec
-from .evaluate import add_data_arguments, evaluation_data
+from .eval import add_data_arguments, evaluation_data
 
 NAME = "noise-window"
 HELP = "choose a block-diffusion model's clipped noise window [beta, omega] by the variance of its loss"

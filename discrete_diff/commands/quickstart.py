@@ -12,7 +12,7 @@ from ..errors import UserInputError
 from ..generation import choose_lengths, generate
 from ..inference import load_model
 from ..sampling import SamplingSettings
-from .evaluate import evaluate, recorded_data
+from .eval import evaluate, recorded_data
 from .train import build_cli, fit
 
 NAME = "quickstart"

@@ -17,6 +17,7 @@ from ..inference import read_checkpoint
 from ..training.data import SequenceDataModule
 from ..training.module import DiffusionModule
 from ..training.resume import carry_over_metrics, run_folder_version
+from .config_loader import PARSER_MODE
 from .config_shape import check_option_groups
 
 NAME = "train"
@@ -90,7 +91,7 @@ def build_cli(
             subclass_mode_data=True,
             args=args,
             run=False,
-            parser_kwargs={"exit_on_error": False, "prog": prog},
+            parser_kwargs={"exit_on_error": False, "prog": prog, "parser_mode": PARSER_MODE},
             save_config_kwargs={"overwrite": True},
             trainer_defaults={
                 "callbacks": [ThroughputMonitor(batch_size_fn=batch_rows, length_fn=batch_tokens, separator="/")]

@@ -14,12 +14,12 @@ from safetensors.torch import save_file
 from torch import Tensor
 from transformers import PreTrainedTokenizerFast
 
+from ..atomic_files import atomic_directory
 from ..checkpoint_format import FORMAT_VERSION
 from ..errors import UserInputError
-from ..files import atomic_directory
 from ..inference import TrainedModel
+from ..model_files import quiet_transformers
 from ..models import describe_network
-from ..models.model_files import quiet_transformers
 from ..models.pretrained import MaskedLMAdapter
 from ..specs import to_spec
 from .configuration import DiscreteDiffConfig

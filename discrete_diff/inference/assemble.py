@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ..domains import build_domain
+from ..domain_registry import build_domain
 from ..errors import UserInputError
 from ..models import build_network
 from ..models.pretrained import MaskedLMAdapter

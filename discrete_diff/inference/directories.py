@@ -15,7 +15,7 @@ from torch import Tensor
 from transformers import PreTrainedTokenizerFast
 
 from ..errors import UserInputError
-from ..models.model_files import read_json, refuse_remote_code, require_safetensors
+from ..model_files import read_json, refuse_remote_code, require_safetensors
 from .assemble import assemble
 from .trained import TrainedModel
 

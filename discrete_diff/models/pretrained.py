@@ -18,7 +18,7 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from ..denoiser import Bidirectional, DenoiserInput, select_scored
 from ..errors import UserInputError
-from .model_files import directory_tokenizer, model_config, quiet_transformers, require_complete, require_safetensors
+from ..model_files import directory_tokenizer, model_config, quiet_transformers, require_complete, require_safetensors
 
 log = logging.getLogger(__name__)
 

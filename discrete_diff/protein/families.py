@@ -18,7 +18,7 @@ from pathlib import Path
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from ..errors import UserInputError
-from .wheels import PYFAMSA, PYHMMER, PYTRIMAL, Wheel, read_member
+from .pinned_wheels import PYFAMSA, PYHMMER, PYTRIMAL, Wheel, read_member
 
 LABEL_FIELD = "family"
 """The header field that names a record's family."""

@@ -20,8 +20,8 @@ from Bio.SeqIO import write as write_records
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 from Bio.SeqRecord import SeqRecord
 
+from ..atomic_files import atomic_write_text
 from ..errors import UserInputError
-from ..files import atomic_write_text
 from .tokenizer import AMBIGUOUS, CANONICAL_AMINO_ACIDS
 
 GAPS = "-."

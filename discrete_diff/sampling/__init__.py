@@ -1,11 +1,11 @@
 """Sampling: one loop (`run_sampler`), strategies that plug into it, logit filters, and their settings."""
 
-from .blocks import Blocks
 from .confidence import ConfidenceUnmasking, MaxProbability, NegativeEntropy, TopTwoMargin
 from .filters import BanTokens, LogitFilter, RepetitionPenalty, Temperature, TopK, TopP
 from .guidance import GUIDANCE_SCHEDULES, Guidance
 from .loop import SamplingResult, StepCallback, run_sampler
 from .remasking import Remasking
+from .semi_autoregressive import Blocks
 from .settings import CONFIDENCES, STRATEGIES, SamplingSettings, strategy_named
 from .strategies import Ancestral, FirstHitting, SamplerContext, StepPlan, Strategy
 from .trajectory import Trajectory

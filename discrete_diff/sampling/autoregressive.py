@@ -14,7 +14,6 @@ from torch import Tensor
 
 from ..denoiser import Causal, DenoiserInput
 from ..models.kv_cache import KVCache
-from ..models.transformer import Transformer
 from .categorical import sample_categorical
 from .filters import LogitFilter, apply_filters
 from .loop import SamplingResult
@@ -22,7 +21,7 @@ from .loop import SamplingResult
 
 @torch.no_grad()
 def generate_autoregressive(
-    network: Transformer,
+    network: torch.nn.Module,
     prefix: Tensor,
     length: int,
     *,
@@ -32,8 +31,9 @@ def generate_autoregressive(
 ) -> SamplingResult:
     """Extend prefix (B, P) — the start symbol, then any prompt — by `length` tokens; returns only the new ones.
 
-    The prompt costs one call; each generated token after the first costs one more. Draws are float64
-    Gumbel, like the diffusion samplers, so quality differences are not precision artefacts.
+    `network` is any denoiser whose forward takes a `KVCache` (the rotary transformer's does). The prompt costs
+    one call; each generated token after the first costs one more. Draws are float64 Gumbel, like the diffusion
+    samplers, so quality differences are not precision artefacts.
     """
     if length < 1 or prefix.shape[1] < 1:
         raise ValueError("need a non-empty prefix and length >= 1")

@@ -12,7 +12,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ..files import atomic_save_figure
+from ..atomic_files import atomic_save_figure
 from .trajectory import Trajectory
 
 STATE_NAMES = ("masked", "revealed", "revealed this step", "given")

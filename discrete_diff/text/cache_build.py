@@ -18,8 +18,8 @@ import numpy as np
 from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerFast
 
+from ..atomic_files import atomic_directory
 from ..errors import UserInputError
-from ..files import atomic_directory
 from ..labels import LabelVocabulary
 from ..token_cache import SplitInfo, TokenFileWriter, cache_is_current, save_document_labels
 from .encoding import encoder_name

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..atomic_files import atomic_directory
 from ..errors import UserInputError
-from ..files import atomic_directory
 from .dataset_files import EXTRA_HINT
 
 PREFIX = "hf:"

@@ -16,7 +16,7 @@ from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerFast
 
 from ..errors import UserInputError
-from ..models.model_files import directory_tokenizer
+from ..model_files import directory_tokenizer
 from .vocabulary import SPECIAL_TOKENS, wrap_tokenizer
 
 log = logging.getLogger(__name__)

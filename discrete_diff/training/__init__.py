@@ -1,1 +1,2 @@
-"""Training on Lightning: the module (glue), its data-module base, the optimizer schedule and the weight EMA."""
+"""Training on Lightning: the module (glue), the data modules (text, protein) and their base, the optimizer schedule
+and the weight EMA."""

@@ -15,14 +15,20 @@ from torch.utils.data import DataLoader
 
 from ..errors import UserInputError
 from ..labels import LABELS_KEY, Labelled, LabelVocabulary
-from ..training.data import SequenceDataModule
-from ..training.resumable import epoch_generator, resumable_loader
-from .batching import ProteinWindows, encode_proteins, length_bucket_batches, length_sorted_batches, pad_and_batch
-from .datasets import DATASETS, sequences_path
-from .domain import ProteinDomain
-from .fasta import FastaPolicy, ProteinRecord, header_value, read_fasta
-from .identity import cluster_by_identity
-from .tokenizer import build_protein_tokenizer
+from ..protein.batching import (
+    ProteinWindows,
+    encode_proteins,
+    length_bucket_batches,
+    length_sorted_batches,
+    pad_and_batch,
+)
+from ..protein.builtin_sets import DATASETS, sequences_path
+from ..protein.domain import ProteinDomain
+from ..protein.fasta import FastaPolicy, ProteinRecord, header_value, read_fasta
+from ..protein.identity import cluster_by_identity
+from ..protein.tokenizer import build_protein_tokenizer
+from .data import SequenceDataModule
+from .resumable import epoch_generator, resumable_loader
 
 
 def resolve_fasta(corpus: str, data_dir: str) -> Path:

@@ -15,10 +15,10 @@ from ..domain import EvaluationData
 from ..errors import UserInputError
 from ..inference import TrainedModel, load_model
 from ..objectives import LikelihoodBound
-from ..protein.datasets import DATASETS as PROTEIN_SETS
+from ..protein.builtin_sets import DATASETS as PROTEIN_SETS
 from ..specs import build
-from ..text.datamodule import BUILTIN_CORPORA
 from ..training.data import SequenceDataModule
+from ..training.text_data import BUILTIN_CORPORA
 
 NAME = "eval"
 HELP = "bits per character/residue of a checkpoint on data: NELBO bound (diffusion) or exact NLL (autoregressive)"

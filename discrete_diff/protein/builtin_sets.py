@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from ..atomic_files import atomic_directory
 from ..errors import UserInputError
-from ..files import atomic_directory
 from .families import FAMILIES, FamilySet
-from .wheels import PYFAMSA, PYHMMER, Wheel, fetch_wheel, members, read_member
+from .pinned_wheels import PYFAMSA, PYHMMER, Wheel, fetch_wheel, members, read_member
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""All protein metrics for one set of generated sequences: a dict (JSON), a table and a PNG plot."""
+"""All protein metrics for one set of generated sequences: a dict (JSON), a table and a PNG plot.
+
+It lives beside the inference layer, not in `protein/`, because the likelihood bound reads a `TrainedModel`.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,12 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from ..files import atomic_save_figure
-from ..inference import TrainedModel
-from .batching import encode_proteins, protein_loader
-from .hmm import EVALUE_THRESHOLD, build_hmm, hit_rate
-from .identity import mean_pairwise_identity, nearest_identity
-from .metrics import (
+from .atomic_files import atomic_save_figure
+from .inference import TrainedModel
+from .protein.batching import encode_proteins, protein_loader
+from .protein.hmm import EVALUE_THRESHOLD, build_hmm, hit_rate
+from .protein.identity import mean_pairwise_identity, nearest_identity
+from .protein.metrics import (
     composition,
     distribution,
     homopolymer_fraction,
@@ -22,7 +25,7 @@ from .metrics import (
     shuffled,
     unigram_perplexity,
 )
-from .tokenizer import CANONICAL_AMINO_ACIDS
+from .protein.tokenizer import CANONICAL_AMINO_ACIDS
 
 
 def evaluate_proteins(

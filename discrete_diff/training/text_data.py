@@ -15,17 +15,17 @@ from ..batch import Batch, make_batch
 from ..errors import UserInputError
 from ..labels import LABELS_KEY, Labelled, LabelVocabulary, split_labels
 from ..specs import to_spec
+from ..text.cache_build import cache_is_current, ensure_text_cache
+from ..text.domain import TextDomain
+from ..text.hub import fetch_hub_dataset, is_hub_name
+from ..text.labels import check_labelled, label_by_csv, label_by_folder, label_source, labels_digest, resolve_label_csv
+from ..text.shakespeare import fetch_shakespeare
+from ..text.sources import Document, corpus_fingerprint, find_documents
+from ..text.tokenizers import CharacterTokenizer, TextTokenizer
+from ..text.vocabulary import tokenizer_from_json
 from ..token_cache import TokenBlocks, block_labels, load_document_labels, read_token_cache
-from ..training.data import SequenceDataModule
-from ..training.resumable import IndexBatches, resumable_loader
-from .cache_build import cache_is_current, ensure_text_cache
-from .domain import TextDomain
-from .hub import fetch_hub_dataset, is_hub_name
-from .labels import check_labelled, label_by_csv, label_by_folder, label_source, labels_digest, resolve_label_csv
-from .shakespeare import fetch_shakespeare
-from .sources import Document, corpus_fingerprint, find_documents
-from .tokenizers import CharacterTokenizer, TextTokenizer
-from .vocabulary import tokenizer_from_json
+from .data import SequenceDataModule
+from .resumable import IndexBatches, resumable_loader
 
 BUILTIN_CORPORA = {"shakespeare": fetch_shakespeare}
 
