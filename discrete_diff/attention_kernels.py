@@ -33,7 +33,8 @@ class DenseKernel:
 
     def __call__(self, q: Tensor, k: Tensor, v: Tensor, dropout_p: float = 0.0) -> Tensor:
         """q (B, H, L, D), k and v (B, H, S, D) -> (B, H, L, D)."""
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=self.mask, is_causal=self.is_causal, dropout_p=dropout_p)
+        mask, causal = self.mask, self.is_causal
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout_p)
 
 
 @dataclass(frozen=True)

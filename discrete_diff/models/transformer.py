@@ -223,7 +223,8 @@ class Transformer(nn.Module):
         if cache is None:
             kernel = inputs.attention.kernel(length, ids.device)
         else:
-            kernel = DenseKernel(*self._with_cached_keys(cache, inputs, *inputs.attention.sdpa_mask(length, ids.device)))
+            pattern_mask = inputs.attention.sdpa_mask(length, ids.device)
+            kernel = DenseKernel(*self._with_cached_keys(cache, inputs, *pattern_mask))
         cos, sin = self.rotary.tables(positions, length, _compute_dtype(x))
         rotary = (self.rotary, cos, sin)
         for layer, block in enumerate(self.blocks):
