@@ -24,7 +24,7 @@ from torch import Tensor
 from discrete_diff.atomic_files import atomic_save_figure, atomic_write_text
 from discrete_diff.batch import make_batch
 from discrete_diff.inference import TrainedModel, load_model
-from discrete_diff.objectives import Autoregressive, BlockDiffusion
+from discrete_diff.objectives import Autoregressive, Decoding
 from discrete_diff.sampling import STRATEGIES, BanTokens, run_sampler
 from discrete_diff.sampling.autoregressive import generate_autoregressive
 from discrete_diff.sampling.block_diffusion import generate_blocks
@@ -44,7 +44,7 @@ TOLERANCE = 0.05  # judge bits and entropy within 5% of the AR baseline's own sa
 
 def load(path: str, option: str, causal: bool, device: torch.device) -> TrainedModel:
     model = load_model(path)
-    if isinstance(model.objective, Autoregressive) != causal:
+    if (model.objective.decoding is Decoding.LEFT_TO_RIGHT) != causal:
         wanted = "an autoregressive (causal)" if causal else "a diffusion (bidirectional)"
         raise common.UserInputError(f"{option} {path}: not {wanted} checkpoint")
     model.network.to(device)
@@ -256,7 +256,7 @@ def run(argv: list[str] | None = None) -> int:
         raise common.UserInputError(f"--strategies: unknown {unknown}; choose from {', '.join(STRATEGIES)}")
     device = torch.device(args.device)
     diffusion = load(args.diffusion, "--diffusion", causal=False, device=device)
-    blocks = isinstance(diffusion.objective, BlockDiffusion)
+    blocks = diffusion.objective.decoding is Decoding.BLOCKS
     if args.long_samples < 0 or (args.long_samples and not blocks):
         raise common.UserInputError("--long-samples: needs a block-diffusion --diffusion checkpoint and a count >= 0")
     ar = load(args.ar, "--ar", causal=True, device=device)

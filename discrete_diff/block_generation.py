@@ -8,12 +8,13 @@ sample's length. A row ends at [EOS] when [EOS] may be drawn, else at its reques
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor
 
 from .inference import TrainedModel
-from .objectives import BlockDiffusion
+from .objectives import BlockDiffusion, Decoding
 from .sampling import SamplingResult, SamplingSettings, StepCallback
 from .sampling.block_diffusion import generate_blocks
 
@@ -25,9 +26,10 @@ def steps_per_block(model: TrainedModel, settings: SamplingSettings) -> int:
 
 
 def block_objective(model: TrainedModel) -> BlockDiffusion:
-    if not isinstance(model.objective, BlockDiffusion):
+    """The model's objective, which decodes block by block (its block size and schedule drive the sampler)."""
+    if model.objective.decoding is not Decoding.BLOCKS:
         raise TypeError(f"not a block-diffusion model: {type(model.objective).__name__}")
-    return model.objective
+    return cast(BlockDiffusion, model.objective)
 
 
 def continue_blocks(
@@ -72,11 +74,12 @@ def decode_blocks(
     settings: SamplingSettings,
     banned: Sequence[int],
     generator: torch.Generator,
-    on_step: StepCallback | None = None,
     class_labels: Tensor | None = None,
+    on_step: StepCallback | None = None,
+    record: bool = False,
 ) -> tuple[SamplingResult, list[slice]]:
     """Rows after the domain's head (conditioned on `class_labels` (B,) if given); each row's body ends at its
-    length or before its [EOS]."""
+    length or before its [EOS]. Block runs keep no trajectory: `record` does not apply."""
     head, _ = model.domain.framing()
     prompt = torch.tensor([list(head)] * len(lengths), dtype=torch.long).reshape(len(lengths), len(head))
     result = continue_blocks(

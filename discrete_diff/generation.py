@@ -3,7 +3,7 @@ loop to fill them (or key-value-cached decoding for an autoregressive model), re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -13,7 +13,7 @@ from .block_generation import decode_blocks
 from .domain import AT_EOS, Record
 from .errors import InvalidArgument, UserInputError
 from .inference import TrainedModel
-from .objectives import Autoregressive, BlockDiffusion, MaskedDiffusion
+from .objectives import Decoding
 from .sampling import SamplingResult, SamplingSettings, StepCallback, Trajectory, run_sampler
 from .sampling.autoregressive import generate_autoregressive
 from .sampling.settings import settings_header
@@ -39,7 +39,7 @@ def denoise(
     `TrainedModel.class_labels`); a guidance scale in `settings` steers toward them and, for infilling, toward the
     `prompt` (B, L) positions, which the unconditional pass sees masked.
     """
-    if not isinstance(model.objective, MaskedDiffusion):
+    if model.objective.decoding is not Decoding.WINDOW:
         raise UserInputError(
             f"denoising needs a masked-diffusion model; this one was trained with {type(model.objective).__name__}"
         )
@@ -100,7 +100,7 @@ def choose_lengths(
         counts = torch.tensor([c for _, c in pairs], dtype=torch.float64)
         picks = torch.multinomial(counts, num, replacement=True, generator=generator)
         return [pairs[i][0] for i in picks.tolist()]
-    if max(chosen) > limit and not isinstance(model.objective, BlockDiffusion):  # blocks go on past the window
+    if max(chosen) > limit and not model.objective.continues_past_window:
         raise UserInputError(f"--length {max(chosen)} exceeds the model's limit of {limit} {model.domain.unit}s")
     return chosen
 
@@ -146,8 +146,8 @@ def generate(
     if at_eos not in AT_EOS:
         raise InvalidArgument("at_eos", f"must be one of {', '.join(AT_EOS)}, got {at_eos!r}")
     model.class_labels(label, 1)  # an unknown label fails before any sampling
-    if settings.guidance_scale and isinstance(model.objective, Autoregressive):
-        raise InvalidArgument("guidance_scale", "applies to diffusion models; this one is autoregressive")
+    if settings.guidance_scale and not model.objective.guidance_applies:
+        raise InvalidArgument("guidance_scale", f"applies to diffusion models; this one is {model.objective.kind}")
     generator = torch.Generator().manual_seed(seed)
     breaks = at_eos != "ban"
     banned = model.domain.banned_ids(allow_noncanonical=allow_noncanonical, document_breaks=breaks)
@@ -158,16 +158,10 @@ def generate(
         batch = order[start : start + batch_size]
         rows = [lengths[i] for i in batch]
         labels = model.class_labels(label, len(rows))  # (B,) or None
-        if isinstance(model.objective, Autoregressive):
-            result, bodies = _decode_left_to_right(model, rows, settings, banned, generator, labels)
-        elif isinstance(model.objective, BlockDiffusion):
-            result, bodies = decode_blocks(model, rows, settings, banned, generator, on_step, labels)
-        else:
-            tokens, bodies = layout_rows(model, rows)
-            result = denoise(
-                model, tokens, settings, banned=banned, attention_mask=tokens != model.tokenizer.pad_token_id,
-                class_labels=labels, generator=generator, record=record and trajectory is None, on_step=on_step,
-            )  # fmt: skip
+        decode = DECODERS[model.objective.decoding]
+        result, bodies = decode(
+            model, rows, settings, banned, generator, labels, on_step, record and trajectory is None
+        )
         trajectory = trajectory or result.trajectory
         calls += result.network_calls
         for row, (index, body) in enumerate(zip(batch, bodies, strict=True)):
@@ -193,15 +187,37 @@ def layout_rows(model: TrainedModel, lengths: Sequence[int]) -> tuple[Tensor, li
     return tokens, bodies
 
 
+def _decode_window(
+    model: TrainedModel,
+    lengths: list[int],
+    settings: SamplingSettings,
+    banned: Sequence[int],
+    generator: torch.Generator,
+    class_labels: Tensor | None,
+    on_step: StepCallback | None,
+    record: bool,
+) -> tuple[SamplingResult, list[slice]]:
+    """Rows of framing around [MASK] bodies, denoised by the sampling loop."""
+    tokens, bodies = layout_rows(model, lengths)
+    result = denoise(
+        model, tokens, settings, banned=banned, attention_mask=tokens != model.tokenizer.pad_token_id,
+        class_labels=class_labels, generator=generator, record=record, on_step=on_step,
+    )  # fmt: skip
+    return result, bodies
+
+
 def _decode_left_to_right(
     model: TrainedModel,
     lengths: list[int],
     settings: SamplingSettings,
-    banned: list[int],
-    generator,
+    banned: Sequence[int],
+    generator: torch.Generator,
     class_labels: Tensor | None,
+    on_step: StepCallback | None,
+    record: bool,
 ) -> tuple[SamplingResult, list[slice]]:
-    """The autoregressive baseline: after its [MASK] start symbol and the domain's head, one token per call."""
+    """The autoregressive baseline: after its [MASK] start symbol and the domain's head, one token per call (no
+    steps to report or record)."""
     head, _ = model.domain.framing()
     prefix = torch.tensor([[model.mask_id, *head]] * len(lengths))  # (B, 1 + |head|)
     filters = settings.filters(banned, model.mask_id)
@@ -209,3 +225,26 @@ def _decode_left_to_right(
         model.network, prefix, max(lengths), filters=filters, class_labels=class_labels, generator=generator
     )
     return result, [slice(0, n) for n in lengths]
+
+
+Decoder = Callable[
+    [
+        TrainedModel,
+        list[int],
+        SamplingSettings,
+        Sequence[int],
+        torch.Generator,
+        Tensor | None,
+        StepCallback | None,
+        bool,
+    ],
+    tuple[SamplingResult, list[slice]],
+]
+"""(model, lengths, settings, banned, generator, class_labels, on_step, record) -> the run and each row's body."""
+
+DECODERS: dict[Decoding, Decoder] = {
+    Decoding.WINDOW: _decode_window,
+    Decoding.LEFT_TO_RIGHT: _decode_left_to_right,
+    Decoding.BLOCKS: decode_blocks,
+}
+"""The generation routine of each way an objective decodes (`Objective.decoding`)."""

@@ -20,7 +20,7 @@ PACKAGE = REPO / "discrete_diff"
 LAYERS = {
     "foundations": (
         *("errors", "atomic_files", "schedules", "time_densities", "specs", "tokenizer_io", "checkpoint_format"),
-        *("token_cache", "package_data", "model_files"),
+        *("token_cache", "package_data", "model_files", "attention_kernels"),
     ),
     "process": ("process", "batch", "denoiser", "labels"),
     "objectives": ("objectives",),

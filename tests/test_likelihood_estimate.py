@@ -3,16 +3,19 @@
 character that count exactly what is scored, for a BPE tokenizer too."""
 
 import math
+import re
 
 import pytest
 import torch
-from conftest import SONNETS
+from conftest import SONNETS, sonnet_corpus
+from tiny_checkpoints import character_text_data, train
 from toy import ExactDenoiser, MarkovChain, ToyDistribution, toy_batch
 
+from discrete_diff.cli import main
 from discrete_diff.commands.eval import evaluate
 from discrete_diff.denoiser import DenoiserInput, select_scored
 from discrete_diff.inference import TrainedModel
-from discrete_diff.objectives import Autoregressive, MaskedDiffusion, average_time_draws
+from discrete_diff.objectives import Autoregressive, MaskedDiffusion, estimate_likelihood
 from discrete_diff.schedules import CosineSchedule, LinearSchedule, LogLinearSchedule
 from discrete_diff.text.domain import TextDomain
 from discrete_diff.text.tokenizers import ByteLevelBPETokenizer, CharacterTokenizer
@@ -84,7 +87,7 @@ def test_the_estimate_and_its_error_are_the_mean_and_spread_of_the_draws():
         return torch.exp(u) * lengths, lengths  # any function of u, and the scored tokens
 
     batch = toy_batch(torch.zeros(4, 2, dtype=torch.long))
-    bound = average_time_draws(draw, [batch], time_draws=4, seed=3)
+    bound = estimate_likelihood(draw, [batch], time_draws=4, seed=3)
     u = torch.stack(seen, 1)  # (B, K)
     assert torch.equal(torch.sort((u * 4).floor(), -1).values, torch.arange(4.0).expand(4, -1))  # one per stratum
     values = torch.exp(u) * lengths[:, None]  # (B, K)
@@ -102,6 +105,56 @@ def test_one_draw_never_claims_a_zero_error():
     assert one.standard_error is None and one.bits_per_unit_error is None
     assert "±" not in one.summary() and "no error estimate with 1 draw" in one.summary()
     assert one.to_json()["bits_per_token_error"] is None
+
+
+def test_each_stratum_of_a_sequence_covers_its_draws_evenly():
+    """Per-block uniforms (block diffusion): each block's K draws take one value per stratum, blocks independently."""
+    seen = []
+
+    def draw(batch, u, generator):
+        seen.append(u.clone())
+        return u.sum(-1), torch.ones(batch.size)
+
+    estimate_likelihood(draw, [toy_batch(torch.zeros(2, 6, dtype=torch.long))], time_draws=4, strata=lambda b: (3,))
+    u = torch.stack(seen, -1)  # (B, blocks, K)
+    assert u.shape == (2, 3, 4)
+    assert torch.equal(torch.sort((u * 4).floor(), -1).values, torch.arange(4.0).expand(2, 3, -1))
+    assert len(set(u[:, :, 0].flatten().tolist())) == 6  # every block of every sequence has its own offset
+
+
+def test_an_exact_quantity_is_drawn_once_and_printed_without_an_error():
+    calls = []
+
+    def draw(batch, u, generator):
+        calls.append(u)
+        return torch.tensor([2.0, 4.0]), torch.tensor([1, 2])
+
+    bound = estimate_likelihood(draw, [toy_batch(torch.zeros(2, 2, dtype=torch.long))], time_draws=8, exact=True)
+    assert len(calls) == 1 and bound.exact and bound.time_draws == 0 and bound.nats_per_token == 2.0
+    assert "exact" in bound.summary() and "±" not in bound.summary()
+
+
+OBJECTIVES = {
+    "autoregressive": ["  objective: {class_path: discrete_diff.objectives.Autoregressive}"],
+    "masked diffusion": [],
+    "block diffusion": [
+        "  objective: {class_path: discrete_diff.objectives.BlockDiffusion, init_args: {block_size: 8}}"
+    ],
+}
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_eval_with_one_draw_prints_an_honest_error(objective, tmp_path, capsys):
+    """`eval --time-draws 1`: a bound's ± is estimated across sequences (never ± 0); an exact NLL says so."""
+    checkpoint = train(tmp_path, character_text_data(sonnet_corpus(tmp_path / "corpus")), model=OBJECTIVES[objective])
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", checkpoint, "--use-recorded-data", "--time-draws", "1"]) == 0
+    summary = capsys.readouterr().out
+    if objective == "autoregressive":
+        assert "(exact;" in summary and "±" not in summary
+    else:
+        error = re.search(r"± (\S+) bits/character", summary)
+        assert error and float(error.group(1)) > 0 and "±: estimated across sequences" in summary, summary
 
 
 class UniformNetwork(torch.nn.Module):

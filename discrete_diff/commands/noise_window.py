@@ -11,7 +11,6 @@ import json
 
 from ..errors import UserInputError
 from ..inference import load_model
-from ..objectives import BlockDiffusion
 from ..objectives.noise_window import choose_noise_window, inner_schedule
 from ..specs import to_spec
 from .eval import add_data_arguments, evaluation_data
@@ -50,7 +49,7 @@ def parse_windows(text: str) -> list[tuple[float, float]]:
 def run(args: argparse.Namespace) -> int:
     windows = parse_windows(args.windows)
     model = load_model(args.checkpoint)
-    if not isinstance(model.objective, BlockDiffusion):
+    if not model.objective.noise_window_applies:
         raise UserInputError(
             f"--checkpoint: noise windows are for block-diffusion models, not {type(model.objective).__name__}"
         )

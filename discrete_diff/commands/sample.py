@@ -12,7 +12,6 @@ from ..domain import AT_EOS
 from ..errors import UserInputError
 from ..generation import GenerationRun, choose_lengths, generate, parse_lengths
 from ..inference import TrainedModel, load_model
-from ..objectives import Autoregressive
 from ..sampling import StepCallback
 from .sampling_options import add_label_argument, add_sampling_arguments, sampling_flags_given, settings_from_args
 
@@ -67,13 +66,14 @@ def generate_from_args(
     on_step: StepCallback | None = None,
 ) -> GenerationRun:
     """The library's `generate` with the options over the model's sampling defaults (a distilled model's step
-    count); sampling flags an autoregressive model cannot use are refused."""
-    if isinstance(model.objective, Autoregressive):
+    count); sampling flags a model that takes no sampler steps (autoregressive) cannot use are refused."""
+    objective = model.objective
+    if not objective.sampler_steps_apply:
         refused = [flag for flag in sampling_flags_given(args) if flag not in FILTER_FLAGS]
         if refused:
             raise UserInputError(
-                f"{refused[0]} does not apply to an autoregressive model: it decodes left to right, one token per "
-                "call (the logit filters do apply)"
+                f"{refused[0]} does not apply to {objective.kind}: it decodes {objective.decoding.value} (the logit "
+                "filters do apply)"
             )
     return generate(
         model,

@@ -16,7 +16,7 @@ from ..block_generation import continue_blocks
 from ..errors import InvalidArgument, UserInputError
 from ..generation import denoise
 from ..inference import TrainedModel
-from ..objectives import BlockDiffusion, MaskedDiffusion
+from ..objectives import Decoding
 from ..sampling import SamplingSettings, StepCallback, Trajectory
 from ..templates import Blank, TokenTemplate
 from .lengths import LengthChoice, LengthPrior, LengthRule, LikelihoodLength, Scorer
@@ -89,9 +89,9 @@ def infill_templates(
     names = names or [f"template {i + 1}" for i in range(len(templates))]
     settings = settings or model.default_settings()
     model.class_labels(label, 1)  # an unknown label fails before any scoring or sampling
-    if isinstance(model.objective, BlockDiffusion):
+    if model.objective.decoding is Decoding.BLOCKS:  # blocks decode left to right: a fill continues its prompt
         return _continue(model, templates, sources, names, num, settings, label, banned, seed, batch_size)
-    if not isinstance(model.objective, MaskedDiffusion):
+    if not model.objective.two_sided_infill:
         raise UserInputError(
             "infilling needs a masked-diffusion model; this checkpoint was trained with "
             f"{type(model.objective).__name__}"

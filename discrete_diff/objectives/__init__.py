@@ -1,18 +1,20 @@
 """Training objectives: what a network is asked to predict from a batch, and the likelihood each reports."""
 
 from .autoregressive import Autoregressive, shift_right
-from .base import Loss, Objective
+from .base import Decoding, Loss, Objective
 from .block_diffusion import BlockDiffusion
-from .bound import LikelihoodBound, average_time_draws
+from .bound import LikelihoodBound
+from .estimate import estimate_likelihood
 from .masked_diffusion import MaskedDiffusion
 
 __all__ = [
     "Autoregressive",
     "BlockDiffusion",
+    "Decoding",
     "LikelihoodBound",
     "Loss",
     "MaskedDiffusion",
     "Objective",
-    "average_time_draws",
+    "estimate_likelihood",
     "shift_right",
 ]

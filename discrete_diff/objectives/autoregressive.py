@@ -8,15 +8,12 @@ one included, so the AR number is -log p(block) over exactly the tokens the diff
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
 from torch import Tensor
 
 from ..batch import Batch
 from ..denoiser import Causal, Denoiser, DenoiserInput
-from .base import Loss, Objective
-from .bound import LikelihoodBound
+from .base import Decoding, Loss, Objective
 
 
 def shift_right(input_ids: Tensor, attention_mask: Tensor, start_id: int) -> tuple[Tensor, Tensor]:
@@ -29,6 +26,10 @@ def shift_right(input_ids: Tensor, attention_mask: Tensor, start_id: int) -> tup
 
 class Autoregressive(Objective):
     """Left-to-right next-token prediction with causal attention; its validation number is an exact NLL."""
+
+    kind = "an autoregressive model"
+    decoding = Decoding.LEFT_TO_RIGHT
+    needs_causal_attention = True
 
     def token_nll(self, network: Denoiser, batch: Batch, mask_id: int) -> Tensor:
         """-log p(x_i | x_<i) at every position, 0 where the token is not scored; (B, L) float32."""
@@ -51,34 +52,13 @@ class Autoregressive(Objective):
         scored = batch.maskable.sum(dim=-1)  # (B,)
         return Loss.per_token(per_sequence, scored)
 
-    @torch.no_grad()
-    def likelihood(
-        self,
-        network: Denoiser,
-        batches: Iterable[Batch],
-        mask_id: int,
-        *,
-        time_draws: int = 1,
-        seed: int = 0,
-        max_batches: int | None = None,
-    ) -> LikelihoodBound:
-        """The exact NLL of the validation blocks; time_draws and seed do not apply (nothing is random)."""
-        total_nats, total_tokens, sequences = 0.0, 0, 0
-        for index, batch in enumerate(batches):
-            if max_batches is not None and index >= max_batches:
-                break
-            _, nats, tokens = self.loss(network, batch, mask_id)
-            total_nats += nats.double().sum().item()
-            total_tokens += int(tokens.sum())
-            sequences += nats.shape[0]
-        if total_tokens == 0:
-            raise ValueError("no tokens to evaluate")
-        return LikelihoodBound(
-            nats_per_token=total_nats / total_tokens,
-            standard_error=0.0,
-            sequences=sequences,
-            tokens=total_tokens,
-            time_draws=0,
-            exact=True,
-            error_from="",
-        )
+    @property
+    def exact_likelihood(self) -> bool:
+        return True
+
+    def likelihood_draw(
+        self, network: Denoiser, batch: Batch, u: Tensor, mask_id: int, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor]:
+        """The exact NLL of each sequence; u does not apply (nothing is random)."""
+        _, nats, tokens = self.loss(network, batch, mask_id)
+        return nats, tokens

@@ -1,10 +1,12 @@
-"""What an objective is: a loss over a batch, and the validation number `eval` reports for its kind of model."""
+"""What an objective is: a loss over a batch, the validation number `eval` reports for its kind of model, and what
+its models can do (how they decode, which sampler options and infilling apply)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import NamedTuple
+from enum import Enum
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
@@ -12,6 +14,7 @@ from torch import Tensor
 from ..batch import Batch
 from ..denoiser import Denoiser
 from .bound import LikelihoodBound
+from .estimate import estimate_likelihood
 
 
 class Loss(NamedTuple):
@@ -30,8 +33,45 @@ class Loss(NamedTuple):
         return cls(per_sequence.sum() / scored_tokens.sum().clamp_min(1), per_sequence, scored_tokens)
 
 
+class Decoding(Enum):
+    """How a model generates; `generation.py` keeps one routine per member. The value says how, for messages."""
+
+    WINDOW = "a whole window of [MASK] at once, in steps"
+    LEFT_TO_RIGHT = "left to right, one token per call"
+    BLOCKS = "block by block, left to right, each block in steps"
+
+
 class Objective(ABC):
-    """A loss over a batch; the Lightning module and `eval` hold one of these, and nothing else knows its maths."""
+    """A loss over a batch, the likelihood it reports, and what its models can do; the Lightning module, `eval` and
+    inference hold one of these, and nothing else knows its maths.
+
+    Code outside `objectives/` never asks which objective it holds: it reads the capabilities below, plain data
+    each subclass sets. Objectives import no generation or sampling code (the layering), so they say *what*
+    applies and the callers choose *how*: `generation.py` maps `decoding` to its routine in a table, infilling
+    reads `two_sided_infill`, the commands read the flags to refuse what does not apply. A new objective sets
+    these and, if it decodes in a new way, adds a `Decoding` member and its routine to that table.
+
+    The likelihood is one loop for every objective (`estimate.estimate_likelihood`): a subclass supplies one draw
+    of its per-sequence nats (`likelihood_draw`), the uniforms each draw takes (`likelihood_strata`) and whether
+    the quantity is exact (`exact_likelihood`).
+    """
+
+    kind: ClassVar[str]
+    """How messages name a model of this objective, e.g. "a masked-diffusion model"."""
+    decoding: ClassVar[Decoding]
+    """Which generation routine samples its models."""
+    two_sided_infill: ClassVar[bool] = False
+    """Blanks may sit anywhere between given tokens (else a prompt can at most be continued)."""
+    continues_past_window: ClassVar[bool] = False
+    """Samples may be longer than the training window."""
+    guidance_applies: ClassVar[bool] = False
+    """Classifier-free guidance can steer its sampler."""
+    sampler_steps_apply: ClassVar[bool] = False
+    """The sampler's strategy, step count and remasking apply (else only the logit filters do)."""
+    noise_window_applies: ClassVar[bool] = False
+    """A clipped noise window for its training can be chosen by the variance of its loss (`noise_window.py`)."""
+    needs_causal_attention: ClassVar[bool] = False
+    """Its network attends causally (across positions or blocks): a bidirectional pretrained masked LM cannot."""
 
     @abstractmethod
     def loss(
@@ -51,7 +91,6 @@ class Objective(ABC):
         """What validation logs per sequence: the same number `likelihood` averages (the training loss by default)."""
         return self.loss(network, batch, mask_id, generator)
 
-    @abstractmethod
     def likelihood(
         self,
         network: Denoiser,
@@ -62,4 +101,29 @@ class Objective(ABC):
         seed: int = 0,
         max_batches: int | None = None,
     ) -> LikelihoodBound:
-        """The validation number for this kind of model (a NELBO bound, or an exact NLL), in nats per token."""
+        """The validation number for this kind of model (a NELBO bound, or an exact NLL), in nats per token: the
+        average of `time_draws` draws per sequence (one if exact) with its standard error."""
+
+        def draw(batch: Batch, u: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+            return self.likelihood_draw(network, batch, u, mask_id, generator)
+
+        return estimate_likelihood(
+            draw, batches, time_draws=time_draws, seed=seed, max_batches=max_batches,
+            strata=self.likelihood_strata, exact=self.exact_likelihood,
+        )  # fmt: skip
+
+    @abstractmethod
+    def likelihood_draw(
+        self, network: Denoiser, batch: Batch, u: Tensor, mask_id: int, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor]:
+        """One draw at uniforms u (B, *likelihood_strata(batch)) in [0, 1): (B,) nats per sequence, unbiased for its
+        bound (or its exact NLL), and (B,) scored tokens."""
+
+    def likelihood_strata(self, batch: Batch) -> tuple[int, ...]:
+        """The shape of the uniforms one draw takes per sequence, each stratified across the draws: () for one."""
+        return ()
+
+    @property
+    def exact_likelihood(self) -> bool:
+        """The likelihood has no randomness (an exact NLL): one draw, reported without an error."""
+        return False

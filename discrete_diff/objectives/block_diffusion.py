@@ -12,9 +12,6 @@ bound is exact; block_size >= L is MDLM.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
-
 import torch
 from torch import Tensor
 
@@ -23,8 +20,7 @@ from ..denoiser import BlockCausal, Denoiser, DenoiserInput
 from ..errors import InvalidArgument, UserInputError
 from ..process import masked_token_nll, stratified_uniforms
 from ..schedules import LogLinearSchedule, NoiseSchedule, training_interval
-from .base import Loss, Objective
-from .bound import LikelihoodBound
+from .base import Decoding, Loss, Objective
 
 LEVEL_MIN = 1e-5
 """Smallest masking level of the bound's draws: [0, LEVEL_MIN] holds about LEVEL_MIN of the bound."""
@@ -39,6 +35,14 @@ class BlockDiffusion(Objective):
     whatever schedule it samples with, so block_size = 1 gives exactly the autoregressive NLL. A time-conditioned
     network cannot be trained this way (one t per sequence cannot say each block's time).
     """
+
+    kind = "a block-diffusion model"
+    decoding = Decoding.BLOCKS
+    continues_past_window = True
+    guidance_applies = True
+    sampler_steps_apply = True
+    noise_window_applies = True
+    needs_causal_attention = True
 
     def __init__(
         self,
@@ -161,49 +165,22 @@ class BlockDiffusion(Objective):
             per_sequence = self.bound_at(network, batch, levels, mask_id, generator)
         return Loss.per_token(per_sequence, scored)
 
-    @torch.no_grad()
-    def likelihood(
-        self,
-        network: Denoiser,
-        batches: Iterable[Batch],
-        mask_id: int,
-        *,
-        time_draws: int = 8,
-        seed: int = 0,
-        max_batches: int | None = None,
-    ) -> LikelihoodBound:
-        """The NELBO over masking levels in [0, 1], K draws per block stratified per sequence; exact for size 1.
+    @property
+    def exact_likelihood(self) -> bool:
+        return self.block_size == 1
 
-        The standard error treats the validation set as fixed (as `average_time_draws` does).
-        """
-        if time_draws < 1:
-            raise ValueError(f"time_draws must be at least 1, got {time_draws}")
-        exact = self.block_size == 1
-        generator = torch.Generator().manual_seed(seed)
-        total_nats, total_tokens, variance, sequences = 0.0, 0, 0.0, 0
-        for index, batch in enumerate(batches):
-            if max_batches is not None and index >= max_batches:
-                break
-            if exact:
-                per_draw = self.exact_single_token(network, batch, mask_id).double()[None]  # (1, B)
-            else:
-                offsets = torch.rand((batch.size, self.num_blocks(batch.input_ids.shape[1])), generator=generator)
-                levels = LEVEL_MIN + (1.0 - LEVEL_MIN) * stratified_uniforms(offsets, time_draws)  # (B, K, draws)
-                levels = levels.to(batch.input_ids.device)
-                draws = [self.bound_at(network, batch, levels[..., k], mask_id, generator) for k in range(time_draws)]
-                per_draw = torch.stack(draws).double()  # (draws, B)
-            total_nats += per_draw.mean(0).sum().item()
-            total_tokens += int(batch.maskable.sum())
-            if per_draw.shape[0] > 1:
-                variance += (per_draw.var(0, unbiased=True) / per_draw.shape[0]).sum().item()
-            sequences += batch.size
-        if total_tokens == 0:
-            raise ValueError("no tokens to evaluate")
-        return LikelihoodBound(
-            nats_per_token=total_nats / total_tokens,
-            standard_error=math.sqrt(variance) / total_tokens,
-            sequences=sequences,
-            tokens=total_tokens,
-            time_draws=0 if exact else time_draws,
-            exact=exact,
-        )
+    def likelihood_strata(self, batch: Batch) -> tuple[int, ...]:
+        """One uniform per block: each block's K levels are stratified across the draws of its sequence."""
+        return (self.num_blocks(batch.input_ids.shape[1]),)
+
+    def likelihood_draw(
+        self, network: Denoiser, batch: Batch, u: Tensor, mask_id: int, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor]:
+        """The NELBO over masking levels in [0, 1], block b at level u[:, b] (B, K) (kept above LEVEL_MIN); exact
+        for block size 1."""
+        if self.exact_likelihood:
+            per_sequence = self.exact_single_token(network, batch, mask_id)
+        else:
+            levels = (LEVEL_MIN + (1.0 - LEVEL_MIN) * u).float().to(batch.input_ids.device)  # (B, K)
+            per_sequence = self.bound_at(network, batch, levels, mask_id, generator)
+        return per_sequence, batch.maskable.sum(-1)

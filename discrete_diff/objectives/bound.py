@@ -7,15 +7,8 @@ scored tokens stand for one, so every printed and exported number names its unit
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
-
-import torch
-from torch import Tensor
-
-from ..batch import Batch
-from ..process import stratified_uniforms
 
 
 @dataclass(frozen=True)
@@ -31,7 +24,8 @@ class LikelihoodBound:
     far this data set is from other data. When a few tokens cost far more than the rest (heavy tails), a run
     over few sequences and draws tends to understate it (tests/test_likelihood_estimate.py measures how much).
 
-    An autoregressive model fills in the same record with its exact NLL (`exact`, no draws, no error).
+    An autoregressive model fills in the same record with its exact NLL (`exact`, no draws, an error of 0 that is
+    never printed). `estimate.estimate_likelihood` fills it in for every objective.
     """
 
     nats_per_token: float
@@ -95,63 +89,3 @@ class LikelihoodBound:
             f"bits_per_{self.unit}_error": self.bits_per_unit_error,
             "perplexity": self.perplexity,
         }
-
-
-Draw = Callable[[Batch, Tensor, torch.Generator], tuple[Tensor, Tensor]]
-"""(batch, u (B,) in [0, 1), generator) -> (per-sequence nats (B,), scored tokens (B,)) of one draw."""
-
-
-@torch.no_grad()
-def average_time_draws(
-    draw: Draw,
-    batches: Iterable[Batch],
-    *,
-    time_draws: int,
-    seed: int = 0,
-    max_batches: int | None = None,
-) -> LikelihoodBound:
-    """Average K draws per sequence at stratified u_k = (u + k/K) mod 1, u ~ U(0, 1) drawn per sequence.
-
-    Each draw is unbiased for the sequence's NELBO, and the K draws of a sequence cover [0, 1) evenly (for the
-    masked-diffusion bound: the number of masked tokens). The standard error is described in `LikelihoodBound`.
-    """
-    if time_draws < 1:
-        raise ValueError(f"time_draws must be at least 1, got {time_draws}")
-    generator = torch.Generator().manual_seed(seed)
-    means, counts, within = [], [], 0.0
-    for index, batch in enumerate(batches):
-        if max_batches is not None and index >= max_batches:
-            break
-        u = stratified_uniforms(torch.rand(batch.size, generator=generator, dtype=torch.float64), time_draws)  # (B, K)
-        draws = []
-        for k in range(time_draws):
-            nats, tokens = draw(batch, u[:, k], generator)
-            draws.append(nats.double().cpu())
-        per_draw = torch.stack(draws)  # (K, B)
-        means.append(per_draw.mean(0))
-        counts.append(tokens.cpu().double())
-        if time_draws > 1:
-            within += (per_draw.var(0, unbiased=True) / time_draws).sum().item()
-    if not means or int(torch.cat(counts).sum()) == 0:
-        raise ValueError("no tokens to evaluate")
-    nats, tokens = torch.cat(means), torch.cat(counts)  # (N,), (N,)
-    total_tokens = int(tokens.sum())
-    rate = float(nats.sum()) / total_tokens
-    if time_draws > 1:
-        error, source = math.sqrt(within) / total_tokens, "draws"
-    elif len(nats) > 1:
-        # Squared residuals around the common rate: for about equally long sequences their expected sum is at
-        # least the Monte Carlo variance of the total (the differences between sequences only add to it).
-        residuals = nats - rate * tokens  # (N,)
-        spread = float((residuals**2).sum()) * len(nats) / (len(nats) - 1)
-        error, source = math.sqrt(spread) / total_tokens, "sequences"
-    else:
-        error, source = None, ""
-    return LikelihoodBound(
-        nats_per_token=rate,
-        standard_error=error,
-        sequences=len(nats),
-        tokens=total_tokens,
-        time_draws=time_draws,
-        error_from=source,
-    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
 from torch import Tensor
 
@@ -23,8 +21,7 @@ from ..process import (
 )
 from ..schedules import LogLinearSchedule, NoiseSchedule
 from ..time_densities import TimeDensity
-from .base import Loss, Objective
-from .bound import LikelihoodBound, average_time_draws
+from .base import Decoding, Loss, Objective
 from .levers import annealed_attention, normalize, repeat_batch
 
 
@@ -46,6 +43,12 @@ class MaskedDiffusion(Objective):
     e.g. after an autoregressive warm start, and open the future keys at random until this share of training).
     Validation and `eval` always report the NELBO over the full range of times.
     """
+
+    kind = "a masked-diffusion model"
+    decoding = Decoding.WINDOW
+    two_sided_infill = True
+    guidance_applies = True
+    sampler_steps_apply = True
 
     WEIGHTINGS = ("elbo", "clipped", "sequence", "flat")
     NORMALIZATIONS = ("tokens", "sequences", "batch")
@@ -171,20 +174,9 @@ class MaskedDiffusion(Objective):
         offset = torch.rand((), generator=generator, dtype=torch.float64, device=batch.input_ids.device)
         return self.bound_at(network, batch, stratified_uniforms(offset, batch.size), mask_id, generator)
 
-    def likelihood(
-        self,
-        network: Denoiser,
-        batches: Iterable[Batch],
-        mask_id: int,
-        *,
-        time_draws: int = 8,
-        seed: int = 0,
-        max_batches: int | None = None,
-    ) -> LikelihoodBound:
-        """The NELBO with masking levels over all of [0, 1] (`bound_at`), averaged over K stratified draws."""
-
-        def draw(batch: Batch, u: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-            loss = self.bound_at(network, batch, u, mask_id, generator)
-            return loss.per_sequence, loss.scored_tokens
-
-        return average_time_draws(draw, batches, time_draws=time_draws, seed=seed, max_batches=max_batches)
+    def likelihood_draw(
+        self, network: Denoiser, batch: Batch, u: Tensor, mask_id: int, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor]:
+        """The NELBO with masking levels over all of [0, 1] (`bound_at`), u (B,) choosing how many are masked."""
+        loss = self.bound_at(network, batch, u, mask_id, generator)
+        return loss.per_sequence, loss.scored_tokens

@@ -26,7 +26,7 @@ from ..inference import load_model
 from ..labels import LabelVocabulary
 from ..models import Transformer, TransformerConfig, describe_network
 from ..models.pretrained import PretrainedMaskedLM, pretrained_denoiser
-from ..objectives import Autoregressive, BlockDiffusion, MaskedDiffusion, Objective
+from ..objectives import MaskedDiffusion, Objective
 from ..specs import to_spec
 from ..tokenizer_io import tokenizer_to_dict
 from .data import SequenceDataModule
@@ -62,9 +62,7 @@ class DiffusionModule(L.LightningModule):
             raise UserInputError(f"model.label_dropout must be in [0, 1), got {label_dropout}")
         self.objective = objective or MaskedDiffusion()
         self.network_config = network or TransformerConfig()
-        if isinstance(self.network_config, PretrainedMaskedLM) and isinstance(
-            self.objective, (Autoregressive, BlockDiffusion)
-        ):
+        if isinstance(self.network_config, PretrainedMaskedLM) and self.objective.needs_causal_attention:
             raise UserInputError(
                 "model.network: a pretrained masked LM is bidirectional; it cannot be autoregressive "
                 f"({type(self.objective).__name__} needs a discrete-diff Transformer)"
