@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..batch import Batch
-from ..denoiser import BlockCausal, Denoiser, DenoiserInput
+from ..denoiser import AttentionPattern, BlockCausal, Denoiser, DenoiserInput
 from ..errors import InvalidArgument, UserInputError
 from ..process import masked_token_nll, stratified_uniforms
 from ..schedules import LogLinearSchedule, NoiseSchedule, training_interval
@@ -72,6 +72,10 @@ class BlockDiffusion(Objective):
         p_mask = self.per_position(rates, x0.shape[1])  # (B, L)
         return (torch.rand(x0.shape, generator=generator, device=x0.device) < p_mask) & batch.maskable
 
+    def attention(self, padding: Tensor, length: int) -> AttentionPattern:
+        """The pattern over [x_t ; x_0] for sequences of `length`; padding (B, 2L) covers both halves."""
+        return BlockCausal(self.block_size, padding)
+
     def block_nll(self, network: Denoiser, batch: Batch, masked: Tensor, mask_id: int) -> Tensor:
         """(B, K) summed -log p_theta(x0^i | x_t^b, x0^<b) over the `masked` (B, L) positions of each block."""
         if getattr(network, "time_conditioned", False):
@@ -82,7 +86,7 @@ class BlockDiffusion(Objective):
         padding = torch.cat((batch.attention_mask, batch.attention_mask), dim=1).bool()  # (B, 2L)
         inputs = DenoiserInput(
             torch.cat((xt, x0), dim=1),  # (B, 2L)
-            BlockCausal(self.block_size, padding),
+            self.attention(padding, length),
             class_labels=batch.class_labels,
             positions=torch.arange(length, device=x0.device).repeat(2),  # (2L,) both halves at 0..L-1
             score_at=torch.cat((masked, torch.zeros_like(masked)), dim=1),  # (B, 2L) noisy half only

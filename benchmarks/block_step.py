@@ -1,0 +1,141 @@
+"""Training step time of block diffusion against masked diffusion, at equal batch and length, per attention path.
+
+A block-diffusion step runs [x_t ; x_0] (twice the length) through the block-causal pattern. Rows: masked diffusion
+(the default config's network, batch and length), block diffusion with blocks of 4, 8, 16 through the query-chunk
+kernel (`attention_kernels.BlockChunks`, what training uses) and through the dense (2L, 2L) mask (the path it
+replaced), at each precision asked for. Each row is timed in a fresh process; the ratios divide by masked
+diffusion's step time at the same precision, measured in the same run.
+Command: `python benchmarks/block_step.py [--quick] [--precisions fp32,bf16] [--models ...] [--out DIR]`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import common
+import torch
+
+from discrete_diff.batch import Batch
+from discrete_diff.denoiser import AttentionPattern, BlockCausal, Explicit
+from discrete_diff.models.transformer import Transformer, TransformerConfig
+from discrete_diff.objectives import BlockDiffusion, MaskedDiffusion
+
+NAME = "block_step"
+VOCAB = 89  # Shakespeare's 84 characters plus the 5 special tokens
+SIZES = {
+    # The default config's network and batch (the packaged shakespeare_char config).
+    "full": {"d_model": 128, "n_layers": 4, "n_heads": 4, "length": 256, "batch": 16, "steps": 5, "repeats": 3},
+    "quick": {"d_model": 64, "n_layers": 2, "n_heads": 4, "length": 128, "batch": 8, "steps": 3, "repeats": 2},
+    "smoke": {"d_model": 32, "n_layers": 1, "n_heads": 2, "length": 32, "batch": 2, "steps": 1, "repeats": 1},
+}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+BASELINE = "mdlm"
+TARGET = 2.0
+"""Most block / masked-diffusion step time for blocks of 4, 8 and 16 (chunked kernel)."""
+
+
+class DenseBlockDiffusion(BlockDiffusion):
+    """Block diffusion through one dense block-causal mask: the reference the chunked kernel replaced."""
+
+    def attention(self, padding: torch.Tensor, length: int) -> AttentionPattern:
+        return Explicit(BlockCausal(self.block_size).structure(2 * length, padding.device), padding)
+
+
+def make_objective(model: str):
+    if model == BASELINE:
+        return MaskedDiffusion()
+    kind, size = model.rsplit("-", 1)
+    return (DenseBlockDiffusion if kind == "bd3-dense" else BlockDiffusion)(block_size=int(size))
+
+
+MODELS = ("mdlm", "bd3-4", "bd3-8", "bd3-16", "bd3-dense-4", "bd3-dense-8", "bd3-dense-16")
+
+
+def measure(job: dict) -> dict:
+    """Seconds per training step (forward, backward, clipping, AdamW) after one warm-up step."""
+    size, dtype = job["size"], PRECISIONS[job["precision"]]
+    torch.manual_seed(0)
+    config = TransformerConfig(
+        d_model=size["d_model"], n_layers=size["n_layers"], n_heads=size["n_heads"], max_length=size["length"]
+    )
+    network = Transformer(config, VOCAB).train()
+    ids = torch.randint(0, VOCAB - 5, (size["batch"], size["length"]), generator=torch.Generator().manual_seed(0))
+    ones = torch.ones_like(ids, dtype=torch.bool)
+    return common.time_training_steps(
+        network, make_objective(job["model"]), Batch(ids, ones, ones), VOCAB - 1, dtype, size
+    )
+
+
+def ratios(rows: list[dict]) -> list[dict]:
+    """Each row's step time over masked diffusion's at the same precision (mean and fastest repeats)."""
+    base = {r["precision"]: r for r in rows if r["model"] == BASELINE}
+    out = []
+    for row in rows:
+        if row["model"] == BASELINE or row["precision"] not in base:
+            continue
+        reference = base[row["precision"]]["step_ms"]
+        ratio = row["step_ms"]["mean"] / reference["mean"]
+        chunked = not row["model"].startswith("bd3-dense")
+        out.append(
+            {
+                "model": row["model"],
+                "precision": row["precision"],
+                "kernel": "chunks" if chunked else "dense mask",
+                "step_ratio_to_mdlm": ratio,
+                "fastest_repeats_ratio": row["step_ms"]["min"] / reference["min"],
+                "target_met": ratio <= TARGET if chunked else None,
+            }
+        )
+    return out
+
+
+def precision_ratios(rows: list[dict]) -> list[dict]:
+    """bf16 / fp32 step time of each model measured at both."""
+    found = {(r["model"], r["precision"]): r for r in rows}
+    return [
+        {
+            "model": m,
+            "bf16_over_fp32_step_time": found[(m, "bf16")]["step_ms"]["mean"] / found[(m, "fp32")]["step_ms"]["mean"],
+        }
+        for m in dict.fromkeys(r["model"] for r in rows)
+        if (m, "bf16") in found and (m, "fp32") in found
+    ]
+
+
+def run(argv: list[str] | None = None) -> int:
+    options = common.parser(NAME, __doc__.splitlines()[0])
+    options.add_argument("--precisions", default="fp32", help="comma-separated, from: fp32, bf16")
+    options.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from: {', '.join(MODELS)}")
+    args = options.parse_args(argv)
+    if args.worker:
+        common.worker_output(measure(json.loads(args.worker)))
+        return 0
+    precisions = common.parse_precisions(args.precisions, list(PRECISIONS))
+    models = common.choices(args.models, MODELS, "--models")
+    if BASELINE not in models:
+        models.insert(0, BASELINE)
+    mode = common.mode(args)
+    size = SIZES[mode]
+    rows = common.training_rows(f"{NAME}.py", models, precisions, size, mode, measure)
+    payload = {"benchmark": NAME, "mode": mode, "machine": common.machine(), "size": size, "rows": rows}
+    payload |= {"ratios": ratios(rows), "precision_ratios": precision_ratios(rows)}
+    tables = {
+        "Training step (mean ± std over repeats)": common.markdown_table(
+            rows, ["model", "precision", "step_ms", "tokens_per_sec", "peak_rss_mib"]
+        ),
+        f"Step time / masked diffusion's (target for the chunked kernel: <= {TARGET})": common.markdown_table(
+            payload["ratios"],
+            ["model", "precision", "kernel", "step_ratio_to_mdlm", "fastest_repeats_ratio", "target_met"],
+        ),
+    }
+    if payload["precision_ratios"]:
+        tables["bf16 autocast / fp32 step time"] = common.markdown_table(
+            payload["precision_ratios"], ["model", "bf16_over_fp32_step_time"]
+        )
+    print(common.write_report(args.out, NAME, payload, tables).read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(common.main_guard(NAME, run))
