@@ -80,7 +80,7 @@ def text_part(args, size: dict, out: Path) -> dict:
     if judge.tokenizer.get_vocab() != teacher.tokenizer.get_vocab():
         raise common.UserInputError("--judge: its tokenizer differs from the --teacher checkpoint's")
     measured = {**size, "length": min(size["length"], teacher.length_limit)}
-    extra = ["--data.init_args.data_dir", args.data_dir, "--data.init_args.block_length", str(teacher.max_length)]
+    extra = ["--data.init_args.data_dir", args.data_dir, "--data.init_args.max_length", str(teacher.max_length)]
     extra += ["--data.init_args.corpus", args.corpus] if args.corpus else []
     extra += ["--trainer.precision", "32-true"] if args.smoke else []
     folder, round_seconds, seconds = distill("shakespeare_char.yaml", args.teacher, size, out, extra)

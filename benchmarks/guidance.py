@@ -83,7 +83,7 @@ def text_part(size: dict, args, out: Path) -> dict:
     overrides = ["--data.init_args.corpus", args.text_corpus, "--data.init_args.data_dir", args.data_dir,
                  "--data.init_args.label_csv", str(Path(args.text_labels).resolve())]  # fmt: skip
     if size["block"] is not None:
-        overrides += ["--data.init_args.block_length", str(size["block"]), "--model.network.max_length", "64"]
+        overrides += ["--data.init_args.max_length", str(size["block"]), "--model.network.max_length", "64"]
     cli, checkpoint, seconds = train("shakespeare_genre.yaml", overrides, size, args.text_budget, out)
     model = load_model(checkpoint)
     root = resolve_corpus(args.text_corpus, args.data_dir)

@@ -179,7 +179,7 @@ def train_phase(
     overrides = ["--config", str(common.REPO / variant.config), "--seed_everything", str(seed)]
     overrides += ["--data.init_args.corpus", args.corpus, "--data.init_args.data_dir", str(common.REPO / "data")]
     overrides += [
-        "--data.init_args.block_length",
+        "--data.init_args.max_length",
         str(size["block"]),
         "--data.init_args.batch_size",
         str(size["batch"]),
