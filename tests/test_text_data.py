@@ -91,7 +91,7 @@ def test_single_file_corpus_splits_its_tail(tmp_path):
         (None, "corpus not found"),
         (b"", "holds no text"),
         (b"caf\xe9 au lait\n", "not UTF-8 text \\(invalid byte at offset 3\\)"),
-        (b"short\n", "shorter than one block"),
+        (b"short\n", "shorter than one window"),
     ],
 )
 def test_bad_corpora_are_named_user_errors(tmp_path, content, message):
