@@ -1,12 +1,12 @@
 """Sampling: one loop (`run_sampler`), strategies that plug into it, logit filters, and their settings."""
 
-from .blocks import Blocks
 from .confidence import ConfidenceUnmasking, MaxProbability, NegativeEntropy, TopTwoMargin
 from .filters import BanTokens, LogitFilter, RepetitionPenalty, Temperature, TopK, TopP
 from .guidance import GUIDANCE_SCHEDULES, Guidance
 from .loop import SamplingResult, StepCallback, run_sampler
 from .remasking import Remasking
 from .settings import CONFIDENCES, STRATEGIES, SamplingSettings, strategy_named
+from .spans import Spans
 from .strategies import Ancestral, FirstHitting, SamplerContext, StepPlan, Strategy
 from .trajectory import Trajectory
 
@@ -16,7 +16,6 @@ __all__ = [
     "STRATEGIES",
     "Ancestral",
     "BanTokens",
-    "Blocks",
     "ConfidenceUnmasking",
     "FirstHitting",
     "Guidance",
@@ -28,6 +27,7 @@ __all__ = [
     "SamplerContext",
     "SamplingResult",
     "SamplingSettings",
+    "Spans",
     "StepCallback",
     "StepPlan",
     "Strategy",

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
 from ..errors import InvalidArgument
-from .blocks import Blocks
 from .confidence import ConfidenceUnmasking, MaxProbability, NegativeEntropy, TopTwoMargin
 from .filters import BanTokens, LogitFilter, RepetitionPenalty, Temperature, TopK, TopP
 from .guidance import GUIDANCE_SCHEDULES
 from .remasking import Remasking
+from .spans import Spans
 from .strategies import Ancestral, FirstHitting, Strategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
@@ -23,7 +23,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "first-hitting": FirstHitting,
     "confidence": ConfidenceUnmasking,
     "remasking": Remasking,
-    "blocks": Blocks,
+    "spans": Spans,
 }
 """Names users type (CLI, pipeline, web app) -> strategy classes."""
 
