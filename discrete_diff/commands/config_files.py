@@ -132,8 +132,8 @@ def _compose_mapping(config: object, source: str, folder: Path, chain: tuple[Pat
     _resolve_paths(config, folder)
     composed: dict[str, Any] = {}
     for name in includes:
-        composed = merge(composed, _compose(find_config(name, folder, chain), chain))
-    return merge(composed, config)
+        composed = _merge(composed, _compose(find_config(name, folder, chain), chain))
+    return _merge(composed, config)
 
 
 def _undotted(config: dict[str, Any]) -> dict[str, Any]:
@@ -143,17 +143,17 @@ def _undotted(config: dict[str, Any]) -> dict[str, Any]:
         path = key.split(".") if isinstance(key, str) else [key]
         for part in reversed(path[1:]):
             value = {part: value}
-        nested = merge(nested, {path[0]: value})
+        nested = _merge(nested, {path[0]: value})
     return nested
 
 
-def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     """`overlay` over `base`: mappings merge key by key unless they name different classes; other values replace."""
     merged = dict(base)
     for key, value in overlay.items():
         below = merged.get(key)
         if isinstance(below, dict) and isinstance(value, dict) and _same_class(below, value):
-            merged[key] = merge(below, value)
+            merged[key] = _merge(below, value)
         else:
             merged[key] = value
     return merged
