@@ -1,10 +1,10 @@
 """Few-step sampling by distillation (SDTT): students at 16 and 8 calls against their teacher at 256, 64, 16 and 8.
 
-Text: the teacher (the default Shakespeare character model) is distilled with configs/distill/shakespeare_char.yaml
+Text: the teacher (the default Shakespeare character model) is distilled with the config distill/shakespeare_char
 (256 -> 8 steps in 5 rounds); teacher and students sample 256-character blocks with the ancestral sampler, judged
 by an independent AR model (bits per character, as benchmarks/sampling.py) with their entropy; wall time at batch 1
 and batch 64; the wall-clock cost of each round. Proteins: a hemopexin model distilled with
-configs/distill/hemopexin.yaml (80 -> 10 steps in 3 rounds); the student at 10 calls against the teacher at 100 and
+distill/hemopexin (80 -> 10 steps in 3 rounds); the student at 10 calls against the teacher at 100 and
 at 10: HMM hit rate, novelty, diversity. Targets (printed met or missed): the 8-call student within 3% of the teacher
 at 256 calls in judge bits and within 5% in entropy, clearly better than the teacher at 8 calls; the protein student's
 hit rate at least the teacher's at 100 calls less 0.02, its diversity no more than 10% lower.
@@ -57,7 +57,7 @@ CPU = torch.device("cpu")
 def distill(config: str, teacher: str, size: dict, out: Path, extra: list[str]) -> tuple[Path, list[float], float]:
     """Run `discrete-diff distill` with the config at this size; (checkpoint folder, seconds per round, total)."""
     rounds = int(math.log2(size["start"] // size["final"]))
-    args = ["--config", str(common.REPO / "configs" / "distill" / config), "--teacher", teacher]
+    args = ["--config", f"distill/{config}", "--teacher", teacher]
     args += ["--trainer.logger.init_args.save_dir", str(out / "runs"), "--trainer.enable_progress_bar", "false"]
     args += ["--trainer.max_steps", str(size["max_steps"]), "--trainer.val_check_interval"]
     args += [str(max(1, size["max_steps"] // rounds)), "--model.start_steps", str(size["start"])]
@@ -80,10 +80,10 @@ def text_part(args, size: dict, out: Path) -> dict:
     if judge.tokenizer.get_vocab() != teacher.tokenizer.get_vocab():
         raise common.UserInputError("--judge: its tokenizer differs from the --teacher checkpoint's")
     measured = {**size, "length": min(size["length"], teacher.length_limit)}
-    extra = ["--data.init_args.data_dir", args.data_dir, "--data.init_args.block_length", str(teacher.max_length)]
+    extra = ["--data.init_args.data_dir", args.data_dir, "--data.init_args.max_length", str(teacher.max_length)]
     extra += ["--data.init_args.corpus", args.corpus] if args.corpus else []
     extra += ["--trainer.precision", "32-true"] if args.smoke else []
-    folder, round_seconds, seconds = distill("shakespeare_char.yaml", args.teacher, size, out, extra)
+    folder, round_seconds, seconds = distill("shakespeare_char", args.teacher, size, out, extra)
     rows = []
     for who, model, calls in [("teacher", teacher, TEACHER_CALLS)] + [
         ("student", load_model(folder / f"student-{n}-steps.ckpt"), (n,)) for n in STUDENT_CALLS
@@ -127,7 +127,7 @@ def target(name: str, value: float, threshold: float, at_least: bool = False) ->
 def protein_part(args, size: dict, out: Path) -> dict:
     extra = ["--data.init_args.data_dir", args.data_dir]
     extra += ["--trainer.precision", "32-true"] if args.smoke else []
-    folder, round_seconds, seconds = distill("hemopexin.yaml", args.protein_teacher, size, out, extra)
+    folder, round_seconds, seconds = distill("hemopexin", args.protein_teacher, size, out, extra)
     student = load_model(folder / f"student-{PROTEIN_STUDENT_CALLS}-steps.ckpt")
     data = protein_data(student.data["datamodule"], args.data_dir)
     train_ids = {r.id for r in data.train_records}

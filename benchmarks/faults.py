@@ -23,6 +23,8 @@ import common
 import torch
 import yaml
 
+from discrete_diff.commands.config_files import load_config
+
 NAME = "faults"
 SIZES = {
     "full": {"steps": 400, "every": 10, "val": 50, "kills": 10},
@@ -34,10 +36,10 @@ COMPARED = ("train/loss", "val/")
 
 
 def write_config(root: Path, size: dict) -> Path:
-    """configs/tiny.yaml with its last.ckpt every `every` steps (its first callback)."""
-    config = yaml.safe_load((common.REPO / "configs/tiny.yaml").read_text())
+    """The config `tiny` with its last.ckpt every `every` steps (its first callback)."""
+    config = load_config("tiny")
     last = config["trainer"]["callbacks"][0]
-    assert last["class_path"].endswith("LastCheckpoint"), "configs/tiny.yaml lists LastCheckpoint first"
+    assert last["class_path"].endswith("LastCheckpoint"), "the config tiny lists LastCheckpoint first"
     last["init_args"] = {"every_n_train_steps": size["every"]}
     path = root / "tiny_faults.yaml"
     path.write_text(yaml.safe_dump(config))

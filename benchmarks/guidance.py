@@ -1,10 +1,10 @@
 """Classifier-free guidance: how far a label steers samples, what it costs in diversity, and in sampling time.
 
-Proteins: one model of the labelled built-in `families` set (configs/families.yaml, `--budget` seconds); for each
+Proteins: one model of the labelled built-in `families` set (config `families`, `--budget` seconds); for each
 family label and w in SCALES, samples drawn with that label are scored by the family's profile HMM (hit rate),
 median novelty (identity to the nearest training sequence), diversity (mean pairwise identity; the naturals' beside
 it) and composition JS, beside the null label's samples (the unconditional model); the background proteome is a
-label to train on, not a family, and is not scored. Text: configs/shakespeare_genre.yaml
+label to train on, not a family, and is not scored. Text: config `shakespeare_genre`
 (genre labels of the 42 works); a character n-gram genre classifier is trained on every work but one per genre and its
 accuracy reported on 256-character pieces of those held-out works; then the genre accuracy and the character entropy
 of samples per label against w. Cost: guided / unguided sampling time at batch 1 and 64 (one call on 2B rows).
@@ -24,6 +24,7 @@ import common
 import torch
 from genre_classifier import CharNgramClassifier, accuracy, chunks, unigram_entropy
 
+from discrete_diff.commands.config_files import CONFIG_DIR
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.generation import generate
 from discrete_diff.inference import TrainedModel, load_model
@@ -53,7 +54,7 @@ SIZES = {
 
 def train(config: str, overrides: list[str], size: dict, budget: float, out: Path):
     """Train a config for `budget` seconds; (the CLI with its data module, the last checkpoint, seconds)."""
-    args = ["--config", str(common.REPO / "configs" / config), *overrides, "--trainer.max_time", duration(budget)]
+    args = ["--config", config, *overrides, "--trainer.max_time", duration(budget)]
     args += ["--trainer.logger.init_args.save_dir", str(out / "runs"), "--trainer.enable_progress_bar", "false"]
     args += ["--trainer.enable_model_summary", "false"]
     if size["block"] is not None:  # seconds-long runs: validate once at the end, no learning-rate decay
@@ -83,8 +84,8 @@ def text_part(size: dict, args, out: Path) -> dict:
     overrides = ["--data.init_args.corpus", args.text_corpus, "--data.init_args.data_dir", args.data_dir,
                  "--data.init_args.label_csv", str(Path(args.text_labels).resolve())]  # fmt: skip
     if size["block"] is not None:
-        overrides += ["--data.init_args.block_length", str(size["block"]), "--model.network.max_length", "64"]
-    cli, checkpoint, seconds = train("shakespeare_genre.yaml", overrides, size, args.text_budget, out)
+        overrides += ["--data.init_args.max_length", str(size["block"]), "--model.network.max_length", "64"]
+    cli, checkpoint, seconds = train("shakespeare_genre", overrides, size, args.text_budget, out)
     model = load_model(checkpoint)
     root = resolve_corpus(args.text_corpus, args.data_dir)
     genre_of = read_label_csv(Path(args.text_labels))
@@ -121,7 +122,7 @@ def family_alignment(corpus: str, label: str, train, data_dir: str) -> dict[str,
 
 def protein_part(size: dict, args, out: Path) -> dict:
     overrides = ["--data.init_args.corpus", args.protein_corpus, "--data.init_args.data_dir", args.data_dir]
-    cli, checkpoint, seconds = train("families.yaml", overrides, size, args.budget, out)
+    cli, checkpoint, seconds = train("families", overrides, size, args.budget, out)
     model, data = load_model(checkpoint), cli.datamodule
     rows = []
     for label in model.labels.names:
@@ -220,7 +221,7 @@ def run(argv: list[str] | None = None) -> int:
     options.add_argument("--text-budget", type=float, default=None, help="text model's training seconds")
     options.add_argument("--protein-corpus", default="families", help="labelled FASTA (family=NAME headers) or set")
     options.add_argument("--text-corpus", default="shakespeare", help="text corpus folder or built-in name")
-    options.add_argument("--text-labels", default=str(common.REPO / "configs/shakespeare_genres.csv"),
+    options.add_argument("--text-labels", default=str(CONFIG_DIR / "shakespeare_genres.csv"),
                          help="CSV of corpus file -> genre")  # fmt: skip
     options.add_argument("--data-dir", default=str(common.REPO / "data"), help="where built-in sets are kept")
     args = options.parse_args(argv)

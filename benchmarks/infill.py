@@ -121,7 +121,7 @@ def measure_length_rule(model: TrainedModel, case, draws: int, seed: int) -> dic
 
 def train_tiny(corpus: Path, steps: int, out: Path) -> str:
     cli = build_cli(
-        ["--config", str(common.REPO / "configs/tiny.yaml"), "--data.init_args.corpus", str(corpus),
+        ["--config", "tiny", "--data.init_args.corpus", str(corpus),
          "--trainer.max_steps", str(steps), "--trainer.val_check_interval", str(steps),
          "--trainer.logger.init_args.save_dir", str(out), "--trainer.enable_progress_bar", "false"]
     )  # fmt: skip

@@ -21,9 +21,11 @@ from pathlib import Path
 
 import common
 import lightning as L
+import yaml
 from matplotlib.figure import Figure
 
 from discrete_diff.atomic_files import atomic_save_figure, atomic_write_text
+from discrete_diff.commands.config_files import load_config
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.inference import load_model
 from discrete_diff.training.text_data import BUILTIN_CORPORA
@@ -44,7 +46,7 @@ class Variant:
     warm_start: tuple[str, float] | None = None
 
 
-MDLM = "configs/shakespeare_char.yaml"
+MDLM = "shakespeare_char"
 OBJECTIVE = "--model.objective.init_args."
 
 
@@ -54,7 +56,7 @@ def density(name: str, **args: float) -> tuple[str, str]:
 
 
 VARIANTS = {
-    "ar": Variant("configs/shakespeare_char_ar.yaml", about="autoregressive baseline: causal attention, exact NLL"),
+    "ar": Variant("shakespeare_char_ar", about="autoregressive baseline: causal attention, exact NLL"),
     "mdlm": Variant(MDLM, about="masked diffusion, the default config"),
     "elbo-weights": Variant(
         MDLM, (f"{OBJECTIVE}train_weighting", "elbo"), "the default before clipped weights: the plain NELBO's 1/t"
@@ -91,17 +93,17 @@ VARIANTS = {
         warm_start=("ar", 0.4),
     ),
     "bd3-4": Variant(
-        "configs/shakespeare_char_bd3.yaml",
+        "shakespeare_char_bd3",
         ("--model.objective.init_args.block_size", "4"),
         "block diffusion, blocks of 4: NELBO over masking levels in [0, 1]",
     ),
     "bd3-8": Variant(
-        "configs/shakespeare_char_bd3.yaml",
+        "shakespeare_char_bd3",
         ("--model.objective.init_args.block_size", "8"),
         "block diffusion, blocks of 8: NELBO over masking levels in [0, 1]",
     ),
     "bd3-16": Variant(
-        "configs/shakespeare_char_bd3.yaml",
+        "shakespeare_char_bd3",
         ("--model.objective.init_args.block_size", "16"),
         "block diffusion, blocks of 16: NELBO over masking levels in [0, 1]",
     ),
@@ -176,10 +178,10 @@ def train_phase(
     wall = comparison == "wall_clock"
     variant = VARIANTS[model]
     budget, steps = max(1, round(args.budget * share)), max(1, round(args.steps * share))
-    overrides = ["--config", str(common.REPO / variant.config), "--seed_everything", str(seed)]
+    overrides = ["--config", variant.config, "--seed_everything", str(seed)]
     overrides += ["--data.init_args.corpus", args.corpus, "--data.init_args.data_dir", str(common.REPO / "data")]
     overrides += [
-        "--data.init_args.block_length",
+        "--data.init_args.max_length",
         str(size["block"]),
         "--data.init_args.batch_size",
         str(size["batch"]),
@@ -273,11 +275,11 @@ def grouped(runs: list[dict], comparison: str, model: str) -> list[dict]:
 
 
 def run_key(comparison: str, model: str, seed: int, mode: str, args) -> dict:
-    """What makes a finished run reusable: the same recipe (the config's text, not only its name), seed, size,
+    """What makes a finished run reusable: the same recipe (the composed config, not only its name), seed, size,
     corpus and limit; a warm-started variant's first phase counts as part of its recipe."""
     variant = VARIANTS[model]
     limit = args.budget if comparison == "wall_clock" else args.steps
-    recipe = [variant.config, (common.REPO / variant.config).read_text(encoding="utf-8"), *variant.overrides]
+    recipe = [variant.config, yaml.safe_dump(load_config(variant.config)), *variant.overrides]
     if variant.warm_start is not None:
         source, share = variant.warm_start
         recipe += [run_key(comparison, source, seed, mode, args)["recipe"], str(share)]

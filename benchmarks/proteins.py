@@ -4,7 +4,7 @@ hemopexin (90% train / 10% held out by sequence): held-out NELBO perplexity per 
 perplexity; for generated sequences the HMM hit rate (held-out naturals: ceiling, shuffled ones: floor), novelty,
 diversity and composition distance. proteome: held-out NELBO perplexity next to the unigram one. Generation speed:
 residues per second for 100 sequences of length 100. Each model trains for `--budget` seconds with its config
-(configs/hemopexin.yaml, configs/proteome.yaml). Command: `python benchmarks/proteins.py [--quick] [--out DIR]`.
+(configs hemopexin, proteome). Command: `python benchmarks/proteins.py [--quick] [--out DIR]`.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def duration(seconds: int) -> str:
 
 def train(dataset: str, size: dict, args, out: Path):
     """Train the data set's config for the budget; returns (the CLI with its data module, the last checkpoint)."""
-    overrides = ["--config", str(common.REPO / "configs" / f"{dataset}.yaml"), "--data.init_args.data_dir"]
+    overrides = ["--config", dataset, "--data.init_args.data_dir"]
     overrides += [args.data_dir, "--trainer.max_time", duration(int(args.budget))]
     overrides += ["--trainer.logger.init_args.save_dir", str(out / "runs"), "--trainer.enable_progress_bar", "false"]
     overrides += ["--trainer.val_check_interval", str(size["every"]), "--trainer.enable_model_summary", "false"]

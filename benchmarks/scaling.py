@@ -73,7 +73,7 @@ def data_module(job: dict, tokenizer=None):
     module = TextDataModule(
         corpus=job["corpus"],
         tokenizer=tokenizer or tokenizer_choice(job.get("tokenizer", "char")),
-        block_length=256,
+        max_length=256,
         batch_size=32,
         cache_dir=job["cache"],
     )

@@ -160,7 +160,7 @@ def tiny_checkpoint(corpus: str, steps: int, scratch: Path) -> str:
     from discrete_diff.commands.train import build_cli, fit
 
     cli = build_cli(
-        ["--config", str(common.REPO / "configs/tiny.yaml"), "--data.init_args.corpus", corpus,
+        ["--config", "tiny", "--data.init_args.corpus", corpus,
          "--trainer.max_steps", str(steps), "--trainer.val_check_interval", str(steps),
          "--trainer.logger.init_args.save_dir", str(scratch), "--trainer.enable_progress_bar", "false"]
     )  # fmt: skip

@@ -23,7 +23,7 @@ NAME = "throughput"
 VOCAB = 89  # Shakespeare's 84 characters plus the 5 special tokens
 SIZES = {
     "full": {"d_model": 256, "n_layers": 4, "n_heads": 4, "length": 256, "batch": 32, "steps": 10, "repeats": 3},
-    # The default config's network and batch (configs/shakespeare_char.yaml).
+    # The default config's network and batch (the config shakespeare_char).
     "default": {"d_model": 128, "n_layers": 4, "n_heads": 4, "length": 256, "batch": 16, "steps": 20, "repeats": 3},
     "quick": {"d_model": 128, "n_layers": 2, "n_heads": 4, "length": 128, "batch": 16, "steps": 5, "repeats": 3},
     "smoke": {"d_model": 32, "n_layers": 1, "n_heads": 2, "length": 32, "batch": 4, "steps": 1, "repeats": 2},

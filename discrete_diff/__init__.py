@@ -20,7 +20,8 @@ from .schedules import (
     PolynomialSchedule,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
+"""The one place the version is stated (pyproject.toml reads it)."""
 
 _register_with_transformers()  # AutoConfig / AutoModelForMaskedLM load our directories without remote code
 

@@ -6,6 +6,7 @@ description. Exported directories keep the same fields in config.json.
 
 Versions: 1 (no version field): interleaved rotary channels, the EMA under "ema.module.", no domain.
 2: half-split rotary channels, the EMA (Lightning's weight averaging) under "network.", the domain by name.
+3: the text data module's training window recorded as `max_length` (was `block_length`), as the protein one's.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 CHECKPOINT_KEY = "discrete_diff"
 """The checkpoint entry holding, as plain data, everything needed to rebuild the model without pickles."""
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """The version this library writes; older ones are converted on load (inference/formats.py)."""
 
 WEIGHTS_PREFIX = "network."

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
-from conftest import REPO, sonnet_corpus
+from conftest import sonnet_corpus
 
 from discrete_diff.block_generation import continue_blocks
 from discrete_diff.cli import main
@@ -28,7 +27,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("bd3")
     corpus = root / "corpus"
     sonnet_corpus(corpus)
-    args = ["--config", str(REPO / "configs/tiny.yaml"), "--data.init_args.corpus", str(corpus)]
+    args = ["--config", "tiny", "--data.init_args.corpus", str(corpus)]
     args += ["--model.objective", "discrete_diff.objectives.BlockDiffusion"]
     args += ["--model.objective.init_args.block_size", str(BLOCK)]
     args += ["--trainer.logger.init_args.save_dir", str(root), "--trainer.enable_progress_bar", "false"]
@@ -116,18 +115,6 @@ def test_noise_window_command_scores_windows_and_prints_the_config(trained, caps
     assert schedule["class_path"] == "discrete_diff.schedules.ClippedSchedule"
     assert main([*argv, "--windows", "0.8-0.3"]) == 2
     assert "--windows need 0 <= beta < omega <= 1" in capsys.readouterr().err
-
-
-def test_bd3_config_differs_from_the_diffusion_config_only_in_its_objective():
-    diffusion = yaml.safe_load((REPO / "configs/shakespeare_char.yaml").read_text())
-    blocks = yaml.safe_load((REPO / "configs/shakespeare_char_bd3.yaml").read_text())
-    objective = blocks["model"].pop("objective")
-    assert objective["class_path"] == "discrete_diff.objectives.BlockDiffusion"
-    assert diffusion["model"].pop("objective")["class_path"] == "discrete_diff.objectives.MaskedDiffusion"
-    for config in (diffusion, blocks):
-        config["trainer"]["logger"]["init_args"].pop("name")
-    assert blocks == diffusion
-    assert torch.tensor(blocks["data"]["init_args"]["block_length"]) % objective["init_args"]["block_size"] == 0
 
 
 def test_a_pretrained_masked_lm_cannot_be_trained_with_blocks():

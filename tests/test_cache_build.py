@@ -103,7 +103,7 @@ def test_cache_tokens_equal_the_tokenizer_per_chunk_across_batches(tmp_path):
     (corpus / "empty.txt").write_text("")
     for index in range(3):
         (corpus / f"short_{index}.txt").write_text(f"short work {index}\n" * 50)
-    data = ready_text_data(str(corpus), tokenizer=ByteLevelBPETokenizer(300), block_length=8, val_fraction=0.4)
+    data = ready_text_data(str(corpus), tokenizer=ByteLevelBPETokenizer(300), max_length=8, val_fraction=0.4)
     backend = data.tokenizer.backend_tokenizer
     backend.encode_special_tokens = True
     train, validation = split_documents(find_documents(corpus), 0.4)
@@ -122,7 +122,7 @@ def test_scored_tokens_leave_out_unknown_characters(tmp_path):
         (corpus / f"w{index}.txt").write_text("abcabc\n" * 20)
     validation = split_documents(find_documents(corpus), 0.1)[1][0]
     validation.path.write_text("abcxyz\n" * 20)  # x, y, z never occur in training: [UNK] there
-    data = ready_text_data(str(corpus), tokenizer=CharacterTokenizer(), block_length=8, val_fraction=0.1)
+    data = ready_text_data(str(corpus), tokenizer=CharacterTokenizer(), max_length=8, val_fraction=0.1)
     split = data.splits["validation"]
     assert split.characters == 140 and split.tokens == 141  # + [EOS]
     tokens = np.asarray(data.tokens[split.start : split.end])
@@ -135,7 +135,7 @@ def test_single_document_counts_its_validation_characters(tmp_path, choice):
     path = tmp_path / "one.txt"
     text = "".join(f"Line {i}: the cat sat on mat {i * i}.\n" for i in range(400))
     path.write_text(text)
-    data = ready_text_data(str(path), tokenizer=choice, block_length=16, val_fraction=0.1)
+    data = ready_text_data(str(path), tokenizer=choice, max_length=16, val_fraction=0.1)
     train, validation = data.splits["train"], data.splits["validation"]
     assert train.end == validation.start and train.characters + validation.characters == len(text)
     tail = data.tokenizer.backend_tokenizer.decode(
@@ -146,13 +146,13 @@ def test_single_document_counts_its_validation_characters(tmp_path, choice):
 
 
 def test_a_cache_of_an_older_format_is_rebuilt(small_corpus, tmp_path):
-    data = ready_text_data(str(small_corpus), block_length=64, cache_dir=str(tmp_path / "cache"))
+    data = ready_text_data(str(small_corpus), max_length=64, cache_dir=str(tmp_path / "cache"))
     meta_path = data.cache / "meta.json"
     meta = json.loads(meta_path.read_text())
     assert meta["format"] == FORMAT_VERSION
     meta.pop("format")  # as written before the format was versioned
     meta["splits"]["validation"]["scored_tokens"] = 1
     meta_path.write_text(json.dumps(meta))
-    again = ready_text_data(str(small_corpus), block_length=64, cache_dir=str(tmp_path / "cache"))
+    again = ready_text_data(str(small_corpus), max_length=64, cache_dir=str(tmp_path / "cache"))
     assert json.loads(meta_path.read_text())["format"] == FORMAT_VERSION
     assert again.splits["validation"].scored_tokens == data.splits["validation"].scored_tokens > 1

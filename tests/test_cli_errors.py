@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO
 
 from discrete_diff.cli import main
 
@@ -56,7 +55,7 @@ def tiny(corpus, *extra):
     return [
         "train",
         "--config",
-        str(REPO / "configs/tiny.yaml"),
+        "tiny",
         "--data.init_args.corpus",
         str(corpus),
         *extra,
@@ -69,7 +68,7 @@ def tiny(corpus, *extra):
         (None, ["missing.txt", "corpus not found"]),
         (b"", ["missing.txt", "holds no text"]),
         (b"ok\n\xff\xfe broken\n", ["missing.txt", "not UTF-8", "offset 3"]),
-        (b"too short\n", ["missing.txt", "shorter than one block", "block_length=64"]),
+        (b"too short\n", ["missing.txt", "shorter than one window", "max_length=64"]),
     ],
     ids=["missing", "empty", "not-utf8", "short"],
 )
@@ -83,7 +82,7 @@ def test_bad_corpus(tmp_path, cli_env, in_process, content, fragments):
 
 def test_unknown_config_key(tmp_path, in_process, small_corpus):
     config = tmp_path / "bad.yaml"
-    config.write_text((REPO / "configs/tiny.yaml").read_text() + "frobnicate: 3\n")
+    config.write_text("include: tiny\nfrobnicate: 3\n")
     assert_user_error(in_process(["train", "--config", str(config)]), "frobnicate")
 
 

@@ -37,7 +37,7 @@ def test_parquet_rows_are_documents_with_labels_streamed_batch_by_batch(tmp_path
 def test_save_to_disk_folder_trains_a_data_module_like_text_files(tmp_path):
     folder = tmp_path / "saved"
     datasets.Dataset.from_dict({"text": TEXTS, "label": LABELS}).save_to_disk(str(folder))
-    data = ready_text_data(str(folder), tokenizer=CharacterTokenizer(), block_length=16, label_field="label")
+    data = ready_text_data(str(folder), tokenizer=CharacterTokenizer(), max_length=16, label_field="label")
     documents = find_documents(folder, label_field="label")
     assert [d.label for d in documents] == LABELS and data.cache.parent.parent == folder
     train, validation = split_documents(documents, 0.1)

@@ -33,12 +33,12 @@ def inputs(tmp_path_factory):
     (data / "hemopexin/alignments").mkdir(parents=True)
     (data / "hemopexin/sequences.faa").write_text(fasta_text(family))
     (data / "hemopexin/alignments/family.afa").write_text(fasta_text(family))
-    tiny = ["--config", str(REPO / "configs/tiny.yaml"), "--data.init_args.corpus", str(corpus)]
+    tiny = ["--config", "tiny", "--data.init_args.corpus", str(corpus)]
     teacher = train(root / "teacher", *tiny, "--trainer.max_steps", "10")
     causal = ["--model.objective", "discrete_diff.objectives.Autoregressive"]
     judge = train(root / "judge", *tiny, "--trainer.max_steps", "10", *causal)
     protein = train(
-        root / "protein", "--config", str(REPO / "configs/hemopexin.yaml"), "--data.init_args.data_dir", str(data),
+        root / "protein", "--config", "hemopexin", "--data.init_args.data_dir", str(data),
         "--trainer.max_steps", "4", "--trainer.val_check_interval", "4", "--trainer.precision", "32-true",
         "--trainer.max_time", "null", "--model.network.d_model", "16", "--model.network.n_layers", "1",
         "--model.network.n_heads", "2",

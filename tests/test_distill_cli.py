@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, sonnet_corpus
+from conftest import sonnet_corpus
 
 from discrete_diff.checkpoint_format import WEIGHTS_PREFIX
 from discrete_diff.cli import main
+from discrete_diff.commands.config_files import config_names
 from discrete_diff.commands.distill import DistillCLI
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.generation import generate
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def tiny(corpus: Path, out: Path, *extra: str) -> list[str]:
     return [
-        "--config", str(REPO / "configs/tiny.yaml"), "--data.init_args.corpus", str(corpus),
+        "--config", "tiny", "--data.init_args.corpus", str(corpus),
         "--trainer.logger.init_args.save_dir", str(out), "--trainer.enable_progress_bar", "false", *extra,
     ]  # fmt: skip
 
@@ -164,12 +165,10 @@ def test_teacher_of_another_vocabulary_is_refused(teacher, tmp_path, capsys):
     assert error.count("\n") == 1 and "its vocabulary" in error and "is not the data's" in error
 
 
-@pytest.mark.parametrize("config", sorted(p.name for p in (REPO / "configs" / "distill").glob("*.yaml")))
+@pytest.mark.parametrize("config", [name for name in config_names() if name.startswith("distill/")])
 def test_every_distill_config_parses(config, capsys):
     with pytest.raises(SystemExit) as done:
-        main(
-            ["distill", "--config", str(REPO / "configs" / "distill" / config), "--teacher", "t.ckpt", "--print_config"]
-        )
+        main(["distill", "--config", config, "--teacher", "t.ckpt", "--print_config"])
     assert done.value.code in (0, None)
     printed = capsys.readouterr().out
     assert "teacher: t.ckpt" in printed and "final_steps:" in printed and "class_path" in printed

@@ -4,8 +4,10 @@ load as the current format and compute exactly what they computed then."""
 import torch
 from conftest import SONNETS
 from einops import rearrange
+from tiny_checkpoints import text_checkpoint
 
 from discrete_diff.checkpoint_format import CHECKPOINT_KEY
+from discrete_diff.cli import main
 from discrete_diff.denoiser import Bidirectional, DenoiserInput
 from discrete_diff.inference import load_model
 from discrete_diff.inference.formats import interleaved_to_half_split
@@ -80,3 +82,21 @@ def test_the_conversion_is_a_permutation_that_changes_every_layer_but_nothing_el
             assert torch.equal(converted[key].sort(0).values, value.sort(0).values)  # rows permuted, none lost
         else:
             assert converted[key] is value
+
+
+def test_a_format_2_text_checkpoint_recording_block_length_evaluates_on_its_recorded_data(tmp_path, capsys):
+    """Format 2 recorded the text window as the data module's `block_length`; evaluation rebuilds the data module
+    from the recorded arguments, which now say `max_length`."""
+    checkpoint = torch.load(text_checkpoint(tmp_path), weights_only=True)
+    meta = checkpoint[CHECKPOINT_KEY]
+    init = meta["data"]["datamodule"]["init_args"]
+    init["block_length"] = init.pop("max_length")
+    meta["format_version"] = 2
+    torch.save(checkpoint, tmp_path / "format2.ckpt")
+
+    model = load_model(tmp_path / "format2.ckpt")
+    assert model.data["datamodule"]["init_args"]["max_length"] == 64
+    assert "block_length" not in model.data["datamodule"]["init_args"]
+    argv = ["eval", "--checkpoint", str(tmp_path / "format2.ckpt"), "--use-recorded-data", "--max-batches", "1"]
+    assert main(argv) == 0
+    assert "bits" in capsys.readouterr().out

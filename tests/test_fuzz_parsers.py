@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from discrete_diff.cli import main
+from discrete_diff.commands.config_files import load_config
 from discrete_diff.errors import UserInputError
 from discrete_diff.protein.fasta import FastaPolicy, read_fasta
 from discrete_diff.protein.tokenizer import AMBIGUOUS, CANONICAL_AMINO_ACIDS
@@ -164,7 +165,7 @@ def test_jsonl_corpus_reads_or_says_what_is_wrong(scratch, data, label_field):
 
 # --- the training config ---------------------------------------------------------------------------------------
 
-TINY = yaml.safe_load((REPO / "configs" / "tiny.yaml").read_text())
+TINY = load_config("tiny")
 SCALAR = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=10)
 VALUE = st.recursive(
     SCALAR,

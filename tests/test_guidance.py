@@ -14,11 +14,11 @@ from discrete_diff.denoiser import Bidirectional, DenoiserInput, select_scored
 from discrete_diff.errors import InvalidArgument
 from discrete_diff.sampling import (
     Ancestral,
-    Blocks,
     ConfidenceUnmasking,
     FirstHitting,
     Guidance,
     Remasking,
+    Spans,
     run_sampler,
 )
 from discrete_diff.sampling.block_diffusion import generate_blocks
@@ -170,7 +170,7 @@ def test_guided_samples_move_toward_the_label_as_predicted():
     assert 0.5 * float((closed_form(conditional, unconditional, 3.0) - conditional).abs().sum()) > TV_BOUND
 
 
-STRATEGIES = [Ancestral(), FirstHitting(), Remasking(eta=0.2), ConfidenceUnmasking(), Blocks(Ancestral(), 2)]
+STRATEGIES = [Ancestral(), FirstHitting(), Remasking(eta=0.2), ConfidenceUnmasking(), Spans(Ancestral(), 2)]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: type(s).__name__)
@@ -250,7 +250,7 @@ def guided_chain(toys, weights, w: float) -> torch.Tensor:
 
 
 def test_block_diffusion_guidance_draws_the_guided_chain(toys):
-    """Blocks of one token: each block is one guided next-token draw, so samples follow the product of guided
+    """Spans of one token: each span is one guided next-token draw, so samples follow the product of guided
     conditionals; the cache holds the context once per pass, each under its own label."""
     toys, weights = toys
     w = 1.5

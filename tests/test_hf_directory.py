@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, sonnet_corpus
+from conftest import sonnet_corpus
 from safetensors.torch import load_file
 from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
@@ -47,7 +47,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("hf")
     corpus = root / "corpus"
     sonnet_corpus(corpus)
-    args = ["--config", str(REPO / "configs/tiny.yaml"), "--data.init_args.corpus", str(corpus)]
+    args = ["--config", "tiny", "--data.init_args.corpus", str(corpus)]
     args += ["--trainer.logger.init_args.save_dir", str(root), "--trainer.enable_progress_bar", "false"]
     args += ["--trainer.max_steps", "4", "--trainer.val_check_interval", "2"]
     cli = build_cli(args)

@@ -67,7 +67,7 @@ def bert_run(tmp_path_factory):
   init_args:
     corpus: {corpus}
     tokenizer: {{class_path: discrete_diff.text.tokenizers.PretrainedTokenizer, init_args: {{path: {model_dir}}}}}
-    block_length: 32
+    max_length: 32
     batch_size: 8"""
     return (*fine_tune(tmp, model_dir, data), model_dir)
 

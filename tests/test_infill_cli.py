@@ -75,10 +75,10 @@ def test_sample_takes_a_strategy_and_filters(text_checkpoint, tmp_path):
         assert main(argv) == 0
         return out.read_text().split("=== sample_")[1:]
 
-    blocks = ["--strategy", "blocks", "--inner-strategy", "first-hitting", "--block-length", "8", "--top-p", "0.9"]
-    first = samples(*blocks)
+    spans = ["--strategy", "spans", "--inner-strategy", "first-hitting", "--span-length", "8", "--top-p", "0.9"]
+    first = samples(*spans)
     assert len(first) == 3 and all(len(s.split("===\n", 1)[1]) <= 33 for s in first)  # [EOS] decodes to nothing
-    assert samples(*blocks) == first
+    assert samples(*spans) == first
     assert samples("--strategy", "ancestral") != first
 
 

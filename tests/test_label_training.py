@@ -5,12 +5,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, SONNETS
+import yaml
+from conftest import SONNETS
 from hf_tiny import esm_directory, fasta_file, finetune_config
 from tiny_checkpoints import PROTEINS, train
 
 from discrete_diff.batch import Batch
 from discrete_diff.cli import main
+from discrete_diff.commands.config_files import CONFIG_DIR, load_config
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.models import Transformer, TransformerConfig
 from discrete_diff.text.labels import read_label_csv
@@ -54,7 +56,7 @@ def test_unlabelled_data_trains_exactly_as_without_label_dropout(tmp_path, small
     """label_dropout has no effect without labels: the same seed gives the same weights, and no label embedding."""
     data = [
         "  class_path: discrete_diff.training.text_data.TextDataModule",
-        f"  init_args: {{corpus: {small_corpus}, block_length: 64, batch_size: 8}}",
+        f"  init_args: {{corpus: {small_corpus}, max_length: 64, batch_size: 8}}",
     ]
     weights = []
     for rate in ("0.0", "0.5"):
@@ -83,7 +85,7 @@ def test_a_pretrained_masked_lm_refuses_labelled_data(tmp_path, capsys):
 
 
 def test_the_genre_table_labels_the_42_works_in_four_genres():
-    genres = read_label_csv(REPO / "configs/shakespeare_genres.csv")
+    genres = read_label_csv(CONFIG_DIR / "shakespeare_genres.csv")
     assert len(genres) == 42 and all(name.endswith("_gut.txt") for name in genres)
     assert sorted(set(genres.values())) == ["comedy", "history", "poetry", "tragedy"]
     assert genres["hamlet_gut.txt"] == "tragedy" and genres["sonnets_gut.txt"] == "poetry"
@@ -97,11 +99,12 @@ def test_a_resumed_labelled_run_drops_the_same_labels(tmp_path):
     for index, genre in enumerate(["comedy", "comedy", "tragedy", "tragedy"]):
         (corpus / genre).mkdir(parents=True, exist_ok=True)
         (corpus / genre / f"w{index}.txt").write_text(SONNETS[index * 50 :] * 4)
-    head = (REPO / "configs/tiny.yaml").read_text().split("\ndata:")[0]
-    every_four = "      init_args: {every_n_train_steps: 4, save_top_k: -1, filename: '{step}'}"
-    head = head.replace("  callbacks:\n", f"  callbacks:\n    - class_path: {CHECKPOINTS}\n{every_four}\n")
+    every_four = {"every_n_train_steps": 4, "save_top_k": -1, "filename": "{step}"}
+    every_four = {"class_path": CHECKPOINTS, "init_args": every_four}
+    callbacks = [every_four, *load_config("tiny")["trainer"]["callbacks"]]
     config = tmp_path / "config.yaml"
-    config.write_text("\n".join([head, "  label_dropout: 0.5", "data:", DATA.format(corpus=corpus)]))
+    overlay = yaml.safe_dump({"include": "tiny", "trainer": {"callbacks": callbacks}, "model": {"label_dropout": 0.5}})
+    config.write_text("\n".join([overlay, "data:", DATA.format(corpus=corpus)]))
 
     def run(name: str, resume: str | None = None) -> Path:
         args = [
@@ -129,4 +132,4 @@ def test_a_resumed_labelled_run_drops_the_same_labels(tmp_path):
 
 CHECKPOINTS = "lightning.pytorch.callbacks.ModelCheckpoint"
 DATA = """  class_path: discrete_diff.training.text_data.TextDataModule
-  init_args: {{corpus: {corpus}, block_length: 64, batch_size: 4, label_folders: true}}"""
+  init_args: {{corpus: {corpus}, max_length: 64, batch_size: 4, label_folders: true}}"""

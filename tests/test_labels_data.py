@@ -61,7 +61,7 @@ def test_sub_folders_label_text_files_and_every_block_carries_its_label(tmp_path
         letters = ALPHABETS[name.split("/")[0]]
         (corpus / name).parent.mkdir(parents=True, exist_ok=True)
         (corpus / name).write_text("".join(letters[i % len(letters)] for i in range(size)))
-    data = ready_text_data(str(corpus), tokenizer=CharacterTokenizer(), block_length=16, label_folders=True,
+    data = ready_text_data(str(corpus), tokenizer=CharacterTokenizer(), max_length=16, label_folders=True,
                            val_fraction=0.3)  # fmt: skip
     names = data.label_vocabulary().names
     assert names == ("comedy", "poetry", "tragedy") and data.description()["labels"] == list(names)
@@ -77,7 +77,7 @@ def test_a_csv_labels_files_and_a_relative_one_is_found_in_the_corpus_folder(tmp
     corpus = tmp_path / "corpus"
     write_works(corpus, ["a.txt", "b.txt", "sub/c.txt"])
     (corpus / "labels.csv").write_text("file,label\na.txt,x\nb.txt,y\nsub/c.txt,x\n")
-    data = ready_text_data(str(corpus), block_length=32, label_csv="labels.csv")
+    data = ready_text_data(str(corpus), max_length=32, label_csv="labels.csv")
     assert data.label_vocabulary().names == ("x", "y")
     labels, _ = batch_labels(data)
     assert set(labels.tolist()) <= {0, 1}
@@ -86,16 +86,16 @@ def test_a_csv_labels_files_and_a_relative_one_is_found_in_the_corpus_folder(tmp
 def test_relabelling_rebuilds_the_cache_and_an_unlabelled_corpus_keeps_its_key(tmp_path):
     corpus = tmp_path / "corpus"
     write_works(corpus, ["a.txt", "b.txt", "c.txt"])
-    plain = ready_text_data(str(corpus), block_length=32)
-    again = ready_text_data(str(corpus), block_length=32, label_field=None)
+    plain = ready_text_data(str(corpus), max_length=32)
+    again = ready_text_data(str(corpus), max_length=32, label_field=None)
     assert plain.cache == again.cache and plain.label_vocabulary() is None
     # The key an unlabelled corpus always had (content, tokenizer, split): existing caches stay valid.
     key = f"{corpus_fingerprint(find_documents(corpus))}|{CharacterTokenizer().describe()}|0.1"
     assert plain.cache.name == hashlib.sha256(key.encode()).hexdigest()[:20]
     (tmp_path / "one.csv").write_text("a.txt,x\nb.txt,y\nc.txt,x\n")
     (tmp_path / "two.csv").write_text("a.txt,x\nb.txt,x\nc.txt,y\n")
-    one = ready_text_data(str(corpus), block_length=32, label_csv=str(tmp_path / "one.csv"))
-    two = ready_text_data(str(corpus), block_length=32, label_csv=str(tmp_path / "two.csv"))
+    one = ready_text_data(str(corpus), max_length=32, label_csv=str(tmp_path / "one.csv"))
+    two = ready_text_data(str(corpus), max_length=32, label_csv=str(tmp_path / "two.csv"))
     assert len({plain.cache, one.cache, two.cache}) == 3
 
 
@@ -103,7 +103,7 @@ def test_jsonl_labels_reach_the_batches(tmp_path):
     path = tmp_path / "corpus.jsonl"
     records = [{"text": SONNETS[i * 40 : i * 40 + 300], "genre": "ab"[i % 2]} for i in range(12)]
     path.write_text("".join(json.dumps(record) + "\n" for record in records))
-    data = ready_text_data(str(path), block_length=32, label_field="genre", val_fraction=0.2)
+    data = ready_text_data(str(path), max_length=32, label_field="genre", val_fraction=0.2)
     labels, _ = batch_labels(data)
     assert data.label_vocabulary().names == ("a", "b") and set(labels.tolist()) == {0, 1}
 
@@ -130,7 +130,7 @@ def test_bad_label_sources_are_one_line_errors(tmp_path, files, options, message
     if "csv" in options:
         (corpus / "labels.csv").write_text(options.pop("csv"))
     with pytest.raises(UserInputError, match=message):
-        ready_text_data(str(corpus), block_length=32, **options)
+        ready_text_data(str(corpus), max_length=32, **options)
 
 
 FAMILY_A = [

@@ -1,6 +1,6 @@
 """Configs and checkpoints written before the data modules moved to the training layer still load."""
 
-from conftest import REPO, sonnet_corpus
+from conftest import sonnet_corpus
 
 from discrete_diff.commands.train import build_cli
 from discrete_diff.specs import build
@@ -14,9 +14,8 @@ OLD_PROTEIN = "discrete_diff.protein.datamodule.ProteinDataModule"
 
 def test_a_config_naming_the_old_text_data_module_trains_the_current_one(tmp_path):
     corpus = sonnet_corpus(tmp_path / "corpus")
-    head = (REPO / "configs/tiny.yaml").read_text().split("\ndata:")[0]
-    data = [f"  class_path: {OLD_TEXT}", f"  init_args: {{corpus: {corpus}, block_length: 32, batch_size: 4}}"]
-    (tmp_path / "old.yaml").write_text("\n".join([head, "data:", *data]))
+    data = [f"  class_path: {OLD_TEXT}", f"  init_args: {{corpus: {corpus}, max_length: 32, batch_size: 4}}"]
+    (tmp_path / "old.yaml").write_text("\n".join(["include: tiny", "data:", *data]))
     cli = build_cli(["--config", str(tmp_path / "old.yaml"), "--trainer.logger.init_args.save_dir", str(tmp_path)])
     assert type(cli.datamodule) is TextDataModule
     assert cli.config["data"]["class_path"] == "discrete_diff.training.text_data.TextDataModule"

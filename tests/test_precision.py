@@ -21,3 +21,17 @@ def test_native_bf16_only_with_bf16_instructions():
     assert not native_bf16(AVX512_ONLY)
     assert not native_bf16(ZEN2)
     assert not native_bf16(NEOVERSE_N1)
+
+
+def test_a_config_without_precision_trains_at_this_machines_choice(tmp_path):
+    from conftest import sonnet_corpus
+
+    from discrete_diff.commands.train import build_cli
+    from discrete_diff.training.precision import fastest_precision
+
+    corpus = sonnet_corpus(tmp_path / "corpus")
+    common = ["--data.init_args.corpus", str(corpus), "--trainer.logger.init_args.save_dir", str(tmp_path)]
+    chosen = build_cli(["--config", "shakespeare_char", *common])
+    assert chosen.config["trainer"]["precision"] == fastest_precision()
+    stated = build_cli(["--config", "tiny", *common])  # tiny says 32-true: a config that states it decides
+    assert stated.config["trainer"]["precision"] == "32-true"

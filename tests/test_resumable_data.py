@@ -2,7 +2,6 @@
 the batch a checkpoint recorded."""
 
 import pytest
-from conftest import REPO
 
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.errors import UserInputError
@@ -74,7 +73,7 @@ def test_a_checkpoint_after_an_epochs_last_batch_resumes_with_the_next_epoch():
 
 
 def test_a_split_too_small_for_one_batch_is_a_user_error(small_corpus):
-    data = TextDataModule(str(small_corpus), block_length=64, batch_size=10_000)
+    data = TextDataModule(str(small_corpus), max_length=64, batch_size=10_000)
     data.prepare_data()
     data.setup("fit")
     with pytest.raises(UserInputError, match="the train split makes 0 batches of data.batch_size, too few for 1"):
@@ -85,7 +84,7 @@ def test_a_split_too_small_for_one_batch_is_a_user_error(small_corpus):
 def test_overfitting_a_few_batches_takes_them_in_order(small_corpus, tmp_path):
     """Lightning's overfit_batches keeps an in-order sampler: the loop repeats the first batches of the split."""
     cli = build_cli(
-        ["--config", str(REPO / "configs/tiny.yaml"), "--data.init_args.corpus", str(small_corpus),
+        ["--config", "tiny", "--data.init_args.corpus", str(small_corpus),
          "--trainer.logger.init_args.save_dir", str(tmp_path), "--trainer.enable_progress_bar", "false",
          "--trainer.overfit_batches", "2", "--trainer.max_steps", "4"]
     )  # fmt: skip

@@ -99,7 +99,7 @@ def test_non_finite_training_stops_and_keeps_the_last_good_checkpoint(
         "init_args": {"step": 7 if hook == "start" else 10, "hook": hook},
     }
     args = [
-        "train", "--config", str(REPO / "configs/tiny.yaml"), "--data.init_args.corpus", str(module_corpus),
+        "train", "--config", "tiny", "--data.init_args.corpus", str(module_corpus),
         "--trainer.logger.init_args.save_dir", str(tmp_path), "--trainer.enable_progress_bar", "false",
         f"--trainer.callbacks+={poison}",
     ]  # fmt: skip

@@ -9,10 +9,10 @@ from toy import ExactDenoiser, ToyDistribution
 from discrete_diff.denoiser import DenoiserInput
 from discrete_diff.sampling import (
     Ancestral,
-    Blocks,
     ConfidenceUnmasking,
     FirstHitting,
     Remasking,
+    Spans,
     TopTwoMargin,
     run_sampler,
 )
@@ -77,7 +77,7 @@ EXACT = {
     "confidence-one-per-step": (ConfidenceUnmasking(reveals_per_step=1), 1),
     "confidence-margin-one-per-step": (ConfidenceUnmasking(TopTwoMargin(), reveals_per_step=1), 1),
     "remasking-128": (Remasking(eta=0.1), 128),
-    "blocks-first-hitting": (Blocks(FirstHitting(), block_length=2), 1),
+    "spans-first-hitting": (Spans(FirstHitting(), span_length=2), 1),
 }
 
 

@@ -11,12 +11,12 @@ from discrete_diff.models.transformer import Transformer, TransformerConfig
 from discrete_diff.sampling import (
     STRATEGIES,
     Ancestral,
-    Blocks,
     ConfidenceUnmasking,
     FirstHitting,
     NegativeEntropy,
     Remasking,
     SamplingSettings,
+    Spans,
     TopTwoMargin,
     run_sampler,
     strategy_named,
@@ -32,9 +32,9 @@ STRATEGY_CASES = {
     "confidence-margin-k3": ConfidenceUnmasking(TopTwoMargin(), reveals_per_step=3),
     "confidence-entropy": ConfidenceUnmasking(NegativeEntropy()),
     "remasking": Remasking(eta=0.2),
-    "blocks-ancestral": Blocks(Ancestral(), block_length=8),
-    "blocks-first-hitting": Blocks(FirstHitting(), block_length=8),
-    "blocks-confidence": Blocks(ConfidenceUnmasking(), block_length=8),
+    "spans-ancestral": Spans(Ancestral(), span_length=8),
+    "spans-first-hitting": Spans(FirstHitting(), span_length=8),
+    "spans-confidence": Spans(ConfidenceUnmasking(), span_length=8),
 }
 FILTER_CASES = {
     "none": {},
@@ -106,9 +106,9 @@ def test_network_calls_are_as_promised(network, blanks):
     tokens, steps = one_row(blanks), 8
     calls = {case: sample(network, case, tokens=tokens, steps=steps).network_calls for case in STRATEGY_CASES}
     assert calls["first-hitting"] == blanks
-    assert calls["blocks-first-hitting"] == blanks
+    assert calls["spans-first-hitting"] == blanks
     assert calls["ancestral"] <= min(steps, blanks)
-    assert calls["blocks-ancestral"] <= min(steps, blanks)
+    assert calls["spans-ancestral"] <= min(steps, blanks)
     # Confidence spreads the blanks evenly: every step reveals at least one until none are left.
     assert calls["confidence-max-prob"] == min(steps, blanks)
     assert calls["confidence-margin-k3"] == math.ceil(blanks / 3)
@@ -124,8 +124,8 @@ def test_caching_changes_nothing_but_the_number_of_calls(network):
 
 
 def test_caching_changes_no_sample_of_a_single_row(network):
-    """Blocks finish early, so the cached run skips steps that the plain run takes: both must draw the same."""
-    for case in ("blocks-ancestral", "ancestral", "blocks-confidence", "blocks-first-hitting"):
+    """Spans finish early, so the cached run skips steps that the plain run takes: both must draw the same."""
+    for case in ("spans-ancestral", "ancestral", "spans-confidence", "spans-first-hitting"):
         for seed in range(50):
             tokens = prompt(batch=1, seed=seed)[0]
             cached = sample(network, case, tokens=tokens, seed=seed, steps=40)
@@ -134,7 +134,7 @@ def test_caching_changes_no_sample_of_a_single_row(network):
 
 
 @pytest.mark.parametrize("schedule", [LinearSchedule(), LogLinearSchedule(0.0), PolynomialSchedule(2.0)], ids=repr)
-@pytest.mark.parametrize("case", ["remasking", "ancestral", "first-hitting", "blocks-ancestral"])
+@pytest.mark.parametrize("case", ["remasking", "ancestral", "first-hitting", "spans-ancestral"])
 def test_schedules_that_end_fully_masked_sample(network, case, schedule):
     """alpha(1) = 0: nothing is revealed at t = 1, and no step divides by it."""
     tokens, blanks = prompt()
@@ -176,8 +176,8 @@ def test_unknown_strategies_options_and_bad_values_are_refused():
         Remasking(eta=1.5)
     with pytest.raises(InvalidArgument, match="reveals_per_step must be at least 1"):
         ConfidenceUnmasking(reveals_per_step=0)
-    with pytest.raises(InvalidArgument, match="inner cannot be Blocks"):
-        Blocks(Blocks())
+    with pytest.raises(InvalidArgument, match="inner cannot be Spans"):
+        Spans(Spans())
 
 
 @pytest.mark.parametrize("case", STRATEGY_CASES)

@@ -39,7 +39,7 @@ def test_split_holds_out_whole_documents_deterministically(tmp_path):
 
 
 def test_blocks_come_from_the_cached_memory_map(small_corpus):
-    data = ready_text_data(str(small_corpus), tokenizer=CharacterTokenizer(), block_length=64, batch_size=4)
+    data = ready_text_data(str(small_corpus), tokenizer=CharacterTokenizer(), max_length=64, batch_size=4)
     assert isinstance(data.tokens, np.memmap)
     text = "".join("".join(d.chunks()) for d in find_documents(small_corpus))
     assert data.splits["train"].tokens + data.splits["validation"].tokens == len(text) + 4  # one [EOS] per work
@@ -53,7 +53,7 @@ def test_blocks_come_from_the_cached_memory_map(small_corpus):
 
 
 def test_blocks_read_from_the_file_equal_the_memory_map_in_every_worker(small_corpus):
-    data = ready_text_data(str(small_corpus), tokenizer=CharacterTokenizer(), block_length=16, batch_size=4)
+    data = ready_text_data(str(small_corpus), tokenizer=CharacterTokenizer(), max_length=16, batch_size=4)
     split = data.splits["train"]
     count = split.tokens // 16
     expected = torch.from_numpy(data.tokens[split.start : split.start + count * 16].astype(np.int64)).view(-1, 16)
@@ -67,23 +67,21 @@ def test_blocks_read_from_the_file_equal_the_memory_map_in_every_worker(small_co
 
 def test_cache_is_reused_and_keyed_by_content_and_tokenizer(small_corpus, tmp_path):
     cache = tmp_path / "cache"
-    first = ready_text_data(str(small_corpus), block_length=64, cache_dir=str(cache))
+    first = ready_text_data(str(small_corpus), max_length=64, cache_dir=str(cache))
     stamp = (first.cache / "tokens.bin").stat().st_mtime_ns
-    again = ready_text_data(str(small_corpus), block_length=64, cache_dir=str(cache))
+    again = ready_text_data(str(small_corpus), max_length=64, cache_dir=str(cache))
     assert again.cache == first.cache and (again.cache / "tokens.bin").stat().st_mtime_ns == stamp
-    bpe = ready_text_data(
-        str(small_corpus), tokenizer=ByteLevelBPETokenizer(300), block_length=64, cache_dir=str(cache)
-    )
+    bpe = ready_text_data(str(small_corpus), tokenizer=ByteLevelBPETokenizer(300), max_length=64, cache_dir=str(cache))
     assert bpe.cache != first.cache and bpe.tokens_per_unit() < 0.8
     (small_corpus / "work_0.txt").write_text("Changed text.\n" * 200)
-    changed = ready_text_data(str(small_corpus), block_length=64, cache_dir=str(cache))
+    changed = ready_text_data(str(small_corpus), max_length=64, cache_dir=str(cache))
     assert changed.cache != first.cache
 
 
 def test_single_file_corpus_splits_its_tail(tmp_path):
     path = tmp_path / "one.txt"
     path.write_text("abcdefghij" * 100)
-    data = ready_text_data(str(path), block_length=16, val_fraction=0.1)
+    data = ready_text_data(str(path), max_length=16, val_fraction=0.1)
     assert data.splits["validation"].tokens == 101 and data.splits["train"].end == data.splits["validation"].start
 
 
@@ -93,7 +91,7 @@ def test_single_file_corpus_splits_its_tail(tmp_path):
         (None, "corpus not found"),
         (b"", "holds no text"),
         (b"caf\xe9 au lait\n", "not UTF-8 text \\(invalid byte at offset 3\\)"),
-        (b"short\n", "shorter than one block"),
+        (b"short\n", "shorter than one window"),
     ],
 )
 def test_bad_corpora_are_named_user_errors(tmp_path, content, message):
@@ -101,7 +99,7 @@ def test_bad_corpora_are_named_user_errors(tmp_path, content, message):
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(UserInputError, match=message) as error:
-        ready_text_data(str(path), block_length=64)
+        ready_text_data(str(path), max_length=64)
     assert "corpus.txt" in str(error.value)
 
 
@@ -109,7 +107,7 @@ def test_bad_jsonl_records_name_the_line(tmp_path):
     path = tmp_path / "c.jsonl"
     path.write_text('{"text": "ok"}\n{"body": "no text field"}\n')
     with pytest.raises(UserInputError, match="c.jsonl:2: record has no string field 'text'"):
-        ready_text_data(str(path), block_length=4)
+        ready_text_data(str(path), max_length=4)
     path.write_text('{"text": "ok"}\n{broken\n')
     with pytest.raises(UserInputError, match="c.jsonl:2: invalid JSON"):
-        ready_text_data(str(path), block_length=4)
+        ready_text_data(str(path), max_length=4)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, sonnet_corpus
+from conftest import sonnet_corpus
 
 from discrete_diff.cli import main
+from discrete_diff.commands.config_files import config_names
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.denoiser import Bidirectional, DenoiserInput
 from discrete_diff.generation import generate
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.slow  # trains models or runs subprocesses
 def tiny_args(corpus: Path, out: Path, *extra: str) -> list[str]:
     return [
         "--config",
-        str(REPO / "configs/tiny.yaml"),
+        "tiny",
         "--data.init_args.corpus",
         str(corpus),
         "--trainer.logger.init_args.save_dir",
@@ -119,11 +120,11 @@ def test_resume_continues_from_the_saved_step(trained, tmp_path):
     assert min(steps) >= 60
 
 
-@pytest.mark.parametrize("config", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
+@pytest.mark.parametrize("config", [name for name in config_names() if not name.startswith("distill/")])
 def test_every_config_parses(config, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # nothing is read or written: the data modules only check their arguments
     with pytest.raises(SystemExit) as done:
-        main(["train", "--config", str(REPO / "configs" / config), "--print_config"])
+        main(["train", "--config", config, "--print_config"])
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "model:" in out and "trainer:" in out and "class_path" in out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import REPO, sonnet_corpus
+from conftest import sonnet_corpus
 
 from discrete_diff.commands.train import build_cli, fit
 
@@ -15,11 +15,10 @@ PROTEINS = ["MKVLAAGWWCEEKLRSTNPQDYHFMKVL", "GWWCAKLLKEEGRSTMKVLPQDNNHY", "ACDEF
 def train(
     tmp: Path, data_lines: list[str], steps: int = 10, model: list[str] | None = None, resume: str | None = None
 ) -> str:
-    """configs/tiny.yaml (2 layers x 32, at most 64 positions) with this data section (and `model` lines added to
-    the model section), resumed from `resume` if given; the last checkpoint."""
+    """The config `tiny` (2 layers x 32, at most 64 positions) with this data section (and these `model` lines),
+    resumed from `resume` if given; the last checkpoint."""
     config = tmp / "config.yaml"
-    head = (REPO / "configs/tiny.yaml").read_text().split("\ndata:")[0]
-    config.write_text("\n".join([head, *(model or []), "data:", *data_lines]))
+    config.write_text("\n".join(["include: tiny", *(["model:", *model] if model else []), "data:", *data_lines]))
     cli = build_cli(
         ["--config", str(config), "--trainer.max_steps", str(steps), "--trainer.logger.init_args.save_dir",
          str(tmp / "runs"), "--trainer.enable_progress_bar", "false", *(["--ckpt_path", resume] if resume else [])]
@@ -29,14 +28,14 @@ def train(
 
 
 def character_text_data(corpus: Path, *extra: str) -> list[str]:
-    """YAML lines of the tiny text models' data section: characters of `corpus` in blocks of 64; `extra`: more
+    """YAML lines of the tiny text models' data section: characters of `corpus` in windows of 64; `extra`: more
     init_args lines."""
     return [
         "  class_path: discrete_diff.training.text_data.TextDataModule",
         "  init_args:",
         f"    corpus: {corpus}",
         "    tokenizer: {class_path: discrete_diff.text.tokenizers.CharacterTokenizer}",
-        "    block_length: 64",
+        "    max_length: 64",
         "    batch_size: 8",
         *extra,
     ]

@@ -1,9 +1,9 @@
-"""`discrete-diff distill --teacher CKPT_OR_DIR --config C.yaml [--key value ...] [--ckpt_path LAST.ckpt]`.
+"""`discrete-diff distill --teacher CKPT_OR_DIR --config NAME_OR_PATH [--key value ...] [--ckpt_path LAST.ckpt]`.
 
 Self-distillation through time with `train`'s machinery (LightningCLI, Trainer, logging, checkpoints, resume): a
 student initialised from the teacher learns in one sampler step what the teacher does in two, over rounds that halve
 the step count (`model.start_steps` -> `model.final_steps`). Its checkpoints sample with the distilled step count by
-default. Settings: `discrete_diff.training.distillation.DistillationModule`; configs in configs/distill/.
+default. Settings: `discrete_diff.training.distillation.DistillationModule`; configs: `--config distill/NAME`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
 
@@ -23,7 +22,7 @@ PASSTHROUGH = True
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", default="configs/shakespeare_char.yaml", help="training config (default: %(default)s)"
+        "--config", default="shakespeare_char", help="training config: a packaged name or a path (default: %(default)s)"
     )
     parser.add_argument("--time-draws", type=int, default=8, help="time draws per sequence of the bound (default: 8)")
     parser.add_argument("--eval-batches", type=int, default=None, help="evaluate only this many batches (default: all)")
@@ -35,8 +34,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not Path(args.config).is_file():
-        raise UserInputError(f"--config {args.config}: file not found (run from the repository root)")
     started = time.perf_counter()
     cli = build_cli(["--config", args.config, *args.passthrough])
     fit(cli)

@@ -15,7 +15,7 @@ from ..sampling import CONFIDENCES, GUIDANCE_SCHEDULES, STRATEGIES, SamplingSett
 STRATEGY_OPTIONS = {
     "confidence": {"confidence": "confidence", "reveals_per_step": "reveals_per_step"},
     "remasking": {"remask_eta": "eta"},
-    "blocks": {"block_length": "block_length", "inner_strategy": "inner"},
+    "spans": {"span_length": "span_length", "inner_strategy": "inner"},
 }
 """Strategy name -> {option dest: the strategy dataclass field it sets}."""
 
@@ -39,9 +39,9 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--reveals-per-step", type=int, help="confidence strategy: reveal this many per step")
     group.add_argument("--remask-eta", type=float, help="remasking strategy: cap on the remasking probability")
-    group.add_argument("--block-length", type=int, help="blocks strategy: positions per block")
+    group.add_argument("--span-length", type=int, help="spans strategy: positions per span, filled left to right")
     group.add_argument(
-        "--inner-strategy", choices=sorted(set(STRATEGIES) - {"blocks"}), help="blocks strategy: fills each block"
+        "--inner-strategy", choices=sorted(set(STRATEGIES) - {"spans"}), help="spans strategy: fills each span"
     )
     group.add_argument(
         "--guidance-scale",
@@ -78,14 +78,14 @@ def settings_from_args(args: argparse.Namespace, defaults: SamplingSettings | No
     """SamplingSettings from the options over `defaults` (the model's: `TrainedModel.default_settings`); an option
     of a strategy that is not in use is refused."""
     name = args.strategy or "ancestral"
-    in_use = {name, (args.inner_strategy or "ancestral") if name == "blocks" else name}
+    in_use = {name, (args.inner_strategy or "ancestral") if name == "spans" else name}
     for owner, options in STRATEGY_OPTIONS.items():
         for dest in options:
             if getattr(args, dest) is not None and owner not in in_use:
                 raise UserInputError(f"--{dest.replace('_', '-')} applies to --strategy {owner}, not {name}")
-    if name == "blocks":
+    if name == "spans":
         inner = _strategy(args.inner_strategy or "ancestral", args)
-        strategy = strategy_named("blocks", inner=inner, **_own_fields("blocks", args))
+        strategy = strategy_named("spans", inner=inner, **_own_fields("spans", args))
     else:
         strategy = _strategy(name, args)
     given = {

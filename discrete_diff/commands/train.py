@@ -1,4 +1,4 @@
-"""`discrete-diff train --config CONFIG.yaml [--key value ...] [--ckpt_path LAST.ckpt]`: LightningCLI training."""
+"""`discrete-diff train --config NAME_OR_PATH [--key value ...] [--ckpt_path LAST.ckpt]`: LightningCLI training."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 from lightning.pytorch.callbacks import ThroughputMonitor
-from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
 
 from ..batch import Batch
@@ -16,9 +16,10 @@ from ..errors import UserInputError
 from ..inference import read_checkpoint
 from ..training.data import SequenceDataModule
 from ..training.module import DiffusionModule
+from ..training.precision import fastest_precision
 from ..training.resume import carry_over_metrics, run_folder_version
+from .config_files import expand_config_args
 from .config_loader import PARSER_MODE
-from .config_shape import check_option_groups
 
 NAME = "train"
 HELP = "train a model from a YAML config (LightningCLI: any Trainer, model or data option can be overridden)"
@@ -50,10 +51,6 @@ class TrainCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--ckpt_path", type=str | None, default=None, help="resume training from this checkpoint")
 
-    def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
-        check_option_groups(args)
-        super().parse_arguments(parser, args)
-
     def before_instantiate_classes(self) -> None:
         """Check the resume path before building anything, so the error is the only thing printed; a run resumed
         from a checkpoint in its own log folder logs on into that folder."""
@@ -77,6 +74,7 @@ def build_cli(
 ) -> TrainCLI:
     """Parse and instantiate (model, data, trainer) without running; raises ArgumentError on bad config.
 
+    Each `--config` is a packaged config's name or a path, composed from its includes (config_files).
     `distill` passes its own CLI and module classes: one parser, one Trainer set-up, one loop for both."""
     # The seed is in the config; its log line would only stand between a user and an error message.
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
@@ -89,12 +87,13 @@ def build_cli(
             model_class=model_class,
             datamodule_class=SequenceDataModule,
             subclass_mode_data=True,
-            args=args,
+            args=expand_config_args(args),
             run=False,
             parser_kwargs={"exit_on_error": False, "prog": prog, "parser_mode": PARSER_MODE},
             save_config_kwargs={"overwrite": True},
             trainer_defaults={
-                "callbacks": [ThroughputMonitor(batch_size_fn=batch_rows, length_fn=batch_tokens, separator="/")]
+                "callbacks": [ThroughputMonitor(batch_size_fn=batch_rows, length_fn=batch_tokens, separator="/")],
+                "precision": fastest_precision(),
             },
             load_from_checkpoint_support=False,  # it would pickle the parsed config into every checkpoint
         )

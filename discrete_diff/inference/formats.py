@@ -18,14 +18,21 @@ DATA_MODULE_DOMAINS = {"TextDataModule": "text", "ProteinDataModule": "protein"}
 
 
 def upgrade(meta: dict[str, Any], weights: dict[str, Tensor], source: str) -> tuple[dict[str, Any], dict[str, Tensor]]:
-    """Metadata and denoiser weights (prefix-free) in the current format; version 1 is converted exactly."""
+    """Metadata and denoiser weights (prefix-free) in the current format; older versions are converted exactly."""
     version = meta.get("format_version", 1)
     if version == FORMAT_VERSION:
         return meta, weights
-    if version != 1:
+    if not isinstance(version, int) or not 1 <= version < FORMAT_VERSION:
         raise UserInputError(f"{source}: format version {version} is newer than this library's {FORMAT_VERSION}")
-    log.warning("%s: format version 1, converted on load (re-export or retrain to skip the conversion)", source)
-    meta = dict(meta, format_version=FORMAT_VERSION, domain={"name": _domain_of(meta, source)})
+    log.warning("%s: format version %d, converted on load (re-export or retrain to skip it)", source, version)
+    if version == 1:
+        meta, weights = _from_version_1(meta, weights, source)
+    meta = dict(meta, format_version=FORMAT_VERSION, data=_data_keys_renamed(meta.get("data", {})))
+    return meta, weights
+
+
+def _from_version_1(meta: dict[str, Any], weights: dict[str, Tensor], source: str):
+    meta = dict(meta, domain={"name": _domain_of(meta, source)})
     network = dict(meta["network"])
     if "masked_lm" not in network:
         network.pop("causal", None)  # attention is chosen per call now, by the objective
@@ -33,6 +40,16 @@ def upgrade(meta: dict[str, Any], weights: dict[str, Tensor], source: str) -> tu
     meta["network"] = network
     meta["data"] = _window_recorded(meta.get("data", {}))
     return meta, weights
+
+
+def _data_keys_renamed(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 3 names the text data module's window `max_length`, as the protein one does; 1 and 2 `block_length`
+    (evaluation rebuilds the data module from these arguments)."""
+    spec = data.get("datamodule")
+    if not isinstance(spec, dict) or "block_length" not in spec.get("init_args", {}):
+        return data
+    init = {("max_length" if key == "block_length" else key): value for key, value in spec["init_args"].items()}
+    return dict(data, datamodule=dict(spec, init_args=init))
 
 
 def _window_recorded(data: dict[str, Any]) -> dict[str, Any]:

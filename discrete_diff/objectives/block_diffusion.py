@@ -46,7 +46,7 @@ class BlockDiffusion(Objective):
 
     def __init__(
         self,
-        block_size: int = 16,
+        block_size: int = 8,
         schedule: NoiseSchedule | None = None,
         antithetic: bool = True,
         t_min: float = 1e-3,

@@ -5,8 +5,8 @@ from .filters import BanTokens, LogitFilter, RepetitionPenalty, Temperature, Top
 from .guidance import GUIDANCE_SCHEDULES, Guidance
 from .loop import SamplingResult, StepCallback, run_sampler
 from .remasking import Remasking
-from .semi_autoregressive import Blocks
 from .settings import CONFIDENCES, STRATEGIES, SamplingSettings, strategy_named
+from .spans import Spans
 from .strategies import Ancestral, FirstHitting, SamplerContext, StepPlan, Strategy
 from .trajectory import Trajectory
 
@@ -16,7 +16,6 @@ __all__ = [
     "STRATEGIES",
     "Ancestral",
     "BanTokens",
-    "Blocks",
     "ConfidenceUnmasking",
     "FirstHitting",
     "Guidance",
@@ -28,6 +27,7 @@ __all__ = [
     "SamplerContext",
     "SamplingResult",
     "SamplingSettings",
+    "Spans",
     "StepCallback",
     "StepPlan",
     "Strategy",

@@ -15,7 +15,7 @@ from .confidence import ConfidenceUnmasking, MaxProbability, NegativeEntropy, To
 from .filters import BanTokens, LogitFilter, RepetitionPenalty, Temperature, TopK, TopP
 from .guidance import GUIDANCE_SCHEDULES
 from .remasking import Remasking
-from .semi_autoregressive import Blocks
+from .spans import Spans
 from .strategies import Ancestral, FirstHitting, Strategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
@@ -23,7 +23,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "first-hitting": FirstHitting,
     "confidence": ConfidenceUnmasking,
     "remasking": Remasking,
-    "blocks": Blocks,
+    "spans": Spans,
 }
 """Names users type (CLI, pipeline, web app) -> strategy classes."""
 

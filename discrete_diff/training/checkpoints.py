@@ -39,6 +39,7 @@ class LastCheckpoint(ModelCheckpoint):
 
     @property
     def state_key(self) -> str:
+        # Lightning's docs on callback state name this helper for subclasses; tests/test_lightning_private.py pins it.
         return self._generate_state_key(every_steps=self.every_steps, every_seconds=self.every_seconds)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -47,6 +48,8 @@ class LastCheckpoint(ModelCheckpoint):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         if not self._due(trainer):
             return
+        # No public API says whether the step that is ending validates; the epoch loop's own test is private
+        # (pinned by tests/test_lightning_private.py). Rebuilding it from Trainer settings would drift from Lightning.
         loop = trainer.fit_loop.epoch_loop
         if loop._should_check_val_fx(trainer.fit_loop._data_fetcher):
             self._after_validation = True
@@ -70,6 +73,8 @@ class LastCheckpoint(ModelCheckpoint):
         return trainer.strategy.broadcast(time.monotonic() - self._saved_at >= self.every_seconds)  # rank 0 decides
 
     def _save(self, trainer: L.Trainer) -> None:
+        # ModelCheckpoint's own protected steps (skip while sanity checking or after a save at this step; write and
+        # link last.ckpt): this subclass reuses them, as Lightning's periodic saves do, rather than copying them.
         if not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
             self._saved_at = time.monotonic()

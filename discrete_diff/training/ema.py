@@ -43,6 +43,9 @@ class ExponentialMovingAverage(WeightAveraging):
 
     def restart_from_average(self, pl_module: L.LightningModule) -> None:
         """Put the averaged weights into the module and average afresh from them, warm-up included: a new
-        distillation round trains towards a new target, and the last round's average would only lag behind."""
+        distillation round trains towards a new target, and the last round's average would only lag behind.
+
+        WeightAveraging offers no public way to reach or reset its average: its own private members are used
+        (pinned by tests/test_lightning_private.py)."""
         self._copy_average_to_current(pl_module)
         self._average_model.n_averaged.zero_()

@@ -1,4 +1,4 @@
-"""Text corpora as fixed-length blocks of a cached token file (documents joined with [EOS])."""
+"""Text corpora as fixed-length windows of a cached token file (documents joined with [EOS])."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def resolve_corpus(corpus: str, data_dir: str) -> Path:
 
 
 class TextDataModule(SequenceDataModule):
-    """Blocks of `block_length` tokens from a text corpus, tokenized once into a cached token file.
+    """Windows of `max_length` tokens from a text corpus, tokenized once into a cached token file (every window is
+    full: the name is the protein data module's and the network's, the most tokens a training example holds).
 
     The cache lives in `cache_dir` (default: `.discrete_diff_cache` beside the corpus) under a key made of
     the corpus content hash, the tokenizer and the split, so editing the corpus or the tokenizer rebuilds it.
@@ -51,7 +52,7 @@ class TextDataModule(SequenceDataModule):
         self,
         corpus: str = "shakespeare",
         tokenizer: TextTokenizer | None = None,
-        block_length: int = 256,
+        max_length: int = 256,
         batch_size: int = 32,
         val_fraction: float = 0.1,
         text_field: str = "text",
@@ -69,7 +70,7 @@ class TextDataModule(SequenceDataModule):
         super().__init__()
         self.init_args = {
             "corpus": corpus,
-            "block_length": block_length,
+            "max_length": max_length,
             "batch_size": batch_size,
             "val_fraction": val_fraction,
             "text_field": text_field,
@@ -79,14 +80,14 @@ class TextDataModule(SequenceDataModule):
             "cache_dir": cache_dir,
             "data_dir": data_dir,
         }
-        if block_length < 2:
-            raise UserInputError(f"data.block_length must be at least 2, got {block_length}")
+        if max_length < 2:
+            raise UserInputError(f"data.max_length must be at least 2, got {max_length}")
         if not 0.0 < val_fraction < 1.0:
             raise UserInputError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
         if batch_size < 1:
             raise UserInputError(f"data.batch_size must be positive, got {batch_size}")
         self.corpus = corpus
-        self.block_length = block_length
+        self.max_length = max_length
         self.batch_size = batch_size
         self.val_fraction = val_fraction
         self.text_field = text_field
@@ -137,10 +138,10 @@ class TextDataModule(SequenceDataModule):
         self.document_labels = load_document_labels(self.cache)
         self._domain = TextDomain(tokenizer_from_json(meta["tokenizer"]))
         for name, split in self.splits.items():
-            if split.tokens < self.block_length:
+            if split.tokens < self.max_length:
                 raise UserInputError(
-                    f"{root}: the {name} split has {split.tokens} tokens, shorter than one block "
-                    f"(data.block_length={self.block_length}); use a longer corpus or a shorter block"
+                    f"{root}: the {name} split has {split.tokens} tokens, shorter than one window "
+                    f"(data.max_length={self.max_length}); use a longer corpus or a shorter window"
                 )
 
     @property
@@ -162,8 +163,8 @@ class TextDataModule(SequenceDataModule):
         }
         description = {
             "datamodule": spec,
-            "max_length": self.block_length,
-            "lengths": {"length": [self.block_length], "count": [1]},
+            "max_length": self.max_length,
+            "lengths": {"length": [self.max_length], "count": [1]},
             "tokens_per_unit": self.tokens_per_unit(),
         }
         if self.labels is not None:
@@ -172,9 +173,9 @@ class TextDataModule(SequenceDataModule):
 
     def _loader(self, split: str, batch_size: int) -> DataLoader:
         """Training: a fresh order each epoch, seeded by the run's seed and resumable; validation: in order."""
-        blocks = TokenBlocks(self.cache / "tokens.bin", self.tokens.dtype, self.splits[split], self.block_length)
+        blocks = TokenBlocks(self.cache / "tokens.bin", self.tokens.dtype, self.splits[split], self.max_length)
         if self.document_labels is not None:
-            blocks = Labelled(blocks, block_labels(self.document_labels, self.splits[split], self.block_length))
+            blocks = Labelled(blocks, block_labels(self.document_labels, self.splits[split], self.max_length))
         training = split == "train"
         plan = IndexBatches(len(blocks), batch_size, shuffle=training and self.shuffles_training())
         sampler = self.share(plan, split, training=training, seed=self.run_seed() if plan.shuffle else 0)
