@@ -12,6 +12,7 @@ from conftest import sonnet_corpus
 from safetensors.torch import load_file
 from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
+from discrete_diff.checkpoint_format import FORMAT_VERSION
 from discrete_diff.cli import main
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.denoiser import Bidirectional, DenoiserInput
@@ -70,7 +71,7 @@ def test_directory_holds_safetensors_and_a_tokenizer_only(run):
     assert config["model_type"] == "discrete_diff" and "auto_map" not in config
     assert config["objective"] == meta["objective"]  # the noise schedule travels inside the objective spec
     assert config["network"] == meta["network"] and config["global_step"] == 4
-    assert config["domain"] == meta["domain"] == {"name": "text"} and config["format_version"] == 2
+    assert config["domain"] == meta["domain"] == {"name": "text"} and config["format_version"] == FORMAT_VERSION
 
 
 def test_fresh_process_auto_classes_give_identical_logits(run, tmp_path, cli_env):

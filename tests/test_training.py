@@ -9,6 +9,7 @@ import pytest
 import torch
 from conftest import sonnet_corpus
 
+from discrete_diff.checkpoint_format import FORMAT_VERSION
 from discrete_diff.cli import main
 from discrete_diff.commands.config_files import config_names
 from discrete_diff.commands.train import build_cli, fit
@@ -96,7 +97,7 @@ def test_checkpoint_holds_no_pickled_objects(trained):
     checkpoint = read_checkpoint(best)  # weights_only=True load
     meta = checkpoint["discrete_diff"]
     assert meta["objective"]["class_path"] == "discrete_diff.objectives.masked_diffusion.MaskedDiffusion"
-    assert meta["domain"] == {"name": "text"} and meta["format_version"] == 2
+    assert meta["domain"] == {"name": "text"} and meta["format_version"] == FORMAT_VERSION
 
 
 def test_resume_continues_from_the_saved_step(trained, tmp_path):
