@@ -32,8 +32,10 @@ class DenseKernel:
     is_causal: bool = False
 
     def __call__(self, q: Tensor, k: Tensor, v: Tensor, dropout_p: float = 0.0) -> Tensor:
-        """q (B, H, L, D), k and v (B, H, S, D) -> (B, H, L, D)."""
+        """q (B, H, Q, D) for the first Q of the L positions, k and v (B, H, S, D) -> (B, H, Q, D)."""
         mask, causal = self.mask, self.is_causal
+        if mask is not None and mask.shape[-2] > q.shape[2]:
+            mask = mask[..., : q.shape[2], :]  # SDPA's causal flag already aligns a shorter query to the top
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout_p)
 
 
@@ -74,17 +76,29 @@ class BlockChunks:
             self.chunks.append(Chunk(start, stop, mask))
 
     def __call__(self, q: Tensor, k: Tensor, v: Tensor, dropout_p: float = 0.0) -> Tensor:
-        """q, k, v (B, H, 2N, D) -> (B, H, 2N, D)."""
+        """q (B, H, Q, D) for the first Q positions, k and v (B, H, 2N, D) -> (B, H, Q, D).
+
+        Q = 2N, or Q <= N: the noisy queries alone (the last layer, whose clean outputs nobody reads)."""
         half, noisy, clean = self.half, [], []
+        if half < q.shape[2] < 2 * half:  # some clean queries: run all of them (zeros past Q), keep the first Q
+            pad = q.new_zeros(*q.shape[:2], 2 * half - q.shape[2], q.shape[3])
+            return self(torch.cat((q, pad), dim=2), k, v, dropout_p)[:, :, : q.shape[2]]
+        clean_queries = q.shape[2] == 2 * half
         for chunk in self.chunks:
-            a, b = chunk.start, chunk.stop
-            queries = torch.cat((q[:, :, a:b], q[:, :, half + a : half + b]), dim=2)  # (B, H, 2n, D)
-            keys = torch.cat((k[:, :, half : half + b], k[:, :, a:b]), dim=2)  # (B, H, b + n, D)
-            values = torch.cat((v[:, :, half : half + b], v[:, :, a:b]), dim=2)
-            out = F.scaled_dot_product_attention(queries, keys, values, attn_mask=chunk.mask, dropout_p=dropout_p)
+            a, b = chunk.start, min(chunk.stop, q.shape[2])
+            if a >= b:
+                break
+            n = chunk.stop - a
+            queries = q[:, :, a:b]  # (B, H, n, D) noisy, then the same positions' clean queries
+            mask = chunk.mask[..., : b - a, :]
+            if clean_queries:
+                queries, mask = torch.cat((queries, q[:, :, half + a : half + b]), dim=2), chunk.mask
+            keys = torch.cat((k[:, :, half : half + chunk.stop], k[:, :, a : a + n]), dim=2)  # (B, H, stop + n, D)
+            values = torch.cat((v[:, :, half : half + chunk.stop], v[:, :, a : a + n]), dim=2)
+            out = F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask, dropout_p=dropout_p)
             noisy.append(out[:, :, : b - a])
             clean.append(out[:, :, b - a :])
-        return torch.cat(noisy + clean, dim=2)  # (B, H, 2N, D)
+        return torch.cat(noisy + (clean if clean_queries else []), dim=2)  # (B, H, Q, D)
 
 
 AttentionKernel = DenseKernel | BlockChunks

@@ -77,3 +77,27 @@ def test_the_transformer_gives_the_same_logits_through_either_path(block_size):
     # bf16 tolerance: both round the same activations to 8 bits of mantissa, in different orders.
     assert (fast16.float() - slow16.float())[real].abs().max() < 0.05
     assert F.cosine_similarity(fast16.float()[real].view(-1), slow16.float()[real].view(-1), dim=0) > 0.9999
+
+
+@pytest.mark.parametrize("queries", [HALF, 97, HALF + 31])
+def test_a_query_prefix_gets_the_full_outputs_first_rows(queries):
+    """The last layer runs only the scored prefix (block diffusion: the noisy half); every kernel agrees."""
+    generator = torch.Generator().manual_seed(queries)
+    q, k, v = (torch.randn(2, 3, 2 * HALF, 8, generator=generator) for _ in range(3))
+    padding = padding_of(2)
+    for pattern in (BlockCausal(4, padding), dense(4, padding)):
+        kernel = pattern.kernel(2 * HALF, torch.device("cpu"))
+        torch.testing.assert_close(kernel(q[:, :, :queries], k, v), kernel(q, k, v)[:, :, :queries])
+
+
+def test_scoring_the_noisy_half_gives_the_same_logits_as_scoring_everything():
+    torch.manual_seed(0)
+    network = Transformer(TransformerConfig(d_model=32, n_layers=2, n_heads=4, max_length=HALF), vocab_size=12).eval()
+    ids = torch.randint(0, 12, (2, 2 * HALF))
+    positions = torch.arange(HALF).repeat(2)
+    scored = torch.zeros(2, 2 * HALF, dtype=torch.bool)
+    scored[:, :HALF] = torch.rand(2, HALF) < 0.5  # noisy half only, as block diffusion scores
+    for pattern in (BlockCausal(8), dense(8, None)):
+        full = network(DenoiserInput(ids, pattern, positions=positions))  # (B, 2N, V)
+        prefix = network(DenoiserInput(ids, pattern, positions=positions, score_at=scored))  # (N scored, V)
+        torch.testing.assert_close(prefix, full[scored], rtol=1e-5, atol=1e-6)

@@ -111,15 +111,17 @@ class Attention(nn.Module):
         rotary: tuple[Rotary, Tensor, Tensor],
         kernel: AttentionKernel,
         cache: tuple[KVCache, int, bool] | None = None,
+        queries: int | None = None,
     ) -> Tensor:
-        """x: (B, L, d_model); `kernel` attends over S = cached + L keys (the pattern's, built once per pass).
+        """x: (B, L, d_model) -> (B, Q, d_model) for the first Q = `queries` positions (default all L); `kernel`
+        attends over S = cached + L keys (the pattern's, built once per pass).
 
         `cache` is (KVCache, layer, update): cached keys and values are prepended; with update the new ones are
         stored too.
         """
         q, k, v = rearrange(self.qkv(x), "b l (three h d) -> three b h l d", three=3, h=self.n_heads)
         module, cos, sin = rotary
-        q, k = module(q, cos, sin), module(k, cos, sin)
+        q, k = module(q[:, :, :queries], cos[:queries], sin[:queries]), module(k, cos, sin)  # q: (B, H, Q, D)
         if cache is not None:
             store, layer, update = cache
             old_k, old_v = store.read(layer)
@@ -127,7 +129,7 @@ class Attention(nn.Module):
                 k, v = torch.cat((old_k, k), dim=2), torch.cat((old_v, v), dim=2)  # (B, H, S, D)
             if update:
                 store.write(layer, k, v)
-        y = kernel(q, k, v, self.dropout if self.training else 0.0)  # (B, H, L, D)
+        y = kernel(q, k, v, self.dropout if self.training else 0.0)  # (B, H, Q, D)
         return self.out(rearrange(y, "b h l d -> b l (h d)"))
 
 
@@ -145,8 +147,9 @@ class Block(nn.Module):
             nn.Dropout(config.dropout),
         )
 
-    def forward(self, x: Tensor, rotary, kernel: AttentionKernel, cache=None) -> Tensor:
-        x = x + self.attn(self.norm1(x), rotary, kernel, cache)
+    def forward(self, x: Tensor, rotary, kernel: AttentionKernel, cache=None, queries: int | None = None) -> Tensor:
+        """(B, L, d_model) -> (B, Q, d_model): only the first `queries` positions go on (all by default)."""
+        x = x[:, :queries] + self.attn(self.norm1(x), rotary, kernel, cache, queries)
         return x + self.mlp(self.norm2(x))
 
 
@@ -227,13 +230,18 @@ class Transformer(nn.Module):
             kernel = DenseKernel(*self._with_cached_keys(cache, inputs, *pattern_mask))
         cos, sin = self.rotary.tables(positions, length, _compute_dtype(x))
         rotary = (self.rotary, cos, sin)
+        final = len(self.blocks) - 1
+        queries = _scored_prefix(inputs.score_at) if cache is None else None
         for layer, block in enumerate(self.blocks):
-            x = block(x, rotary, kernel, None if cache is None else (cache, layer, update_cache))
+            # The last layer's output is read only where it is scored: positions past the last scored one (block
+            # diffusion's clean half) give their keys and values but skip their attention output and MLP.
+            layer_cache = None if cache is None else (cache, layer, update_cache)
+            x = block(x, rotary, kernel, layer_cache, queries if layer == final else None)
         if cache is not None and update_cache:
             cache.extend_padding(inputs.attention.padding, ids.shape[0], length, ids.device)
             cache.next_position = last + 1
         if inputs.score_at is not None:
-            x = x[inputs.score_at]  # (N, d_model): the head runs only where the caller scores
+            x = x[inputs.score_at[:, : x.shape[1]]]  # (N, d_model): the head runs only where the caller scores
         return self.head(self.norm(x))
 
     @staticmethod
@@ -254,6 +262,15 @@ class Transformer(nn.Module):
         if cache.padding is not None:
             old = old & rearrange(cache.padding, "b c -> b 1 1 c")
         return torch.cat((old, new), dim=-1), False  # (B, 1, L, C + L)
+
+
+def _scored_prefix(score_at: Tensor | None) -> int | None:
+    """How many leading positions hold every scored one (None: all of them are needed)."""
+    if score_at is None:
+        return None
+    scored = score_at.any(dim=0).nonzero()  # (S, 1) positions scored in some row
+    last = int(scored.max()) + 1 if scored.numel() else 1
+    return None if last == score_at.shape[1] else last
 
 
 def _compute_dtype(x: Tensor) -> torch.dtype:
