@@ -20,7 +20,14 @@ from discrete_diff.generation import generate
 from discrete_diff.inference import load_model
 from discrete_diff.infill import infill
 from discrete_diff.pipeline import DiffusionPipeline
-from discrete_diff.sampling import STRATEGIES, ConfidenceUnmasking, Remasking, SamplingSettings, Spans
+from discrete_diff.sampling import (
+    STRATEGIES,
+    ConfidenceUnmasking,
+    Remasking,
+    SamplingSettings,
+    Spans,
+    ThresholdUnmasking,
+)
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 PNG_MAGIC = b"\x89PNG"
@@ -86,7 +93,7 @@ def test_settings_are_the_cli_options_with_the_defaults_it_uses(task):
     settings = {s.name: s for s in task_settings(task)}
     sampling = {name for name, s in settings.items() if s.sampling}
     assert {"strategy", "steps", "temperature", "top_k", "top_p", "repetition_penalty", "seed"} <= set(settings)
-    assert {"confidence", "reveals_per_step", "remask_eta", "span_length", "inner_strategy"} <= sampling
+    assert {"confidence", "reveals_per_step", "remask_eta", "span_length", "inner_strategy", "threshold"} <= sampling
     assert all(cli[name] == s.default for name, s in settings.items() if not s.sampling)  # num, seed, length...
     # The sampling options' parser defaults are None: the page shows the library's, which the command then uses.
     library = SamplingSettings()
@@ -95,7 +102,8 @@ def test_settings_are_the_cli_options_with_the_defaults_it_uses(task):
         "strategy": "ancestral", "steps": library.steps, "temperature": library.temperature, "top_k": None,
         "top_p": None, "repetition_penalty": None, "confidence": "max-prob",
         "reveals_per_step": ConfidenceUnmasking().reveals_per_step, "remask_eta": Remasking().eta,
-        "span_length": Spans().span_length, "inner_strategy": "ancestral",
+        "span_length": Spans().span_length, "inner_strategy": "ancestral", "threshold": ThresholdUnmasking().threshold,
+        "max_per_call": ThresholdUnmasking().max_per_call, "argmax": ThresholdUnmasking().argmax,
         "guidance_scale": library.guidance_scale, "guidance_schedule": library.guidance_schedule,
     }  # fmt: skip
     assert settings_from_args(parse_options(task, shown)) == library  # the page's values as shown: the defaults

@@ -19,6 +19,7 @@ from discrete_diff.sampling import (
     Guidance,
     Remasking,
     Spans,
+    ThresholdUnmasking,
     run_sampler,
 )
 from discrete_diff.sampling.block_diffusion import generate_blocks
@@ -170,7 +171,14 @@ def test_guided_samples_move_toward_the_label_as_predicted():
     assert 0.5 * float((closed_form(conditional, unconditional, 3.0) - conditional).abs().sum()) > TV_BOUND
 
 
-STRATEGIES = [Ancestral(), FirstHitting(), Remasking(eta=0.2), ConfidenceUnmasking(), Spans(Ancestral(), 2)]
+STRATEGIES = [
+    Ancestral(),
+    FirstHitting(),
+    Remasking(eta=0.2),
+    ConfidenceUnmasking(),
+    Spans(Ancestral(), 2),
+    ThresholdUnmasking(0.5),
+]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: type(s).__name__)

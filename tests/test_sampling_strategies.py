@@ -17,6 +17,7 @@ from discrete_diff.sampling import (
     Remasking,
     SamplingSettings,
     Spans,
+    ThresholdUnmasking,
     TopTwoMargin,
     run_sampler,
     strategy_named,
@@ -35,6 +36,8 @@ STRATEGY_CASES = {
     "spans-ancestral": Spans(Ancestral(), span_length=8),
     "spans-first-hitting": Spans(FirstHitting(), span_length=8),
     "spans-confidence": Spans(ConfidenceUnmasking(), span_length=8),
+    "threshold-capped": ThresholdUnmasking(0.1, max_per_call=4),
+    "spans-threshold": Spans(ThresholdUnmasking(0.1), span_length=8),
 }
 FILTER_CASES = {
     "none": {},
@@ -113,6 +116,9 @@ def test_network_calls_are_as_promised(network, blanks):
     assert calls["confidence-max-prob"] == min(steps, blanks)
     assert calls["confidence-margin-k3"] == math.ceil(blanks / 3)
     assert calls["remasking"] <= steps
+    # Threshold: at least one reveal per call, at most the cap.
+    assert math.ceil(blanks / 4) <= calls["threshold-capped"] <= blanks
+    assert calls["spans-threshold"] <= blanks
 
 
 def test_caching_changes_nothing_but_the_number_of_calls(network):

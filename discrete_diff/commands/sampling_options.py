@@ -16,6 +16,7 @@ STRATEGY_OPTIONS = {
     "confidence": {"confidence": "confidence", "reveals_per_step": "reveals_per_step"},
     "remasking": {"remask_eta": "eta"},
     "spans": {"span_length": "span_length", "inner_strategy": "inner"},
+    "threshold": {"threshold": "threshold", "max_per_call": "max_per_call", "argmax": "argmax"},
 }
 """Strategy name -> {option dest: the strategy dataclass field it sets}."""
 
@@ -39,6 +40,16 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--reveals-per-step", type=int, help="confidence strategy: reveal this many per step")
     group.add_argument("--remask-eta", type=float, help="remasking strategy: cap on the remasking probability")
+    group.add_argument(
+        "--threshold", type=float, help="threshold strategy: reveal every blank whose top probability is above this"
+    )
+    group.add_argument("--max-per-call", type=int, help="threshold strategy: reveal at most this many per call")
+    group.add_argument(
+        "--argmax",
+        action="store_const",
+        const=True,
+        help="threshold strategy: take the most likely token instead of drawing it (Fast-dLLM)",
+    )
     group.add_argument("--span-length", type=int, help="spans strategy: positions per span, filled left to right")
     group.add_argument(
         "--inner-strategy", choices=sorted(set(STRATEGIES) - {"spans"}), help="spans strategy: fills each span"

@@ -8,6 +8,7 @@ from .remasking import Remasking
 from .settings import CONFIDENCES, STRATEGIES, SamplingSettings, strategy_named
 from .spans import Spans
 from .strategies import Ancestral, FirstHitting, SamplerContext, StepPlan, Strategy
+from .threshold import ThresholdUnmasking
 from .trajectory import Trajectory
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "StepPlan",
     "Strategy",
     "Temperature",
+    "ThresholdUnmasking",
     "TopK",
     "TopP",
     "TopTwoMargin",

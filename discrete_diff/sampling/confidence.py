@@ -80,6 +80,11 @@ class ConfidenceUnmasking(Strategy):
         else:
             quota = remaining.clamp_max(self.reveals_per_step)
         score = self.confidence(log_probs).masked_fill(~masked, -math.inf)  # (B, L)
-        rank = score.argsort(dim=-1, descending=True, stable=True).argsort(dim=-1)  # (B, L) 0 = most confident
         context.time.fill_(grid_times(plan)[1])
-        return reveal(tokens, masked & (rank < quota), log_probs, context.generator)
+        return reveal(tokens, masked & most_confident(score, quota), log_probs, context.generator)
+
+
+def most_confident(score: Tensor, quota: Tensor) -> Tensor:
+    """(B, L) bool: the `quota` (B, 1) positions of highest `score` (B, L) in each row, ties to the leftmost."""
+    rank = score.argsort(dim=-1, descending=True, stable=True).argsort(dim=-1)  # (B, L) 0 = most confident
+    return rank < quota

@@ -17,6 +17,7 @@ from .guidance import GUIDANCE_SCHEDULES
 from .remasking import Remasking
 from .spans import Spans
 from .strategies import Ancestral, FirstHitting, Strategy
+from .threshold import ThresholdUnmasking
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "ancestral": Ancestral,
@@ -24,6 +25,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "confidence": ConfidenceUnmasking,
     "remasking": Remasking,
     "spans": Spans,
+    "threshold": ThresholdUnmasking,
 }
 """Names users type (CLI, pipeline, web app) -> strategy classes."""
 

@@ -82,6 +82,12 @@ def reveal(tokens: Tensor, where: Tensor, log_probs: Tensor, generator: torch.Ge
     return tokens
 
 
+def one_step_per_blank(editable: Tensor, masked: Tensor) -> list[StepPlan]:
+    """A plan with as many steps as the most-masked sequence has editable blanks (B, L): room for one reveal each."""
+    count = int((editable & masked).sum(-1).max()) if masked.numel() else 0
+    return [StepPlan(index, count, editable) for index in range(count)]
+
+
 def grid_times(plan: StepPlan) -> tuple[float, float]:
     """A uniform time grid over a phase: the step goes from t to s < t."""
     return 1.0 - plan.index / plan.count, 1.0 - (plan.index + 1) / plan.count
@@ -129,8 +135,7 @@ class FirstHitting(Strategy):
         return False
 
     def plan(self, num_steps: int, editable: Tensor, masked: Tensor) -> list[StepPlan]:
-        count = int((editable & masked).sum(-1).max()) if masked.numel() else 0
-        return [StepPlan(index, count, editable) for index in range(count)]
+        return one_step_per_blank(editable, masked)
 
     def begin(self, plan: StepPlan, context: SamplerContext) -> None:
         if plan.index == 0:
