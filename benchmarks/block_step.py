@@ -3,29 +3,33 @@
 A block-diffusion step runs [x_t ; x_0] (twice the length) through the block-causal pattern. Rows: masked diffusion
 (the default config's network, batch and length), block diffusion with blocks of 4, 8, 16 through the query-chunk
 kernel (`attention_kernels.BlockChunks`, what training uses) and through the dense (2L, 2L) mask (the path it
-replaced), at each precision asked for. Each row is timed in a fresh process; the ratios divide by masked
-diffusion's step time at the same precision, measured in the same run.
+replaced), at each precision asked for. The models are timed in one process, interleaved repeat by repeat; the
+ratios divide medians by masked diffusion's at the same precision, measured in the same run.
 Command: `python benchmarks/block_step.py [--quick] [--precisions fp32,bf16] [--models ...] [--out DIR]`.
 """
 
 from __future__ import annotations
 
-import json
+import statistics
 import sys
+import time
+from collections.abc import Callable
 
 import common
 import torch
+from torch import nn
 
 from discrete_diff.batch import Batch
 from discrete_diff.denoiser import AttentionPattern, BlockCausal, Explicit
 from discrete_diff.models.transformer import Transformer, TransformerConfig
 from discrete_diff.objectives import BlockDiffusion, MaskedDiffusion
+from discrete_diff.training.optimizer import OptimizerConfig, build_optimizer
 
 NAME = "block_step"
 VOCAB = 89  # Shakespeare's 84 characters plus the 5 special tokens
 SIZES = {
     # The default config's network and batch (the packaged shakespeare_char config).
-    "full": {"d_model": 128, "n_layers": 4, "n_heads": 4, "length": 256, "batch": 16, "steps": 5, "repeats": 3},
+    "full": {"d_model": 128, "n_layers": 4, "n_heads": 4, "length": 256, "batch": 16, "steps": 3, "repeats": 7},
     "quick": {"d_model": 64, "n_layers": 2, "n_heads": 4, "length": 128, "batch": 8, "steps": 3, "repeats": 2},
     "smoke": {"d_model": 32, "n_layers": 1, "n_heads": 2, "length": 32, "batch": 2, "steps": 1, "repeats": 1},
 }
@@ -52,19 +56,54 @@ def make_objective(model: str):
 MODELS = ("mdlm", "bd3-4", "bd3-8", "bd3-16", "bd3-dense-4", "bd3-dense-8", "bd3-dense-16")
 
 
-def measure(job: dict) -> dict:
-    """Seconds per training step (forward, backward, clipping, AdamW) after one warm-up step."""
-    size, dtype = job["size"], PRECISIONS[job["precision"]]
+def stepper(model: str, size: dict, dtype: torch.dtype | None) -> Callable[[], None]:
+    """One full training step (forward, backward, clipping, AdamW) of `model` on a fixed random batch."""
     torch.manual_seed(0)
     config = TransformerConfig(
         d_model=size["d_model"], n_layers=size["n_layers"], n_heads=size["n_heads"], max_length=size["length"]
     )
-    network = Transformer(config, VOCAB).train()
+    network, objective = Transformer(config, VOCAB).train(), make_objective(model)
+    optimizer, _ = build_optimizer(network, OptimizerConfig(), total_steps=1000)
     ids = torch.randint(0, VOCAB - 5, (size["batch"], size["length"]), generator=torch.Generator().manual_seed(0))
     ones = torch.ones_like(ids, dtype=torch.bool)
-    return common.time_training_steps(
-        network, make_objective(job["model"]), Batch(ids, ones, ones), VOCAB - 1, dtype, size
-    )
+    batch = Batch(ids, ones, ones)
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            loss = objective.loss(network, batch, VOCAB - 1).value
+        loss.backward()
+        nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def measure(models: list[str], precision: str, size: dict) -> list[dict]:
+    """Seconds per step of every model, interleaved: each repeat times `steps` steps of each model in turn, so a
+    burst of load elsewhere on the machine falls on every model alike rather than on one row."""
+    dtype = PRECISIONS[precision]
+    steps = {model: stepper(model, size, dtype) for model in models}
+    for step in steps.values():
+        step()  # warm-up
+    seconds: dict[str, list[float]] = {model: [] for model in models}
+    for _ in range(size["repeats"]):
+        for model, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(size["steps"]):
+                step()
+            seconds[model].append((time.perf_counter() - start) / size["steps"])
+    tokens = size["batch"] * size["length"]
+    return [
+        {
+            "model": model,
+            "precision": precision,
+            "step_ms": common.spread([1000 * s for s in seconds[model]]),
+            "median_step_ms": 1000 * statistics.median(seconds[model]),
+            "tokens_per_sec": common.spread([tokens / s for s in seconds[model]]),
+        }
+        for model in models
+    ]
 
 
 def ratios(rows: list[dict]) -> list[dict]:
@@ -74,8 +113,8 @@ def ratios(rows: list[dict]) -> list[dict]:
     for row in rows:
         if row["model"] == BASELINE or row["precision"] not in base:
             continue
-        reference = base[row["precision"]]["step_ms"]
-        ratio = row["step_ms"]["mean"] / reference["mean"]
+        reference = base[row["precision"]]
+        ratio = row["median_step_ms"] / reference["median_step_ms"]
         chunked = not row["model"].startswith("bd3-dense")
         out.append(
             {
@@ -83,7 +122,7 @@ def ratios(rows: list[dict]) -> list[dict]:
                 "precision": row["precision"],
                 "kernel": "chunks" if chunked else "dense mask",
                 "step_ratio_to_mdlm": ratio,
-                "fastest_repeats_ratio": row["step_ms"]["min"] / reference["min"],
+                "fastest_repeats_ratio": row["step_ms"]["min"] / reference["step_ms"]["min"],
                 "target_met": ratio <= TARGET if chunked else None,
             }
         )
@@ -108,21 +147,18 @@ def run(argv: list[str] | None = None) -> int:
     options.add_argument("--precisions", default="fp32", help="comma-separated, from: fp32, bf16")
     options.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from: {', '.join(MODELS)}")
     args = options.parse_args(argv)
-    if args.worker:
-        common.worker_output(measure(json.loads(args.worker)))
-        return 0
     precisions = common.parse_precisions(args.precisions, list(PRECISIONS))
     models = common.choices(args.models, MODELS, "--models")
     if BASELINE not in models:
         models.insert(0, BASELINE)
     mode = common.mode(args)
     size = SIZES[mode]
-    rows = common.training_rows(f"{NAME}.py", models, precisions, size, mode, measure)
+    rows = [row for precision in precisions for row in measure(models, precision, size)]
     payload = {"benchmark": NAME, "mode": mode, "machine": common.machine(), "size": size, "rows": rows}
     payload |= {"ratios": ratios(rows), "precision_ratios": precision_ratios(rows)}
     tables = {
-        "Training step (mean ± std over repeats)": common.markdown_table(
-            rows, ["model", "precision", "step_ms", "tokens_per_sec", "peak_rss_mib"]
+        "Training step (median; mean ± std over interleaved repeats)": common.markdown_table(
+            rows, ["model", "precision", "median_step_ms", "step_ms", "tokens_per_sec"]
         ),
         f"Step time / masked diffusion's (target for the chunked kernel: <= {TARGET})": common.markdown_table(
             payload["ratios"],

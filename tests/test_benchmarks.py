@@ -14,6 +14,7 @@ from conftest import REPO, SONNETS, sonnet_corpus
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+import block_step  # noqa: E402
 import common  # noqa: E402
 import likelihood  # noqa: E402
 import sampling  # noqa: E402
@@ -172,6 +173,28 @@ def test_sampling_long_samples_need_a_block_model(likelihood_run, tmp_path, caps
     argv += ["--judge", runs[("wall_clock", "ar", 1)], "--long-samples", "1", "--out", str(tmp_path)]
     assert common.main_guard(sampling.NAME, sampling.run, argv) == 2
     assert "--long-samples: needs a block-diffusion" in capsys.readouterr().err
+
+
+def test_block_step_smoke(tmp_path):
+    assert (
+        block_step.run(
+            ["--smoke", "--precisions", "fp32,bf16", "--models", "bd3-4,bd3-dense-4", "--out", str(tmp_path)]
+        )
+        == 0
+    )
+    result = report(tmp_path, "block_step")
+    assert {(r["model"], r["precision"]) for r in result["rows"]} == {
+        (m, p) for m in ("mdlm", "bd3-4", "bd3-dense-4") for p in ("fp32", "bf16")
+    }  # masked diffusion, the baseline, joins every run
+    ratios = {(r["model"], r["precision"]): r for r in result["ratios"]}
+    for (model, precision), ratio in ratios.items():
+        mdlm = next(r for r in result["rows"] if r["model"] == "mdlm" and r["precision"] == precision)
+        row = next(r for r in result["rows"] if r["model"] == model and r["precision"] == precision)
+        assert ratio["step_ratio_to_mdlm"] == pytest.approx(row["median_step_ms"] / mdlm["median_step_ms"])
+        assert (ratio["kernel"], ratio["target_met"] is None) == (
+            ("dense mask", True) if "dense" in model else ("chunks", False)
+        )
+    assert {r["model"] for r in result["precision_ratios"]} == {"mdlm", "bd3-4", "bd3-dense-4"}
 
 
 def test_throughput_smoke(tmp_path):
