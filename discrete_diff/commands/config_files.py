@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserInputError
+from ..specs import RENAMED
 from .config_shape import check_option_groups
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -122,7 +123,7 @@ def _compose(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
 def _compose_mapping(config: object, source: str, folder: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise UserInputError(f"{source}: a config must be a mapping of options, got {config!r:.40}")
-    config = _undotted(config)
+    config = _current_class_paths(_undotted(config))
     check_option_groups(source, config)
     includes = config.pop(INCLUDE_KEY, [])
     includes = [includes] if isinstance(includes, str) else includes
@@ -134,6 +135,15 @@ def _compose_mapping(config: object, source: str, folder: Path, chain: tuple[Pat
     for name in includes:
         composed = _merge(composed, _compose(find_config(name, folder, chain), chain))
     return _merge(composed, config)
+
+
+def _current_class_paths(value: Any) -> Any:
+    """The config with every old class path (a data module before 0.3.0 moved it) replaced by the current one."""
+    if isinstance(value, dict):
+        return {key: _current_class_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_current_class_paths(item) for item in value]
+    return RENAMED.get(value, value) if isinstance(value, str) else value
 
 
 def _undotted(config: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from ..training.module import DiffusionModule
 from ..training.precision import fastest_precision
 from ..training.resume import carry_over_metrics, run_folder_version
 from .config_files import expand_config_args
-from .config_loader import PARSER_MODE
 
 NAME = "train"
 HELP = "train a model from a YAML config (LightningCLI: any Trainer, model or data option can be overridden)"
@@ -89,7 +88,7 @@ def build_cli(
             subclass_mode_data=True,
             args=expand_config_args(args),
             run=False,
-            parser_kwargs={"exit_on_error": False, "prog": prog, "parser_mode": PARSER_MODE},
+            parser_kwargs={"exit_on_error": False, "prog": prog},
             save_config_kwargs={"overwrite": True},
             trainer_defaults={
                 "callbacks": [ThroughputMonitor(batch_size_fn=batch_rows, length_fn=batch_tokens, separator="/")],
