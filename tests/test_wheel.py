@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, sonnet_corpus
 
+from discrete_diff import __version__
+
 pytestmark = pytest.mark.slow  # builds a wheel and trains in subprocesses (about a minute)
 
 
@@ -32,7 +34,7 @@ def installed(tmp_path_factory) -> tuple[Path, Path, dict]:
     env |= {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore", "PIP_NO_INPUT": "1"}
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-cache-dir"]
     run([*pip, "wheel", source, "--no-deps", "--no-build-isolation", "-w", root / "dist"], root, env)
-    (wheel,) = (root / "dist").glob("discrete_diff-0.3.0-*.whl")
+    (wheel,) = (root / "dist").glob(f"discrete_diff-{__version__}-*.whl")
 
     # A bare venv that borrows this environment's dependencies through a .pth file (nothing downloaded); the
     # borrowed folders' own .pth files (an editable install of the checkout) are not read through it.
@@ -50,7 +52,7 @@ def test_the_installed_package_is_the_wheel_not_the_checkout(installed, tmp_path
     python, packages, env = installed
     code = "import discrete_diff, importlib.metadata as m; print(discrete_diff.__file__, m.version('discrete-diff'))"
     where = run([python, "-c", code], tmp_path, env).stdout.split()
-    assert Path(where[0]).is_relative_to(packages) and where[1] == "0.3.0"
+    assert Path(where[0]).is_relative_to(packages) and where[1] == __version__
 
 
 def test_the_wheel_trains_and_samples_from_a_folder_outside_the_checkout(installed, tmp_path):
