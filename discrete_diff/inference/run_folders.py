@@ -46,7 +46,7 @@ def checkpoints_folder(path: str | Path) -> Path | None:
     folder = Path(path).expanduser()
     if (folder / CHECKPOINTS).is_dir():
         return folder / CHECKPOINTS
-    if folder.name == CHECKPOINTS:
+    if folder.name == CHECKPOINTS and folder.is_dir():
         return folder
     runs = sorted(str(p.parent) for p in folder.glob(f"*/{CHECKPOINTS}") if p.is_dir())
     if runs:
