@@ -81,6 +81,14 @@ def show(stat: dict[str, float] | float | None, digits: int = 3) -> str:
     return f"{stat:.{digits}g}" if isinstance(stat, float) else str(stat)
 
 
+def protein_degeneration(metrics: dict[str, Any]) -> dict[str, float]:
+    """The degeneration columns of every protein table (from `evaluate_proteins`), the held-out naturals' beside each:
+    residues in low-complexity windows (SEG's first pass) and in homopolymer runs of 5 or more."""
+    low, runs = metrics["low_complexity_fraction"], metrics["homopolymer_fraction"]
+    return {"low-complexity gen": low["generated"], "low-complexity held-out": low["held_out"],
+            "homopolymer gen": runs["generated"], "homopolymer held-out": runs["held_out"]}  # fmt: skip
+
+
 def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(show(row.get(c)) for c in columns) + " |" for row in rows]

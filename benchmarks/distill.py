@@ -2,12 +2,13 @@
 
 Text: the teacher (the default Shakespeare character model) is distilled with the config distill/shakespeare_char
 (256 -> 8 steps in 5 rounds); teacher and students sample 256-character blocks with the ancestral sampler, judged
-by an independent AR model (bits per character, as benchmarks/sampling.py) with their entropy; wall time at batch 1
-and batch 64; the wall-clock cost of each round. Proteins: a hemopexin model distilled with
-distill/hemopexin (80 -> 10 steps in 3 rounds); the student at 10 calls against the teacher at 100 and
-at 10: HMM hit rate, novelty, diversity. Targets (printed met or missed): the 8-call student within 3% of the teacher
-at 256 calls in judge bits and within 5% in entropy, clearly better than the teacher at 8 calls; the protein student's
-hit rate at least the teacher's at 100 calls less 0.02, its diversity no more than 10% lower.
+by an independent AR model (bits per character, as benchmarks/sampling.py) with their entropy and the share in a
+repetition loop; wall time at batch 1 and batch 64; the wall-clock cost of each round. Proteins: a hemopexin model
+distilled with distill/hemopexin (80 -> 10 steps in 3 rounds); the student at 10 calls against the teacher at 100
+and at 10: HMM hit rate, novelty, diversity, degeneration (low-complexity and homopolymer fractions, the held-out
+naturals' beside them). Targets (printed met or missed): the 8-call student within 3% of the teacher at 256 calls in
+judge bits and within 5% in entropy, clearly better than the teacher at 8 calls; the protein student's hit rate at
+least the teacher's at 100 calls less 0.02, its diversity no more than 10% lower.
 Command: `python benchmarks/distill.py --teacher C --judge C --protein-teacher C [--quick] [--out DIR]`.
 """
 
@@ -148,7 +149,8 @@ def protein_part(args, size: dict, out: Path) -> dict:
         rows.append({"sampler": f"{who}@{steps}", "model": who, "steps": steps,
                      "HMM hit rate": metrics["family_hmm"]["generated"], "median novelty": metrics["novelty"]["median"],
                      "mean pairwise identity": identity, "diversity (1 - identity)": 1.0 - identity,
-                     "composition JS bits": metrics["composition"]["js_bits"], "seconds": seconds_taken})  # fmt: skip
+                     "composition JS bits": metrics["composition"]["js_bits"],
+                     **common.protein_degeneration(metrics), "seconds": seconds_taken})  # fmt: skip
     find = {r["sampler"]: r for r in rows}
     best, student_row = find[f"teacher@{PROTEIN_TEACHER_CALLS[0]}"], find[f"student@{PROTEIN_STUDENT_CALLS}"]
     targets = [
@@ -188,8 +190,8 @@ def markdown_tables(results: dict, targets: list[dict]) -> dict[str, str]:
     tables = {}
     if "text" in results:
         text = results["text"]
-        columns = ["sampler", "network_calls", "judge_bits_per_character", "entropy_bits", "batch_1_seconds",
-                   f"batch_{text['size']['samples']}_seconds"]  # fmt: skip
+        columns = ["sampler", "network_calls", "judge_bits_per_character", "entropy_bits", "loop_share",
+                   "batch_1_seconds", f"batch_{text['size']['samples']}_seconds"]  # fmt: skip
         title = f"Text: {text['size']['length']}-character samples (mean ± std over samples / repeats)"
         tables[title] = common.markdown_table(text["rows"], columns)
     if "proteins" in results:

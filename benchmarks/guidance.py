@@ -3,11 +3,13 @@
 Proteins: one model of the labelled built-in `families` set (config `families`, `--budget` seconds); for each
 family label and w in SCALES, samples drawn with that label are scored by the family's profile HMM (hit rate),
 median novelty (identity to the nearest training sequence), diversity (mean pairwise identity; the naturals' beside
-it) and composition JS, beside the null label's samples (the unconditional model); the background proteome is a
-label to train on, not a family, and is not scored. Text: config `shakespeare_genre`
-(genre labels of the 42 works); a character n-gram genre classifier is trained on every work but one per genre and its
-accuracy reported on 256-character pieces of those held-out works; then the genre accuracy and the character entropy
-of samples per label against w. Cost: guided / unguided sampling time at batch 1 and 64 (one call on 2B rows).
+it), composition JS and degeneration (low-complexity and homopolymer fractions; the naturals' beside them), beside
+the null label's samples (the unconditional model); the background proteome is a label to train on, not a family,
+and is not scored. Text: config `shakespeare_genre` (genre labels of the 42 works); a character n-gram genre
+classifier is trained on every work but one per genre and its accuracy reported on 256-character pieces of those
+held-out works; then the genre accuracy, the character entropy and the share of samples in a repetition loop
+(discrete_diff.text.degeneration) per label against w. Cost: guided / unguided sampling time at batch 1 and 64 (one
+call on 2B rows).
 Command: `python benchmarks/guidance.py [--quick | --smoke] [--parts proteins,text] [--out DIR]` (full: about 70 min,
 28.5 of them training); prints whether each target is met.
 """
@@ -32,6 +34,7 @@ from discrete_diff.protein.alignment import align_sequences, read_alignment
 from discrete_diff.protein.builtin_sets import DATASETS, alignment_paths
 from discrete_diff.protein_report import evaluate_proteins
 from discrete_diff.sampling import SamplingSettings
+from discrete_diff.text.degeneration import loop_share
 from discrete_diff.text.labels import read_label_csv
 from discrete_diff.training.text_data import resolve_corpus
 
@@ -105,6 +108,7 @@ def text_part(size: dict, args, out: Path) -> dict:
             samples = sample_texts(model, size["texts"], size, genre, w)
             rows.append({"label": genre, "w": w, "genre accuracy": accuracy(classifier, samples, genre),
                          "entropy bits/char": statistics.fmean(map(unigram_entropy, samples)),
+                         "loop share": loop_share(samples),
                          "null-label share of this genre": accuracy(classifier, null, genre),
                          "example": " ".join(samples[0][:80].split()).replace("|", "/")})  # fmt: skip
     return {"train_seconds": seconds, "steps": cli.trainer.global_step, "checkpoint": checkpoint,
@@ -164,7 +168,7 @@ def protein_row(label: str, w: float, result: dict, null: dict) -> dict:
             "held-out HMM hit": hmm.get("held_out"), "median novelty": result["novelty"]["median"],
             "mean pairwise id": identity, "naturals' mean pairwise id": natural,
             "diversity ratio": (1 - identity) / max(1 - natural, 1e-9),
-            "composition JS bits": result["composition"]["js_bits"]}  # fmt: skip
+            "composition JS bits": result["composition"]["js_bits"], **common.protein_degeneration(result)}  # fmt: skip
 
 
 def sampling_cost(model: TrainedModel, label: str, length: int, batch: int, steps: int, repeats: int) -> dict:

@@ -2,7 +2,8 @@
 
 hemopexin (90% train / 10% held out by sequence): held-out NELBO perplexity per residue next to the unigram
 perplexity; for generated sequences the HMM hit rate (held-out naturals: ceiling, shuffled ones: floor), novelty,
-diversity and composition distance. proteome: held-out NELBO perplexity next to the unigram one. Generation speed:
+diversity, composition distance and degeneration (low-complexity and homopolymer fractions, the held-out naturals'
+beside them). proteome: held-out NELBO perplexity next to the unigram one. Generation speed:
 residues per second for 100 sequences of length 100. Each model trains for `--budget` seconds with its config
 (configs hemopexin, proteome). Command: `python benchmarks/proteins.py [--quick] [--out DIR]`.
 """
@@ -116,7 +117,8 @@ def temperature_row(temperature: float, metrics: dict) -> dict:
             "median novelty": metrics["novelty"]["median"],
             "diversity (mean pairwise id)": metrics["diversity"]["generated_mean_pairwise_identity"],
             "held-out diversity": metrics["diversity"]["held_out_mean_pairwise_identity"],
-            "composition JS bits": metrics["composition"]["js_bits"]}  # fmt: skip
+            "composition JS bits": metrics["composition"]["js_bits"],
+            **common.protein_degeneration(metrics)}  # fmt: skip
 
 
 def proteome(size: dict, args, out: Path) -> dict:
@@ -144,7 +146,8 @@ def summary_rows(results: dict) -> list[dict]:
                         "HMM hit shuffled": metrics["family_hmm"]["shuffled_held_out"],
                         "median novelty": metrics["novelty"]["median"],
                         "diversity (mean pairwise id)": metrics["diversity"]["generated_mean_pairwise_identity"],
-                        "composition JS bits": metrics["composition"]["js_bits"]})  # fmt: skip
+                        "composition JS bits": metrics["composition"]["js_bits"],
+                        **common.protein_degeneration(metrics)})  # fmt: skip
         rows.append(row)
     return rows
 

@@ -1,11 +1,11 @@
 """Sampling speed at a given quality: every diffusion sampler at several step counts against the AR baseline.
 
 Quality is judged by an independent autoregressive model (exact bits per character of the samples) together with the
-samples' entropy; speed is wall time at batch 1 and at batch N, and sequential network calls. The AR baseline
-decodes with a key-value cache. A block-diffusion checkpoint is sampled block by block with its own key-value
-cache, each strategy at several steps per block; `--long-samples N` also writes N samples of `--long-length`
-characters (past the training length) with their judge bits to long_samples.md. Runs unchanged on a GPU with
-`--device cuda`.
+samples' entropy and the share of them caught in a repetition loop (discrete_diff.text.degeneration); speed is wall
+time at batch 1 and at batch N, and sequential network calls. The AR baseline decodes with a key-value cache. A
+block-diffusion checkpoint is sampled block by block with its own key-value cache, each strategy at several steps per
+block; `--long-samples N` also writes N samples of `--long-length` characters (past the training length) with their
+judge bits to long_samples.md. Runs unchanged on a GPU with `--device cuda`.
 Command: `python benchmarks/sampling.py --diffusion C --ar C --judge C [--quick] [--out DIR] [--device cuda]`.
 """
 
@@ -28,6 +28,7 @@ from discrete_diff.objectives import Autoregressive, Decoding
 from discrete_diff.sampling import STRATEGIES, BanTokens, run_sampler
 from discrete_diff.sampling.autoregressive import generate_autoregressive
 from discrete_diff.sampling.block_diffusion import generate_blocks
+from discrete_diff.text.degeneration import in_loop, loop_share
 
 NAME = "sampling"
 SIZES = {
@@ -151,14 +152,16 @@ def measure(label: str, sample, judge: TrainedModel, size: dict, device: torch.d
         single.append(time.perf_counter() - start)
     tokens = tokens.cpu()
     bits = judge_bits(judge, tokens.to(device))
+    texts = judge.tokenizer.batch_decode(tokens.tolist(), skip_special_tokens=True)
     return {
         "sampler": label,
         "network_calls": calls,
         "judge_bits_per_character": common.spread(bits),
         "entropy_bits": common.spread([entropy_bits(row) for row in tokens]),
+        "loop_share": loop_share(texts),
         "batch_1_seconds": common.spread(single),
         f"batch_{size['samples']}_seconds": batch_seconds,
-        "example": judge.tokenizer.decode(tokens[0].tolist(), skip_special_tokens=True)[:120],
+        "example": texts[0][:120],
     }
 
 
@@ -178,7 +181,7 @@ def long_samples(model: TrainedModel, judge: TrainedModel, count: int, length: i
         "network_calls": calls,
         "seconds": seconds,
         "samples": [
-            {"judge_bits_per_character": b, "entropy_bits": entropy_bits(row), "text": text}
+            {"judge_bits_per_character": b, "entropy_bits": entropy_bits(row), "in_loop": in_loop(text), "text": text}
             for b, row, text in zip(bits, tokens, texts, strict=True)
         ],
     }
@@ -195,7 +198,7 @@ def long_samples_markdown(result: dict) -> str:
         lines += [
             "",
             f"## Sample {number + 1}: judge {sample['judge_bits_per_character']:.3f} bits/char, "
-            f"entropy {sample['entropy_bits']:.2f} bits",
+            f"entropy {sample['entropy_bits']:.2f} bits{', in a repetition loop' if sample['in_loop'] else ''}",
             "",
             "```text",
             sample["text"],
@@ -323,6 +326,7 @@ def run(argv: list[str] | None = None) -> int:
         "network_calls",
         "judge_bits_per_character",
         "entropy_bits",
+        "loop_share",
         "batch_1_seconds",
         batch_key,
         "matches_ar",

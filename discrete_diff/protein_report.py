@@ -77,7 +77,8 @@ def evaluate_proteins(
         batches = protein_loader(encode_proteins(model.tokenizer, held_out), model.tokenizer, model.max_length, 32)
         bound = model.objective.likelihood(model.network, batches, model.mask_id, time_draws=time_draws, seed=seed)
         result["likelihood"] = {
-            "nelbo_perplexity_per_residue": bound.perplexity,
+            "nelbo_perplexity_per_residue": bound.perplexity,  # the exact perplexity where `exact` (AR models)
+            "exact": bound.exact,
             "nats_per_residue": bound.nats_per_token,
             "standard_error_nats": bound.standard_error,
             "bits_per_residue": bound.per_unit("residue", 1.0).bits_per_unit,
@@ -114,10 +115,11 @@ def format_table(result: dict[str, Any]) -> str:
         rows.append(("  HMM built from", hmm["alignment_source"] or f"{hmm['alignment_rows']} aligned rows"))
     if "likelihood" in result:
         lik = result["likelihood"]
+        name, relation = ("NLL", "=") if lik["exact"] else ("NELBO", "<=")
         rows.append(
             (
-                "held-out NELBO perplexity / residue",
-                f"<= {lik['nelbo_perplexity_per_residue']:.3f} (unigram {lik['unigram_perplexity']:.3f})",
+                f"held-out {name} perplexity / residue",
+                f"{relation} {lik['nelbo_perplexity_per_residue']:.3f} (unigram {lik['unigram_perplexity']:.3f})",
             )
         )
     width = max(len(name) for name, _ in rows)

@@ -24,6 +24,7 @@ import throughput  # noqa: E402
 
 from discrete_diff.cli import main  # noqa: E402
 from discrete_diff.sampling import STRATEGIES  # noqa: E402
+from discrete_diff.text.degeneration import in_loop  # noqa: E402
 
 pytestmark = pytest.mark.slow  # trains models or runs subprocesses
 
@@ -100,11 +101,13 @@ def test_sampling_smoke(likelihood_run, tmp_path):
         )
         assert spread_ok(row["batch_1_seconds"], low=1e-9) and row[f"batch_{samples}_seconds"] > 0
         assert row["network_calls"] >= 1
+        assert 0 <= row["loop_share"] <= 1 and (row["loop_share"] * samples).is_integer()  # a share of the samples
     for row in result["rows"]:
         assert math.isfinite(row["speedup_batch_1"]) and row["speedup_batch_1"] > 0
         assert isinstance(row["matches_ar"], bool)
     summary = result["summary"]
     assert summary["ar_network_calls"] == length and not result["judge_is_ar_baseline"]
+    assert "| loop_share |" in (tmp_path / "sampling.md").read_text()
     assert summary["fewest_calls_matching_ar"] is None or summary["fewest_calls_matching_ar"] >= 1
 
 
@@ -157,12 +160,13 @@ def test_sampling_smoke_with_a_block_model(likelihood_run, block_runs, tmp_path)
     assert [(r["strategy"], r["steps"]) for r in result["rows"]] == [(s, n) for s in STRATEGIES for n in steps]
     for row in result["rows"]:
         assert row["sampler"].endswith("/block") and spread_ok(row["judge_bits_per_character"], low=1e-9)
-        # two blocks of 8, each in at least one call and at most its steps (first-hitting: one per token)
-        most = length if row["strategy"] == "first-hitting" else length // 8 * steps[0]
+        # two blocks of 8, each in at least one call and at most its steps (first-hitting, threshold: one per token)
+        most = length if not STRATEGIES[row["strategy"]]().follows_num_steps else length // 8 * steps[0]
         assert 2 <= row["network_calls"] <= most
     long = result["long_samples"]
     assert long["length"] == sampling.SIZES["smoke"]["long_length"] > 32  # past the smoke models' window of 32
     assert len(long["samples"]) == 2 and all(s["judge_bits_per_character"] > 0 for s in long["samples"])
+    assert [s["in_loop"] for s in long["samples"]] == [in_loop(s["text"]) for s in long["samples"]]
     text = (tmp_path / "long_samples.md").read_text()
     assert text.startswith("# 2 samples of 40 tokens") and text.count("## Sample") == 2
 

@@ -65,6 +65,15 @@ def test_overlays_replace_an_objective_of_another_class_whole():
     assert isinstance(cli.model.objective, Autoregressive)
 
 
+@pytest.mark.parametrize("twin", [name for name in config_names() if name.endswith("_ar")])
+def test_every_ar_config_is_its_diffusion_config_with_the_autoregressive_objective(twin):
+    base, config = flat(load_config(twin.removesuffix("_ar"))), flat(load_config(twin))
+    missing = object()
+    differing = {key for key in base.keys() | config.keys() if base.get(key, missing) != config.get(key, missing)}
+    assert {key for key in differing if not covered(key, {"model.objective"} | ALWAYS)} == set()
+    assert config["model.objective.class_path"] == "discrete_diff.objectives.Autoregressive"
+
+
 def test_the_block_config_uses_the_code_default_block_size_which_tiles_the_window():
     cli = build_cli(["--config", "shakespeare_char_bd3"])
     assert isinstance(cli.model.objective, BlockDiffusion)

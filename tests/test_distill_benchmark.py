@@ -61,6 +61,7 @@ def test_smoke_run_reports_every_number(inputs, tmp_path):
     for row in text["rows"]:
         assert 1 <= row["network_calls"] <= row["steps"] and row["judge_bits_per_character"]["mean"] > 0
         assert row["entropy_bits"]["mean"] > 0 and row[f"batch_{samples}_seconds"] > 0
+        assert (row["loop_share"] * samples).is_integer() and 0 <= row["loop_share"] <= 1
     size = distill.SIZES["smoke"]
     assert [(r["teacher steps"], r["student steps"]) for r in text["rounds"]] == [(32, 16), (16, 8)]
     assert all(r["seconds"] > 0 for r in text["rounds"] + result["proteins"]["rounds"])
@@ -70,6 +71,11 @@ def test_smoke_run_reports_every_number(inputs, tmp_path):
     assert [row["sampler"] for row in proteins] == ["teacher@100", "teacher@10", "student@10"]
     for row in proteins:
         assert 0 <= row["HMM hit rate"] <= 1 and 0 <= row["diversity (1 - identity)"] <= 1
+        assert 0 <= row["low-complexity gen"] <= 1 and 0 <= row["homopolymer gen"] <= 1
+    # The naturals' values are one set's: the same in every row.
+    assert len({(row["low-complexity held-out"], row["homopolymer held-out"]) for row in proteins}) == 1
+    report = (tmp_path / "distill.md").read_text()
+    assert "| loop_share |" in report and "| low-complexity held-out |" in report
     targets = text["targets"] + result["proteins"]["targets"]
     assert len(targets) == 5 and all(isinstance(t["met"], bool) for t in targets)
     bits = {r["sampler"]: r["judge_bits_per_character"]["mean"] for r in text["rows"]}

@@ -56,11 +56,17 @@ def test_smoke_run_reports_every_table_and_target(tmp_path, capsys):
         assert [row["w"] for row in rows if row["label"] == label] == list(guidance.SCALES)
     assert all(0 <= row["HMM hit"] <= 1 and 0 <= row["null-label HMM hit"] <= 1 for row in rows)
     assert all(0 <= row["median novelty"] <= 1 and row["composition JS bits"] >= 0 for row in rows)
+    assert all(0 <= row["low-complexity gen"] <= 1 and 0 <= row["homopolymer gen"] <= 1 for row in rows)
+    for label in {row["label"] for row in rows}:  # one family's naturals: the same values at every w
+        naturals = {(r["low-complexity held-out"], r["homopolymer held-out"]) for r in rows if r["label"] == label}
+        assert len(naturals) == 1
     text = result["text"]
     assert [row["genre"] for row in text["classifier"]] == sorted(GENRES)
     assert all(row["accuracy"] == 1.0 for row in text["classifier"])  # each genre has letters of its own
     assert {(row["label"], row["w"]) for row in text["rows"]} == {(g, w) for g in GENRES for w in guidance.SCALES}
     assert all(0 <= row["genre accuracy"] <= 1 and row["entropy bits/char"] > 0 for row in text["rows"])
+    samples = guidance.SIZES["smoke"]["texts"]
+    assert all(0 <= row["loop share"] <= 1 and (row["loop share"] * samples).is_integer() for row in text["rows"])
     assert {(row["model"], row["batch"]) for row in result["cost"]} == {(m, b) for m in ("proteins", "text")
                                                                         for b in (1, 4)}  # fmt: skip
     assert all(row["ratio"] > 0 for row in result["cost"])

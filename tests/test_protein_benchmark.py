@@ -37,6 +37,11 @@ def test_smoke_run_reports_every_number(tmp_path):
     assert [row["temperature"] for row in by_temperature] == list(proteins.TEMPERATURES)
     assert by_temperature[0]["HMM hit gen"] == hemopexin["family_hmm"]["generated"]  # the first is the main run
     assert all(0.0 <= row["HMM hit gen"] <= 1.0 and 0.0 <= row["median novelty"] <= 1.0 for row in by_temperature)
+    degeneration = {"low-complexity": "low_complexity_fraction", "homopolymer": "homopolymer_fraction"}
+    for column, key in degeneration.items():
+        assert by_temperature[0][f"{column} gen"] == hemopexin[key]["generated"]
+        assert {row[f"{column} held-out"] for row in by_temperature} == {hemopexin[key]["held_out"]}
+        assert result["summary"][0][f"{column} held-out"] == hemopexin[key]["held_out"]
     speed = result["results"]["proteome"]["speed"]
     assert (speed["sequences"], speed["length"]) == proteins.SIZES["smoke"]["speed"] and speed[
         "residues_per_second"

@@ -19,6 +19,7 @@ from ..protein.builtin_sets import DATASETS as PROTEIN_SETS
 from ..specs import build
 from ..training.data import SequenceDataModule
 from ..training.text_data import BUILTIN_CORPORA
+from .checkpoint_argument import add_checkpoint_argument
 
 NAME = "eval"
 HELP = "bits per character/residue of a checkpoint on data: NELBO bound (diffusion) or exact NLL (autoregressive)"
@@ -27,9 +28,7 @@ BUILTIN_SETS = {*BUILTIN_CORPORA, *PROTEIN_SETS}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--checkpoint", required=True, help="a .ckpt written by `discrete-diff train`, or an exported directory"
-    )
+    add_checkpoint_argument(parser)
     add_data_arguments(parser)
     parser.add_argument("--time-draws", type=int, default=8, help="K time draws per sequence (default: 8)")
     parser.add_argument("--max-batches", type=int, default=None, help="evaluate only this many batches")

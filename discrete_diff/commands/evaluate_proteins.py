@@ -14,6 +14,7 @@ from ..protein.fasta import FastaPolicy, read_fasta
 from ..protein_report import evaluate_proteins, format_table, plot_comparison
 from ..specs import build
 from ..training.protein_data import ProteinDataModule, resolve_fasta
+from .checkpoint_argument import add_checkpoint_argument
 
 NAME = "evaluate-proteins"
 HELP = "protein metrics of generated sequences against training and held-out naturals (table, JSON, PNG)"
@@ -21,10 +22,11 @@ HELP = "protein metrics of generated sequences against training and held-out nat
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generated", required=True, help="FASTA of generated sequences")
-    parser.add_argument(
-        "--checkpoint",
-        default=None,
-        help="the protein model: gives the likelihood bound, and its training/held-out split unless --train/--held-out",
+    add_checkpoint_argument(
+        parser,
+        required=False,
+        help="the protein model (a .ckpt, exported directory or run's log folder): gives the likelihood bound, and "
+        "its training/held-out split unless --train/--held-out",
     )
     parser.add_argument("--train", default=None, help="FASTA (or built-in set name) of the training sequences")
     parser.add_argument("--held-out", default=None, help="FASTA of held-out natural sequences")

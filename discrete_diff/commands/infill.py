@@ -17,6 +17,7 @@ from ..inference import load_model
 from ..infill import Infill, InfillRun, LikelihoodLength, UniformLength, infill
 from ..sampling import SamplingSettings
 from ..sampling.render import render_terminal, save_trajectory_png
+from .checkpoint_argument import add_checkpoint_argument
 from .sampling_options import add_label_argument, add_sampling_arguments, settings_from_args
 
 NAME = "infill"
@@ -24,9 +25,7 @@ HELP = "fill blanks in text prompts ([MASK:N], [MASK:MIN-MAX]) or scaffold prote
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--checkpoint", required=True, help="a .ckpt written by `discrete-diff train`, or an exported directory"
-    )
+    add_checkpoint_argument(parser)
     parser.add_argument(
         "--prompt", "--template", dest="prompt", action="append", default=[],
         help="a prompt with blanks: text with [MASK:N], or a protein template [5-15]MOTIF[10-30] (repeatable)",

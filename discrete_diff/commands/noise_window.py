@@ -13,6 +13,7 @@ from ..errors import UserInputError
 from ..inference import load_model
 from ..objectives.noise_window import choose_noise_window, inner_schedule
 from ..specs import to_spec
+from .checkpoint_argument import add_checkpoint_argument
 from .eval import add_data_arguments, evaluation_data
 
 NAME = "noise-window"
@@ -22,7 +23,7 @@ DEFAULT_WINDOWS = "0-1,0.1-0.9,0.2-0.8,0.3-0.8,0.45-0.95,0.5-1"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="a block-diffusion .ckpt or exported directory")
+    add_checkpoint_argument(parser, help="a block-diffusion .ckpt, exported directory or run's log folder")
     add_data_arguments(parser)
     parser.add_argument(
         "--windows",

@@ -13,6 +13,7 @@ from ..errors import UserInputError
 from ..generation import GenerationRun, choose_lengths, generate, parse_lengths
 from ..inference import TrainedModel, load_model
 from ..sampling import StepCallback
+from .checkpoint_argument import add_checkpoint_argument
 from .sampling_options import add_label_argument, add_sampling_arguments, sampling_flags_given, settings_from_args
 
 NAME = "sample"
@@ -23,9 +24,7 @@ HELP = "samples from a checkpoint: text, or proteins as FASTA (also called `gene
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--checkpoint", required=True, help="a .ckpt written by `discrete-diff train`, or an exported directory"
-    )
+    add_checkpoint_argument(parser)
     parser.add_argument("--num", type=int, default=4, help="number of samples (default: 4)")
     parser.add_argument(
         "--length",

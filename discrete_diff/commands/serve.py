@@ -7,13 +7,14 @@ import importlib.util
 
 from ..app.server import ServeConfig, serve
 from ..errors import UserInputError
+from .checkpoint_argument import add_checkpoint_argument
 
 NAME = "serve"
 HELP = "a local web app: samples, blanks, proteins and motif scaffolds, with a live view of the denoising"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="a .ckpt or an exported model directory")
+    add_checkpoint_argument(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on (default: 7860)")
     parser.add_argument("--max-concurrent", type=int, default=2, help="generations running at once; the rest queue")
