@@ -5,7 +5,7 @@ A block-diffusion step runs [x_t ; x_0] (twice the length) through the block-cau
 kernel (`attention_kernels.BlockChunks`, what training uses) and through the dense (2L, 2L) mask (the path it
 replaced), at each precision asked for. The models are timed in one process, interleaved repeat by repeat; the
 ratios divide medians by masked diffusion's at the same precision, measured in the same run.
-Command: `python benchmarks/block_step.py [--quick] [--precisions fp32,bf16] [--models ...] [--out DIR]`.
+Command: `python benchmarks/block_step.py [--quick] [--precisions fp32,bf16] [--models M,...] [--device cuda]`.
 """
 
 from __future__ import annotations
@@ -56,20 +56,21 @@ def make_objective(model: str):
 MODELS = ("mdlm", "bd3-4", "bd3-8", "bd3-16", "bd3-dense-4", "bd3-dense-8", "bd3-dense-16")
 
 
-def stepper(model: str, size: dict, dtype: torch.dtype | None) -> Callable[[], None]:
+def stepper(model: str, size: dict, dtype: torch.dtype | None, device: torch.device) -> Callable[[], None]:
     """One full training step (forward, backward, clipping, AdamW) of `model` on a fixed random batch."""
     torch.manual_seed(0)
     config = TransformerConfig(
         d_model=size["d_model"], n_layers=size["n_layers"], n_heads=size["n_heads"], max_length=size["length"]
     )
-    network, objective = Transformer(config, VOCAB).train(), make_objective(model)
+    network, objective = Transformer(config, VOCAB).to(device).train(), make_objective(model)
     optimizer, _ = build_optimizer(network, OptimizerConfig(), total_steps=1000)
     ids = torch.randint(0, VOCAB - 5, (size["batch"], size["length"]), generator=torch.Generator().manual_seed(0))
+    ids = ids.to(device)
     ones = torch.ones_like(ids, dtype=torch.bool)
     batch = Batch(ids, ones, ones)
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
             loss = objective.loss(network, batch, VOCAB - 1).value
         loss.backward()
         nn.utils.clip_grad_norm_(network.parameters(), 1.0)
@@ -79,19 +80,21 @@ def stepper(model: str, size: dict, dtype: torch.dtype | None) -> Callable[[], N
     return step
 
 
-def measure(models: list[str], precision: str, size: dict) -> list[dict]:
+def measure(models: list[str], precision: str, size: dict, device: torch.device) -> list[dict]:
     """Seconds per step of every model, interleaved: each repeat times `steps` steps of each model in turn, so a
     burst of load elsewhere on the machine falls on every model alike rather than on one row."""
     dtype = PRECISIONS[precision]
-    steps = {model: stepper(model, size, dtype) for model in models}
+    steps = {model: stepper(model, size, dtype, device) for model in models}
     for step in steps.values():
         step()  # warm-up
     seconds: dict[str, list[float]] = {model: [] for model in models}
     for _ in range(size["repeats"]):
         for model, step in steps.items():
+            synchronize(device)
             start = time.perf_counter()
             for _ in range(size["steps"]):
                 step()
+            synchronize(device)
             seconds[model].append((time.perf_counter() - start) / size["steps"])
     tokens = size["batch"] * size["length"]
     return [
@@ -104,6 +107,11 @@ def measure(models: list[str], precision: str, size: dict) -> list[dict]:
         }
         for model in models
     ]
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def ratios(rows: list[dict]) -> list[dict]:
@@ -146,6 +154,7 @@ def run(argv: list[str] | None = None) -> int:
     options = common.parser(NAME, __doc__.splitlines()[0])
     options.add_argument("--precisions", default="fp32", help="comma-separated, from: fp32, bf16")
     options.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from: {', '.join(MODELS)}")
+    options.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine (the same ratios there)")
     args = options.parse_args(argv)
     precisions = common.parse_precisions(args.precisions, list(PRECISIONS))
     models = common.choices(args.models, MODELS, "--models")
@@ -153,8 +162,12 @@ def run(argv: list[str] | None = None) -> int:
         models.insert(0, BASELINE)
     mode = common.mode(args)
     size = SIZES[mode]
-    rows = [row for precision in precisions for row in measure(models, precision, size)]
-    payload = {"benchmark": NAME, "mode": mode, "machine": common.machine(), "size": size, "rows": rows}
+    if args.device not in ("cpu", "cuda") or (args.device == "cuda" and not torch.cuda.is_available()):
+        raise common.UserInputError(f"--device {args.device}: choose cpu, or cuda on a machine with a CUDA GPU")
+    device = torch.device(args.device)
+    rows = [row for precision in precisions for row in measure(models, precision, size, device)]
+    payload = {"benchmark": NAME, "mode": mode, "machine": common.machine(), "size": size, "device": args.device}
+    payload["rows"] = rows
     payload |= {"ratios": ratios(rows), "precision_ratios": precision_ratios(rows)}
     tables = {
         "Training step (median; mean ± std over interleaved repeats)": common.markdown_table(
