@@ -18,6 +18,14 @@ from ..labels import LabelVocabulary
 from .resumable import EpochBatches, EpochPlan, epoch_batches
 
 
+def check_split_and_batch(val_fraction: float, batch_size: int) -> None:
+    """The options every data module shares, each refused with one line naming it."""
+    if not 0.0 < val_fraction < 1.0:
+        raise UserInputError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
+    if batch_size < 1:
+        raise UserInputError(f"data.batch_size must be positive, got {batch_size}")
+
+
 class SequenceDataModule(L.LightningDataModule):
     """Base of the domain data modules (text, proteins)."""
 

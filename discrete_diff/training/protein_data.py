@@ -27,7 +27,7 @@ from ..protein.domain import ProteinDomain
 from ..protein.fasta import FastaPolicy, ProteinRecord, header_value, read_fasta
 from ..protein.identity import cluster_by_identity
 from ..protein.tokenizer import build_protein_tokenizer
-from .data import SequenceDataModule
+from .data import SequenceDataModule, check_split_and_batch
 from .resumable import epoch_generator, resumable_loader
 
 
@@ -124,10 +124,7 @@ class ProteinDataModule(SequenceDataModule):
         }
         if max_length < 3:
             raise UserInputError(f"data.max_length must be at least 3 (<cls>, a residue, <eos>), got {max_length}")
-        if not 0.0 < val_fraction < 1.0:
-            raise UserInputError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
-        if batch_size < 1:
-            raise UserInputError(f"data.batch_size must be positive, got {batch_size}")
+        check_split_and_batch(val_fraction, batch_size)
         if split_identity is not None and not 0.0 < split_identity <= 1.0:
             raise UserInputError(f"data.split_identity must be in (0, 1], got {split_identity}")
         self.corpus = "hemopexin" if corpus is None and labels is None else corpus

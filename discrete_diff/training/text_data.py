@@ -24,7 +24,7 @@ from ..text.sources import Document, corpus_fingerprint, find_documents
 from ..text.tokenizers import CharacterTokenizer, TextTokenizer
 from ..text.vocabulary import tokenizer_from_json
 from ..token_cache import TokenBlocks, block_labels, load_document_labels, read_token_cache
-from .data import SequenceDataModule
+from .data import SequenceDataModule, check_split_and_batch
 from .resumable import IndexBatches, resumable_loader
 
 BUILTIN_CORPORA = {"shakespeare": fetch_shakespeare}
@@ -82,10 +82,7 @@ class TextDataModule(SequenceDataModule):
         }
         if max_length < 2:
             raise UserInputError(f"data.max_length must be at least 2, got {max_length}")
-        if not 0.0 < val_fraction < 1.0:
-            raise UserInputError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
-        if batch_size < 1:
-            raise UserInputError(f"data.batch_size must be positive, got {batch_size}")
+        check_split_and_batch(val_fraction, batch_size)
         self.corpus = corpus
         self.max_length = max_length
         self.batch_size = batch_size
