@@ -2,7 +2,7 @@
 
 On a CPU with native bf16 instructions (x86 AVX512-BF16 or AMX, Arm's BF16 extension) bf16 autocast trains the
 default network about 1.7x faster than fp32; on one without them (AVX2 only) PyTorch emulates bf16 and the same
-step is about 10x slower than fp32 (benchmarks/README.md, "precision"). So the configs leave `trainer.precision`
+step is about 15x slower than fp32 (benchmarks/README.md, "block_step"). So the configs leave `trainer.precision`
 out and the train command fills in this choice; a config or `--trainer.precision` still decides when it says.
 """
 
