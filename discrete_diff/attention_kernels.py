@@ -8,6 +8,10 @@ about N/2 keys: through one dense mask SDPA computes all (2N)^2 scores and throw
 computes only the scores a chunk of positions can need: the queries of positions [a, b) of both halves attend
 to the clean keys [0, b) and the noisy keys [a, b), with a small mask inside that window. Every score it skips
 is one the dense mask sets to -inf, so the output is the dense path's (tests/test_attention_kernels.py).
+
+The same chunks serve k noisy copies of a sequence beside one clean stream, [x_t^1 ; ... ; x_t^k ; x_0]: each copy
+sees its own block and the clean blocks before it, and the clean stream, which no mask draw changes, is computed
+once for all k (block diffusion's `maskings_per_sequence`).
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ class DenseKernel:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Positions [start, stop) of both halves and their mask (B or 1, 1, 2n, stop + n) over [clean[:stop] ; noisy]."""
+    """Positions [start, stop) of every stream and their mask (B or 1, 1, (k + 1) n, stop + k n) over
+    [clean[:stop] ; noisy_1[start:stop] ; ... ; noisy_k[start:stop]]."""
 
     start: int
     stop: int
@@ -49,56 +54,80 @@ class Chunk:
 
 
 class BlockChunks:
-    """Block-causal attention over [x_t ; x_0] (length 2N, blocks of `block_size`), one SDPA call per chunk.
+    """Block-causal attention over [x_t^1 ; ... ; x_t^k ; x_0] (k = `copies` noisy streams and the clean one, N
+    positions each, blocks of `block_size`), one SDPA call per chunk.
 
-    In a chunk of positions [a, b) (whole blocks), a noisy query of block j sees the noisy keys of block j and the
-    clean keys of blocks < j; a clean query of block j sees the clean keys of blocks <= j. Clean keys at or past b
-    belong to later blocks and noisy keys outside [a, b) to other blocks, so no query of the chunk may see them.
-    `padding` (B, 2N) is True at real tokens.
+    In a chunk of positions [a, b) (whole blocks), a noisy query of copy i, block j sees the noisy keys of copy i,
+    block j and the clean keys of blocks < j; a clean query of block j sees the clean keys of blocks <= j. Clean keys
+    at or past b belong to later blocks and noisy keys outside [a, b) to other blocks, so no query of the chunk may
+    see them. With k > 1 the clean stream is computed once for k maskings of the same sequence. `padding`
+    (B, (k + 1) N) is True at real tokens.
     """
 
-    def __init__(self, block_size: int, length: int, padding: Tensor | None, device: torch.device) -> None:
-        if length % 2:
-            raise ValueError(f"the [x_t ; x_0] input has even length, got {length}")
-        self.half = half = length // 2
+    def __init__(
+        self, block_size: int, length: int, padding: Tensor | None, device: torch.device, copies: int = 1
+    ) -> None:
+        if copies < 1 or length % (copies + 1):
+            raise ValueError(f"the input of {copies} noisy copies and the clean stream has length {length}")
+        self.copies = copies
+        self.stream = stream = length // (copies + 1)  # N
         chunk = -(-max(CHUNK_POSITIONS, block_size) // block_size) * block_size  # whole blocks
-        block = torch.arange(half, device=device) // block_size  # (N,)
+        block = torch.arange(stream, device=device) // block_size  # (N,)
         self.chunks = []
-        for start in range(0, half, chunk):
-            stop = min(start + chunk, half)
+        for start in range(0, stream, chunk):
+            stop = min(start + chunk, stream)
             rows, clean_keys, noisy_keys = block[start:stop, None], block[None, :stop], block[None, start:stop]
-            noisy_rows = torch.cat((rows > clean_keys, rows == noisy_keys), dim=1)  # (n, stop + n)
-            clean_rows = torch.cat((rows >= clean_keys, torch.zeros_like(rows == noisy_keys)), dim=1)
-            mask = torch.cat((noisy_rows, clean_rows))[None, None]  # (1, 1, 2n, stop + n)
+            same = rows == noisy_keys  # (n, n)
+            none = torch.zeros_like(same)
+            noisy_rows = [  # copy i: (n, stop + k n)
+                torch.cat((rows > clean_keys, *(same if j == i else none for j in range(copies))), dim=1)
+                for i in range(copies)
+            ]
+            clean_rows = torch.cat((rows >= clean_keys, *(none for _ in range(copies))), dim=1)
+            mask = torch.cat((*noisy_rows, clean_rows))[None, None]  # (1, 1, (k + 1) n, stop + k n)
             if padding is not None:
-                keys = torch.cat((padding[:, half : half + stop], padding[:, start:stop]), dim=1).bool()
-                mask = mask & rearrange(keys, "b s -> b 1 1 s")  # (B, 1, 2n, stop + n)
+                clean_start = copies * stream
+                noisy = (padding[:, j * stream + start : j * stream + stop] for j in range(copies))
+                keys = torch.cat((padding[:, clean_start : clean_start + stop], *noisy), dim=1).bool()
+                mask = mask & rearrange(keys, "b s -> b 1 1 s")  # (B, 1, (k + 1) n, stop + k n)
             self.chunks.append(Chunk(start, stop, mask))
 
     def __call__(self, q: Tensor, k: Tensor, v: Tensor, dropout_p: float = 0.0) -> Tensor:
-        """q (B, H, Q, D) for the first Q positions, k and v (B, H, 2N, D) -> (B, H, Q, D).
+        """q (B, H, Q, D) for the first Q positions, k and v (B, H, (c + 1) N, D) -> (B, H, Q, D), c = `copies`.
 
-        Q = 2N, or Q <= N: the noisy queries alone (the last layer, whose clean outputs nobody reads)."""
-        half, noisy, clean = self.half, [], []
-        if half < q.shape[2] < 2 * half:  # some clean queries: run all of them (zeros past Q), keep the first Q
-            pad = q.new_zeros(*q.shape[:2], 2 * half - q.shape[2], q.shape[3])
-            return self(torch.cat((q, pad), dim=2), k, v, dropout_p)[:, :, : q.shape[2]]
-        clean_queries = q.shape[2] == 2 * half
+        Q = (c + 1) N, or (c - 1) N < Q <= c N: the noisy queries alone, the last copy's cut at Q (the last layer,
+        whose clean outputs nobody reads). Other Q run with zero queries up to the next of those and are cut."""
+        stream, copies, queries = self.stream, self.copies, q.shape[2]
+        full = (copies + 1) * stream
+        if not (queries == full or (copies - 1) * stream < queries <= copies * stream):
+            target = full if queries > copies * stream else copies * stream
+            pad = q.new_zeros(*q.shape[:2], target - queries, q.shape[3])
+            return self(torch.cat((q, pad), dim=2), k, v, dropout_p)[:, :, :queries]
+        clean_queries = queries == full
+        last_stop = queries - (copies - 1) * stream  # the last noisy copy's queries end here
+        outputs: list[list[Tensor]] = [[] for _ in range(copies + 1)]  # per stream, the clean one last
+        clean_start = copies * stream
         for chunk in self.chunks:
-            a, b = chunk.start, min(chunk.stop, q.shape[2])
-            if a >= b:
+            a, n = chunk.start, chunk.stop - chunk.start
+            last = min(n, max(last_stop - a, 0))  # rows of the last noisy copy in this chunk
+            if copies == 1 and last == 0 and not clean_queries:
                 break
-            n = chunk.stop - a
-            queries = q[:, :, a:b]  # (B, H, n, D) noisy, then the same positions' clean queries
-            mask = chunk.mask[..., : b - a, :]
+            starts = [j * stream + a for j in range(copies)]  # each noisy copy's [a, stop)
+            sizes = [n] * (copies - 1) + [n if clean_queries else last]
             if clean_queries:
-                queries, mask = torch.cat((queries, q[:, :, half + a : half + b]), dim=2), chunk.mask
-            keys = torch.cat((k[:, :, half : half + chunk.stop], k[:, :, a : a + n]), dim=2)  # (B, H, stop + n, D)
-            values = torch.cat((v[:, :, half : half + chunk.stop], v[:, :, a : a + n]), dim=2)
-            out = F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask, dropout_p=dropout_p)
-            noisy.append(out[:, :, : b - a])
-            clean.append(out[:, :, b - a :])
-        return torch.cat(noisy + (clean if clean_queries else []), dim=2)  # (B, H, Q, D)
+                starts, sizes = starts + [clean_start + a], sizes + [n]
+            rows = torch.cat([q[:, :, s : s + size] for s, size in zip(starts, sizes, strict=True)], dim=2)
+            mask = chunk.mask if clean_queries else chunk.mask[..., : sum(sizes), :]
+            keys = torch.cat(
+                (k[:, :, clean_start : clean_start + chunk.stop], *(k[:, :, s : s + n] for s in starts[:copies])), dim=2
+            )
+            values = torch.cat(
+                (v[:, :, clean_start : clean_start + chunk.stop], *(v[:, :, s : s + n] for s in starts[:copies])), dim=2
+            )  # (B, H, stop + c n, D)
+            out = F.scaled_dot_product_attention(rows, keys, values, attn_mask=mask, dropout_p=dropout_p)
+            for stream_outputs, piece in zip(outputs, out.split(sizes, dim=2), strict=False):
+                stream_outputs.append(piece)
+        return torch.cat([piece for stream_outputs in outputs for piece in stream_outputs], dim=2)  # (B, H, Q, D)
 
 
 AttentionKernel = DenseKernel | BlockChunks

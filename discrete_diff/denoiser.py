@@ -71,32 +71,40 @@ class BlockCausal(AttentionPattern):
     """Block diffusion's training pattern over the concatenation [x_t ; x_0] (length 2N, blocks of `block_size`).
 
     A noisy token of block b sees the noisy tokens of block b and the clean tokens of blocks < b; a clean token of
-    block b sees the clean tokens of blocks <= b. `padding` covers all 2N positions.
+    block b sees the clean tokens of blocks <= b. `padding` covers all 2N positions. With `copies` = k > 1 the
+    input is [x_t^1 ; ... ; x_t^k ; x_0] ((k + 1) N positions): each noisy copy sees its own block and the clean
+    blocks before it, never another copy, so one pass scores k maskings of a sequence over one clean stream.
     """
 
     block_size: int
     padding: Tensor | None = None
+    copies: int = 1
 
     def __post_init__(self) -> None:
         if self.block_size < 1:
             raise ValueError(f"block_size must be at least 1, got {self.block_size}")
+        if self.copies < 1:
+            raise ValueError(f"copies must be at least 1, got {self.copies}")
 
     def structure(self, length: int, device: torch.device) -> Tensor | None:
-        if length % 2:
-            raise ValueError(f"the [x_t ; x_0] input has even length, got {length}")
-        half = length // 2
-        block = torch.arange(half, device=device) // self.block_size  # (N,)
+        if length % (self.copies + 1):
+            raise ValueError(f"the input of {self.copies} noisy copies and the clean stream has length {length}")
+        stream = length // (self.copies + 1)
+        block = torch.arange(stream, device=device) // self.block_size  # (N,)
         same = block[:, None] == block[None, :]  # (N, N)
         earlier = block[:, None] > block[None, :]  # (N, N) key block strictly before the query's
         upto = block[:, None] >= block[None, :]  # (N, N)
-        none = torch.zeros(half, half, dtype=torch.bool, device=device)
-        noisy_rows = torch.cat((same, earlier), dim=1)  # (N, 2N)
-        clean_rows = torch.cat((none, upto), dim=1)  # (N, 2N)
-        return torch.cat((noisy_rows, clean_rows), dim=0)  # (2N, 2N)
+        none = torch.zeros(stream, stream, dtype=torch.bool, device=device)
+        noisy_rows = [  # copy i: (N, (k + 1) N)
+            torch.cat((*(same if j == i else none for j in range(self.copies)), earlier), dim=1)
+            for i in range(self.copies)
+        ]
+        clean_rows = torch.cat((*(none for _ in range(self.copies)), upto), dim=1)  # (N, (k + 1) N)
+        return torch.cat((*noisy_rows, clean_rows), dim=0)  # ((k + 1) N, (k + 1) N)
 
     def kernel(self, length: int, device: torch.device) -> AttentionKernel:
         """Query chunks that compute only the scores the pattern allows (about a quarter of the dense ones)."""
-        return BlockChunks(self.block_size, length, self.padding, device)
+        return BlockChunks(self.block_size, length, self.padding, device, self.copies)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ network reads [x_t ; x_0] (2L tokens) with the block-causal pattern (a noisy tok
 of block b and the clean tokens of blocks < b; a clean token of block b sees the clean tokens of blocks <= b), both
 halves at rotary positions 0..L-1, so the clean half computes exactly the keys and values a sampler caches.
 
+`maskings_per_sequence` = k > 1 scores k maskings of each sequence in one pass over [x_t^1 ; ... ; x_t^k ; x_0]:
+the clean half does not depend on the mask draw, so it is computed once, and k maskings cost about (1 + k) / 2k of
+k separate passes. Rows of every (B k, ...) tensor here are sequence-major: row b k + i is copy i of sequence b.
+
 block_size = 1 is an autoregressive model (the query at position i is [MASK], its context the clean x_<i), and its
 bound is exact; block_size >= L is MDLM.
 """
@@ -13,6 +17,7 @@ bound is exact; block_size >= L is MDLM.
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from ..batch import Batch
@@ -34,6 +39,9 @@ class BlockDiffusion(Objective):
     drawn over the whole of [0, 1] with weight 1/r: the bound of a sampler that starts every block all-masked,
     whatever schedule it samples with, so block_size = 1 gives exactly the autoregressive NLL. A time-conditioned
     network cannot be trained this way (one t per sequence cannot say each block's time).
+
+    `loss` masks each sequence `maskings_per_sequence` times (its `per_sequence` has B k rows); `likelihood_draw`
+    and block size 1 (exact, so one masking says all) use one.
     """
 
     kind = "a block-diffusion model"
@@ -50,14 +58,19 @@ class BlockDiffusion(Objective):
         schedule: NoiseSchedule | None = None,
         antithetic: bool = True,
         t_min: float = 1e-3,
+        maskings_per_sequence: int = 1,
     ) -> None:
-        """t_min: smallest training time; [0, t_min] holds about t_min of the bound but the largest 1/t weights."""
+        """t_min: smallest training time; [0, t_min] holds about t_min of the bound but the largest 1/t weights.
+        maskings_per_sequence: k noisy copies of each sequence share one pass over its clean stream."""
         if block_size < 1:
             raise InvalidArgument("block_size", f"must be at least 1, got {block_size}")
+        if maskings_per_sequence < 1:
+            raise InvalidArgument("maskings_per_sequence", f"must be at least 1, got {maskings_per_sequence}")
         self.block_size = block_size
         self.schedule = schedule or LogLinearSchedule()
         self.antithetic = antithetic
         self.t_min = t_min
+        self.maskings_per_sequence = maskings_per_sequence
 
     def num_blocks(self, length: int) -> int:
         return -(-length // self.block_size)
@@ -67,34 +80,44 @@ class BlockDiffusion(Objective):
         return per_block.repeat_interleave(self.block_size, dim=1)[:, :length]
 
     def draw_masks(self, batch: Batch, rates: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """(B, L) bool: each maskable position masked with its block's probability, rates (B, K)."""
-        x0 = batch.input_ids
-        p_mask = self.per_position(rates, x0.shape[1])  # (B, L)
-        return (torch.rand(x0.shape, generator=generator, device=x0.device) < p_mask) & batch.maskable
+        """(B k, L) bool: each maskable position masked with its block's probability, rates (B k, K)."""
+        p_mask = self.per_position(rates, batch.input_ids.shape[1])  # (B k, L)
+        maskable = batch.maskable.repeat_interleave(copies_of(batch, rates), dim=0)  # (B k, L)
+        return (torch.rand(p_mask.shape, generator=generator, device=p_mask.device) < p_mask) & maskable
 
-    def attention(self, padding: Tensor, length: int) -> AttentionPattern:
-        """The pattern over [x_t ; x_0] for sequences of `length`; padding (B, 2L) covers both halves."""
-        return BlockCausal(self.block_size, padding)
+    def attention(self, padding: Tensor, length: int, copies: int = 1) -> AttentionPattern:
+        """The pattern over [x_t^1 ; ... ; x_t^k ; x_0] for sequences of `length`, k = `copies`; padding
+        (B, (k + 1) L) covers every stream."""
+        return BlockCausal(self.block_size, padding, copies)
+
+    def denoiser_input(self, batch: Batch, masked: Tensor, mask_id: int) -> DenoiserInput:
+        """The network's input for the `masked` (B k, L) positions: [x_t^1 ; ... ; x_t^k ; x_0] (B, (k + 1) L),
+        every stream at rotary positions 0..L-1, scored at the masked positions of the noisy copies."""
+        x0 = batch.input_ids
+        (size, length), copies = x0.shape, copies_of(batch, masked)
+        xt = x0.repeat_interleave(copies, dim=0).masked_fill(masked, mask_id).reshape(size, copies * length)
+        noisy = masked.reshape(size, copies * length)  # (B, k L) copy i at [i L, (i + 1) L)
+        return DenoiserInput(
+            torch.cat((xt, x0), dim=1),  # (B, (k + 1) L)
+            self.attention(batch.attention_mask.repeat(1, copies + 1).bool(), length, copies),
+            class_labels=batch.class_labels,
+            positions=torch.arange(length, device=x0.device).repeat(copies + 1),  # ((k + 1) L,)
+            score_at=torch.cat((noisy, torch.zeros_like(masked[:size])), dim=1),  # (B, (k + 1) L) noisy copies only
+        )
 
     def block_nll(self, network: Denoiser, batch: Batch, masked: Tensor, mask_id: int) -> Tensor:
-        """(B, K) summed -log p_theta(x0^i | x_t^b, x0^<b) over the `masked` (B, L) positions of each block."""
+        """(B k, K) summed -log p_theta(x0^i | x_t^b, x0^<b) over the `masked` (B k, L) positions of each block:
+        k maskings of every sequence, scored in one pass."""
         if getattr(network, "time_conditioned", False):
             raise UserInputError("block diffusion needs a time-independent network: set time_conditioning false")
         x0 = batch.input_ids
-        length = x0.shape[1]
-        xt = x0.masked_fill(masked, mask_id)
-        padding = torch.cat((batch.attention_mask, batch.attention_mask), dim=1).bool()  # (B, 2L)
-        inputs = DenoiserInput(
-            torch.cat((xt, x0), dim=1),  # (B, 2L)
-            self.attention(padding, length),
-            class_labels=batch.class_labels,
-            positions=torch.arange(length, device=x0.device).repeat(2),  # (2L,) both halves at 0..L-1
-            score_at=torch.cat((masked, torch.zeros_like(masked)), dim=1),  # (B, 2L) noisy half only
-        )
-        token_nll = masked_token_nll(network(inputs), x0, masked, mask_id)  # (B, L)
+        (size, length), copies = x0.shape, copies_of(batch, masked)
+        logits = network(self.denoiser_input(batch, masked, mask_id))  # (N, V) in row-major order of the copies
+        noisy = masked.reshape(size, copies * length)
+        token_nll = masked_token_nll(logits, x0.repeat(1, copies), noisy, mask_id).reshape(size * copies, length)
         padded = self.num_blocks(length) * self.block_size - length
-        token_nll = torch.nn.functional.pad(token_nll, (0, padded))  # (B, K * block_size)
-        return token_nll.reshape(x0.shape[0], -1, self.block_size).sum(-1)  # (B, K)
+        token_nll = torch.nn.functional.pad(token_nll, (0, padded))  # (B k, K * block_size)
+        return token_nll.reshape(size * copies, -1, self.block_size).sum(-1)  # (B k, K)
 
     def weighted(self, block_nll: Tensor, weights: Tensor) -> Tensor:
         """(B,) sum over blocks of weight * summed NLL; a block with nothing masked adds 0, whatever its weight."""
@@ -109,9 +132,10 @@ class BlockDiffusion(Objective):
         generator: torch.Generator | None = None,
         masked: Tensor | None = None,
     ) -> Tensor:
-        """(B,) one-draw NELBO estimate with block b masked at level levels[:, b] and weighted 1/level.
+        """(B k,) one-draw NELBO estimates with block b of row r masked at level levels[r, b] and weighted 1/level,
+        levels (B k, K) for k maskings of each sequence.
 
-        `masked` (B, L) replaces the draw of the mask (tests enumerate masks to get the exact expectation).
+        `masked` (B k, L) replaces the draw of the mask (tests enumerate masks to get the exact expectation).
         """
         if masked is None:
             masked = self.draw_masks(batch, levels, generator)
@@ -122,13 +146,16 @@ class BlockDiffusion(Objective):
         return self.block_nll(network, batch, batch.maskable, mask_id).sum(-1)  # (B,)
 
     def stratified(self, batch: Batch, low: float, high: float, generator: torch.Generator | None) -> Tensor:
-        """(B, K) values in [low, high]: per block, stratified across the batch when `antithetic`."""
-        size, device = (batch.size, self.num_blocks(batch.input_ids.shape[1])), batch.input_ids.device
+        """(B k, K) values in [low, high] for k = `maskings_per_sequence` copies of each sequence: per block,
+        stratified across all B k rows when `antithetic`, the k copies of a sequence 1/k of the range apart."""
+        copies, blocks = self.maskings_per_sequence, self.num_blocks(batch.input_ids.shape[1])
+        rows, device = batch.size * copies, batch.input_ids.device
         if self.antithetic:
-            offsets = torch.rand(size[1], generator=generator, device=device)  # (K,)
-            u = stratified_uniforms(offsets, size[0]).T  # (B, K)
+            offsets = torch.rand(blocks, generator=generator, device=device)  # (K,)
+            u = stratified_uniforms(offsets, rows).T  # (B k, K) stratum s in row s
+            u = rearrange(u, "(copy b) blocks -> (b copy) blocks", copy=copies)  # copy i of sequence b: stratum i B + b
         else:
-            u = torch.rand(size, generator=generator, device=device)
+            u = torch.rand(rows, blocks, generator=generator, device=device)
         return low + (high - low) * u
 
     def loss_at(
@@ -140,12 +167,12 @@ class BlockDiffusion(Objective):
         generator: torch.Generator | None = None,
         masked: Tensor | None = None,
     ) -> Loss:
-        """The training loss with block b of each sequence at time t[:, b] (B, K), weighted by the schedule;
-        `masked` (B, L) replaces the draw of the mask."""
+        """The training loss with block b of row r at time t[r, b] (B k, K: k maskings of each sequence), weighted
+        by the schedule, averaged over all B k rows; `masked` (B k, L) replaces the draw of the mask."""
         if masked is None:
             masked = self.draw_masks(batch, self.schedule.mask_probability(t), generator)
         per_sequence = self.weighted(self.block_nll(network, batch, masked, mask_id), self.schedule.weight(t))
-        scored = batch.maskable.sum(-1)  # (B,)
+        scored = batch.maskable.sum(-1).repeat_interleave(copies_of(batch, t))  # (B k,)
         return Loss.per_token(per_sequence, scored)
 
     def loss(
@@ -157,17 +184,16 @@ class BlockDiffusion(Objective):
         progress: float = 1.0,
     ) -> Loss:
         """Training mode: the schedule's times in its training interval (its `per_sequence` is then not a bound);
-        evaluation mode: a one-draw bound over levels in [t_min, 1]; block size 1: the exact NLL in either mode."""
-        scored = batch.maskable.sum(-1)  # (B,)
+        evaluation mode: a one-draw bound over levels in [t_min, 1]; both over `maskings_per_sequence` maskings of
+        each sequence (B k rows). Block size 1: the exact NLL (B rows) in either mode."""
         if self.block_size == 1:
-            per_sequence = self.exact_single_token(network, batch, mask_id)
-        elif getattr(network, "training", False):
+            return Loss.per_token(self.exact_single_token(network, batch, mask_id), batch.maskable.sum(-1))
+        if getattr(network, "training", False):
             low, high = training_interval(self.schedule, self.t_min)
             return self.loss_at(network, batch, self.stratified(batch, low, high, generator), mask_id, generator)
-        else:
-            levels = self.stratified(batch, self.t_min, 1.0, generator)
-            per_sequence = self.bound_at(network, batch, levels, mask_id, generator)
-        return Loss.per_token(per_sequence, scored)
+        levels = self.stratified(batch, self.t_min, 1.0, generator)  # (B k, K)
+        per_sequence = self.bound_at(network, batch, levels, mask_id, generator)
+        return Loss.per_token(per_sequence, batch.maskable.sum(-1).repeat_interleave(self.maskings_per_sequence))
 
     @property
     def exact_likelihood(self) -> bool:
@@ -188,3 +214,11 @@ class BlockDiffusion(Objective):
             levels = (LEVEL_MIN + (1.0 - LEVEL_MIN) * u).float().to(batch.input_ids.device)  # (B, K)
             per_sequence = self.bound_at(network, batch, levels, mask_id, generator)
         return per_sequence, batch.maskable.sum(-1)
+
+
+def copies_of(batch: Batch, rows: Tensor) -> int:
+    """k, for a tensor whose B k leading rows are k copies of each of the batch's B sequences."""
+    copies, remainder = divmod(rows.shape[0], batch.size)
+    if remainder or not copies:
+        raise ValueError(f"{rows.shape[0]} rows are not whole copies of a batch of {batch.size} sequences")
+    return copies
