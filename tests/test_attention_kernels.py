@@ -101,3 +101,50 @@ def test_scoring_the_noisy_half_gives_the_same_logits_as_scoring_everything():
         full = network(DenoiserInput(ids, pattern, positions=positions))  # (B, 2N, V)
         prefix = network(DenoiserInput(ids, pattern, positions=positions, score_at=scored))  # (N scored, V)
         torch.testing.assert_close(prefix, full[scored], rtol=1e-5, atol=1e-6)
+
+
+def copies_padding(batch: int, copies: int) -> torch.Tensor:
+    """(B, (k + 1) N): `padding_of`'s rows over every stream."""
+    return padding_of(batch)[:, :HALF].repeat(1, copies + 1)
+
+
+@pytest.mark.parametrize("block_size", BLOCK_SIZES)
+@pytest.mark.parametrize("copies", [2, 3])
+def test_chunks_over_noisy_copies_match_the_dense_mask_in_values_and_gradients(block_size, copies):
+    length = (copies + 1) * HALF
+    generator = torch.Generator().manual_seed(block_size + copies)
+    q, k, v = (torch.randn(2, 3, length, 8, generator=generator, requires_grad=True) for _ in range(3))
+    padding = copies_padding(2, copies)
+    chunked = BlockCausal(block_size, padding, copies).kernel(length, torch.device("cpu"))
+    dense_mask = BlockCausal(block_size, copies=copies).structure(length, torch.device("cpu"))
+    reference = Explicit(dense_mask, padding).kernel(length, torch.device("cpu"))
+    fast, slow = chunked(q, k, v), reference(q, k, v)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
+    weights = torch.randn(fast.shape, generator=generator)
+    grads_fast = torch.autograd.grad((fast * weights).sum(), (q, k, v))
+    grads_slow = torch.autograd.grad((slow * weights).sum(), (q, k, v))
+    for a, b in zip(grads_fast, grads_slow, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_each_noisy_copy_sees_the_one_copy_pattern_and_no_other_copy():
+    """In the (3N, 3N) pattern of two copies, [copy i ; clean] is the two-stream pattern; copies never meet."""
+    n, device = 12, torch.device("cpu")
+    single = BlockCausal(4).structure(2 * n, device)
+    double = BlockCausal(4, copies=2).structure(3 * n, device)
+    clean = slice(2 * n, 3 * n)
+    for i, other in ((0, 1), (1, 0)):
+        own = slice(i * n, (i + 1) * n)
+        index = torch.cat((torch.arange(3 * n)[own], torch.arange(3 * n)[clean]))
+        assert torch.equal(double[index][:, index], single)
+        assert not double[own, other * n : (other + 1) * n].any()
+    assert not double[clean, : 2 * n].any()
+
+
+@pytest.mark.parametrize("queries", [HALF, HALF + 97, 2 * HALF, 2 * HALF + 31])
+def test_a_query_prefix_over_noisy_copies_gets_the_full_outputs_first_rows(queries):
+    """Two copies: a prefix ending in the first copy, inside the second, at its end, or in the clean stream."""
+    generator = torch.Generator().manual_seed(queries)
+    q, k, v = (torch.randn(2, 3, 3 * HALF, 8, generator=generator) for _ in range(3))
+    kernel = BlockCausal(4, copies_padding(2, 2), copies=2).kernel(3 * HALF, torch.device("cpu"))
+    torch.testing.assert_close(kernel(q[:, :, :queries], k, v), kernel(q, k, v)[:, :, :queries])
