@@ -3,8 +3,12 @@
 A block-diffusion step runs [x_t ; x_0] (twice the length) through the block-causal pattern. Rows: masked diffusion
 (the default config's network, batch and length), block diffusion with blocks of 4, 8, 16 through the query-chunk
 kernel (`attention_kernels.BlockChunks`, what training uses) and through the dense (2L, 2L) mask (the path it
-replaced), at each precision asked for. The models are timed in one process, interleaved repeat by repeat; the
-ratios divide medians by masked diffusion's at the same precision, measured in the same run.
+replaced), at each precision asked for; bd3-4-k2 and bd3-4-k4 score k maskings of each sequence in one pass over
+[x_t^1 ; ... ; x_t^k ; x_0] (`maskings_per_sequence`), the clean stream computed once. Equal batch means the same
+number of scored noisy rows per step: every model scores `batch` masked rows of `length`, so a k-copy model reads
+batch / k sequences, and its ratio is step time per scored masking relative to masked diffusion's. The models are
+timed in one process, interleaved repeat by repeat; the ratios divide medians by masked diffusion's at the same
+precision, measured in the same run.
 Command: `python benchmarks/block_step.py [--quick] [--precisions fp32,bf16] [--models M,...] [--device cuda]`.
 """
 
@@ -31,7 +35,7 @@ SIZES = {
     # The default config's network and batch (the packaged shakespeare_char config).
     "full": {"d_model": 128, "n_layers": 4, "n_heads": 4, "length": 256, "batch": 16, "steps": 3, "repeats": 7},
     "quick": {"d_model": 64, "n_layers": 2, "n_heads": 4, "length": 128, "batch": 8, "steps": 3, "repeats": 2},
-    "smoke": {"d_model": 32, "n_layers": 1, "n_heads": 2, "length": 32, "batch": 2, "steps": 1, "repeats": 1},
+    "smoke": {"d_model": 32, "n_layers": 1, "n_heads": 2, "length": 32, "batch": 4, "steps": 1, "repeats": 1},
 }
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 BASELINE = "mdlm"
@@ -42,29 +46,38 @@ TARGET = 2.0
 class DenseBlockDiffusion(BlockDiffusion):
     """Block diffusion through one dense block-causal mask: the reference the chunked kernel replaced."""
 
-    def attention(self, padding: torch.Tensor, length: int) -> AttentionPattern:
-        return Explicit(BlockCausal(self.block_size).structure(2 * length, padding.device), padding)
+    def attention(self, padding: torch.Tensor, length: int, copies: int = 1) -> AttentionPattern:
+        structure = BlockCausal(self.block_size, copies=copies).structure((copies + 1) * length, padding.device)
+        return Explicit(structure, padding)
+
+
+def maskings(model: str) -> int:
+    """k of a model named ...-kK (noisy copies per sequence), else 1."""
+    return int(model.rsplit("-k", 1)[1]) if "-k" in model else 1
 
 
 def make_objective(model: str):
     if model == BASELINE:
         return MaskedDiffusion()
-    kind, size = model.rsplit("-", 1)
-    return (DenseBlockDiffusion if kind == "bd3-dense" else BlockDiffusion)(block_size=int(size))
+    kind, size = model.removesuffix(f"-k{maskings(model)}").rsplit("-", 1)
+    objective = DenseBlockDiffusion if kind == "bd3-dense" else BlockDiffusion
+    return objective(block_size=int(size), maskings_per_sequence=maskings(model))
 
 
-MODELS = ("mdlm", "bd3-4", "bd3-8", "bd3-16", "bd3-dense-4", "bd3-dense-8", "bd3-dense-16")
+MODELS = ("mdlm", "bd3-4", "bd3-8", "bd3-16", "bd3-4-k2", "bd3-4-k4", "bd3-dense-4", "bd3-dense-8", "bd3-dense-16")
 
 
 def stepper(model: str, size: dict, dtype: torch.dtype | None, device: torch.device) -> Callable[[], None]:
-    """One full training step (forward, backward, clipping, AdamW) of `model` on a fixed random batch."""
+    """One full training step (forward, backward, clipping, AdamW) of `model` on a fixed random batch of `batch`
+    scored rows: batch / k sequences for a model masking each k times."""
     torch.manual_seed(0)
     config = TransformerConfig(
         d_model=size["d_model"], n_layers=size["n_layers"], n_heads=size["n_heads"], max_length=size["length"]
     )
     network, objective = Transformer(config, VOCAB).to(device).train(), make_objective(model)
     optimizer, _ = build_optimizer(network, OptimizerConfig(), total_steps=1000)
-    ids = torch.randint(0, VOCAB - 5, (size["batch"], size["length"]), generator=torch.Generator().manual_seed(0))
+    sequences = size["batch"] // maskings(model)
+    ids = torch.randint(0, VOCAB - 5, (sequences, size["length"]), generator=torch.Generator().manual_seed(0))
     ids = ids.to(device)
     ones = torch.ones_like(ids, dtype=torch.bool)
     batch = Batch(ids, ones, ones)
@@ -101,6 +114,7 @@ def measure(models: list[str], precision: str, size: dict, device: torch.device)
         {
             "model": model,
             "precision": precision,
+            "sequences": size["batch"] // maskings(model),
             "step_ms": common.spread([1000 * s for s in seconds[model]]),
             "median_step_ms": 1000 * statistics.median(seconds[model]),
             "tokens_per_sec": common.spread([tokens / s for s in seconds[model]]),
@@ -129,6 +143,7 @@ def ratios(rows: list[dict]) -> list[dict]:
                 "model": row["model"],
                 "precision": row["precision"],
                 "kernel": "chunks" if chunked else "dense mask",
+                "maskings_per_sequence": maskings(row["model"]),
                 "step_ratio_to_mdlm": ratio,
                 "fastest_repeats_ratio": row["step_ms"]["min"] / reference["step_ms"]["min"],
                 "target_met": ratio <= TARGET if chunked else None,
@@ -171,11 +186,12 @@ def run(argv: list[str] | None = None) -> int:
     payload |= {"ratios": ratios(rows), "precision_ratios": precision_ratios(rows)}
     tables = {
         "Training step (median; mean ± std over interleaved repeats)": common.markdown_table(
-            rows, ["model", "precision", "median_step_ms", "step_ms", "tokens_per_sec"]
+            rows, ["model", "precision", "sequences", "median_step_ms", "step_ms", "tokens_per_sec"]
         ),
         f"Step time / masked diffusion's (target for the chunked kernel: <= {TARGET})": common.markdown_table(
             payload["ratios"],
-            ["model", "precision", "kernel", "step_ratio_to_mdlm", "fastest_repeats_ratio", "target_met"],
+            ["model", "precision", "kernel", "maskings_per_sequence", "step_ratio_to_mdlm", "fastest_repeats_ratio"]
+            + ["target_met"],
         ),
     }
     if payload["precision_ratios"]:

@@ -182,14 +182,26 @@ def test_sampling_long_samples_need_a_block_model(likelihood_run, tmp_path, caps
 def test_block_step_smoke(tmp_path):
     assert (
         block_step.run(
-            ["--smoke", "--precisions", "fp32,bf16", "--models", "bd3-4,bd3-dense-4", "--out", str(tmp_path)]
+            ["--smoke", "--precisions", "fp32,bf16", "--models", "bd3-4,bd3-dense-4,bd3-4-k2", "--out", str(tmp_path)]
         )
         == 0
     )
     result = report(tmp_path, "block_step")
     assert {(r["model"], r["precision"]) for r in result["rows"]} == {
-        (m, p) for m in ("mdlm", "bd3-4", "bd3-dense-4") for p in ("fp32", "bf16")
+        (m, p) for m in ("mdlm", "bd3-4", "bd3-dense-4", "bd3-4-k2") for p in ("fp32", "bf16")
     }  # masked diffusion, the baseline, joins every run
+    batch = result["size"]["batch"]  # equal batch: every model scores `batch` noisy rows, k copies of batch / k
+    assert {r["model"]: r["sequences"] for r in result["rows"]} == {
+        "mdlm": batch,
+        "bd3-4": batch,
+        "bd3-dense-4": batch,
+        "bd3-4-k2": batch // 2,
+    }
+    assert {r["model"]: r["maskings_per_sequence"] for r in result["ratios"]} == {
+        "bd3-4": 1,
+        "bd3-dense-4": 1,
+        "bd3-4-k2": 2,
+    }
     ratios = {(r["model"], r["precision"]): r for r in result["ratios"]}
     for (model, precision), ratio in ratios.items():
         mdlm = next(r for r in result["rows"] if r["model"] == "mdlm" and r["precision"] == precision)
@@ -198,7 +210,7 @@ def test_block_step_smoke(tmp_path):
         assert (ratio["kernel"], ratio["target_met"] is None) == (
             ("dense mask", True) if "dense" in model else ("chunks", False)
         )
-    assert {r["model"] for r in result["precision_ratios"]} == {"mdlm", "bd3-4", "bd3-dense-4"}
+    assert {r["model"] for r in result["precision_ratios"]} == {"mdlm", "bd3-4", "bd3-dense-4", "bd3-4-k2"}
 
 
 def test_throughput_smoke(tmp_path):
