@@ -45,8 +45,8 @@ class DenseKernel:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Positions [start, stop) of every stream and their mask (B or 1, 1, (k + 1) n, stop + k n) over
-    [clean[:stop] ; noisy_1[start:stop] ; ... ; noisy_k[start:stop]]."""
+    """Positions [start, stop) of every stream and their mask (B or 1, k + 1, 1, n, stop + n): for each noisy copy
+    i over [clean[:stop] ; noisy_i[start:stop]], then for the clean stream over [clean[:stop] ; (nothing)]."""
 
     start: int
     stop: int
@@ -60,8 +60,9 @@ class BlockChunks:
     In a chunk of positions [a, b) (whole blocks), a noisy query of copy i, block j sees the noisy keys of copy i,
     block j and the clean keys of blocks < j; a clean query of block j sees the clean keys of blocks <= j. Clean keys
     at or past b belong to later blocks and noisy keys outside [a, b) to other blocks, so no query of the chunk may
-    see them. With k > 1 the clean stream is computed once for k maskings of the same sequence. `padding`
-    (B, (k + 1) N) is True at real tokens.
+    see them. Each stream's queries of the chunk are one group of the call's batch, with keys [clean[:b] ; its own
+    [a, b)], so no score between two copies is computed and the clean stream is computed once for k maskings of a
+    sequence. `padding` (B, (k + 1) N) is True at real tokens.
     """
 
     def __init__(
@@ -77,56 +78,58 @@ class BlockChunks:
         for start in range(0, stream, chunk):
             stop = min(start + chunk, stream)
             rows, clean_keys, noisy_keys = block[start:stop, None], block[None, :stop], block[None, start:stop]
-            same = rows == noisy_keys  # (n, n)
-            none = torch.zeros_like(same)
-            noisy_rows = [  # copy i: (n, stop + k n)
-                torch.cat((rows > clean_keys, *(same if j == i else none for j in range(copies))), dim=1)
-                for i in range(copies)
-            ]
-            clean_rows = torch.cat((rows >= clean_keys, *(none for _ in range(copies))), dim=1)
-            mask = torch.cat((*noisy_rows, clean_rows))[None, None]  # (1, 1, (k + 1) n, stop + k n)
+            noisy_rows = torch.cat((rows > clean_keys, rows == noisy_keys), dim=1)  # (n, stop + n)
+            clean_rows = torch.cat((rows >= clean_keys, torch.zeros_like(rows == noisy_keys)), dim=1)
+            mask = torch.stack((*(noisy_rows for _ in range(copies)), clean_rows))  # (k + 1, n, stop + n)
+            mask = rearrange(mask, "g n s -> 1 g 1 n s")
             if padding is not None:
-                clean_start = copies * stream
-                noisy = (padding[:, j * stream + start : j * stream + stop] for j in range(copies))
-                keys = torch.cat((padding[:, clean_start : clean_start + stop], *noisy), dim=1).bool()
-                mask = mask & rearrange(keys, "b s -> b 1 1 s")  # (B, 1, (k + 1) n, stop + k n)
+                clean = padding[:, copies * stream : copies * stream + stop]  # (B, stop)
+                own = [padding[:, g * stream + start : g * stream + stop] for g in range(copies + 1)]
+                keys = torch.stack([torch.cat((clean, o), dim=1) for o in own], dim=1).bool()  # (B, k + 1, stop + n)
+                mask = mask & rearrange(keys, "b g s -> b g 1 1 s")  # (B, k + 1, 1, n, stop + n)
             self.chunks.append(Chunk(start, stop, mask))
 
     def __call__(self, q: Tensor, k: Tensor, v: Tensor, dropout_p: float = 0.0) -> Tensor:
         """q (B, H, Q, D) for the first Q positions, k and v (B, H, (c + 1) N, D) -> (B, H, Q, D), c = `copies`.
 
-        Q = (c + 1) N, or (c - 1) N < Q <= c N: the noisy queries alone, the last copy's cut at Q (the last layer,
-        whose clean outputs nobody reads). Other Q run with zero queries up to the next of those and are cut."""
+        Q = (c + 1) N, or Q <= c N: the noisy queries alone (the last layer, whose clean outputs nobody reads); a
+        Q short of either runs with zero queries up to it, cut after."""
         stream, copies, queries = self.stream, self.copies, q.shape[2]
-        full = (copies + 1) * stream
-        if not (queries == full or (copies - 1) * stream < queries <= copies * stream):
-            target = full if queries > copies * stream else copies * stream
+        target = (copies + 1) * stream if queries > copies * stream else copies * stream
+        if queries < target:
             pad = q.new_zeros(*q.shape[:2], target - queries, q.shape[3])
             return self(torch.cat((q, pad), dim=2), k, v, dropout_p)[:, :, :queries]
-        clean_queries = queries == full
-        last_stop = queries - (copies - 1) * stream  # the last noisy copy's queries end here
-        outputs: list[list[Tensor]] = [[] for _ in range(copies + 1)]  # per stream, the clean one last
+        groups = copies + 1 if queries > copies * stream else copies  # the clean stream's queries too, or not
         clean_start = copies * stream
+        outputs: list[list[Tensor]] = [[] for _ in range(groups)]  # per stream, the clean one last
         for chunk in self.chunks:
-            a, n = chunk.start, chunk.stop - chunk.start
-            last = min(n, max(last_stop - a, 0))  # rows of the last noisy copy in this chunk
-            if copies == 1 and last == 0 and not clean_queries:
-                break
-            starts = [j * stream + a for j in range(copies)]  # each noisy copy's [a, stop)
-            sizes = [n] * (copies - 1) + [n if clean_queries else last]
-            if clean_queries:
-                starts, sizes = starts + [clean_start + a], sizes + [n]
-            rows = torch.cat([q[:, :, s : s + size] for s, size in zip(starts, sizes, strict=True)], dim=2)
-            mask = chunk.mask if clean_queries else chunk.mask[..., : sum(sizes), :]
-            keys = torch.cat(
-                (k[:, :, clean_start : clean_start + chunk.stop], *(k[:, :, s : s + n] for s in starts[:copies])), dim=2
+            a, stop = chunk.start, chunk.stop
+            starts = [g * stream + a for g in range(groups)]  # each stream's [a, stop)
+            rows = torch.stack([q[:, :, s : s + stop - a] for s in starts], dim=1)  # (B, G, H, n, D)
+            keys = torch.stack(
+                [
+                    torch.cat((k[:, :, clean_start : clean_start + stop], k[:, :, s : s + stop - a]), dim=2)
+                    for s in starts
+                ],
+                dim=1,
             )
-            values = torch.cat(
-                (v[:, :, clean_start : clean_start + chunk.stop], *(v[:, :, s : s + n] for s in starts[:copies])), dim=2
-            )  # (B, H, stop + c n, D)
-            out = F.scaled_dot_product_attention(rows, keys, values, attn_mask=mask, dropout_p=dropout_p)
-            for stream_outputs, piece in zip(outputs, out.split(sizes, dim=2), strict=False):
-                stream_outputs.append(piece)
+            values = torch.stack(
+                [
+                    torch.cat((v[:, :, clean_start : clean_start + stop], v[:, :, s : s + stop - a]), dim=2)
+                    for s in starts
+                ],
+                dim=1,
+            )  # (B, G, H, stop + n, D)
+            mask = chunk.mask[:, :groups].expand(q.shape[0], -1, -1, -1, -1)  # (B, G, 1, n, stop + n)
+            out = F.scaled_dot_product_attention(
+                rows.flatten(0, 1),
+                keys.flatten(0, 1),
+                values.flatten(0, 1),
+                attn_mask=mask.flatten(0, 1),
+                dropout_p=dropout_p,
+            ).unflatten(0, (q.shape[0], groups))  # (B, G, H, n, D)
+            for g in range(groups):
+                outputs[g].append(out[:, g])
         return torch.cat([piece for stream_outputs in outputs for piece in stream_outputs], dim=2)  # (B, H, Q, D)
 
 

@@ -55,9 +55,20 @@ def test_a_wrong_pattern_is_caught():
 
 def test_chunks_skip_most_scores():
     """What makes it fast: at length 256 per half the chunks compute well under half of the (2N)^2 scores."""
-    chunks = BlockChunks(4, 512, None, torch.device("cpu")).chunks
-    computed = sum(chunk.mask.shape[-2] * chunk.mask.shape[-1] for chunk in chunks)
-    assert computed / 512**2 < 0.45
+    assert scores(BlockChunks(4, 512, None, torch.device("cpu"))) / 512**2 < 0.45
+
+
+def scores(kernel: BlockChunks) -> int:
+    """Scores one head of one sequence computes with every query: each chunk's mask is (1, streams, 1, n, keys)."""
+    return sum(chunk.mask.shape[1] * chunk.mask.shape[-2] * chunk.mask.shape[-1] for chunk in kernel.chunks)
+
+
+@pytest.mark.parametrize("copies", [2, 4])
+def test_k_copies_compute_a_share_of_k_separate_passes_scores(copies):
+    """No score between two noisy copies is computed: k copies cost (k + 1) / 2k of k two-stream passes' scores."""
+    single = scores(BlockChunks(4, 512, None, torch.device("cpu")))
+    shared = scores(BlockChunks(4, (copies + 1) * 256, None, torch.device("cpu"), copies))
+    assert shared == pytest.approx(single * copies * (copies + 1) / (2 * copies))
 
 
 @pytest.mark.parametrize("block_size", BLOCK_SIZES)
