@@ -2,11 +2,14 @@
 
 import pytest
 import torch
+from conftest import sonnet_corpus
 from toy import toy_batch
 
 from discrete_diff.batch import Batch
+from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.denoiser import BlockCausal, DenoiserInput
 from discrete_diff.errors import InvalidArgument
+from discrete_diff.inference import load_model
 from discrete_diff.models import Transformer, TransformerConfig
 from discrete_diff.objectives import BlockDiffusion
 from discrete_diff.schedules import LinearSchedule, training_interval
@@ -145,3 +148,19 @@ def test_the_setting_travels_as_plain_data():
     spec = to_spec(BlockDiffusion(4, maskings_per_sequence=2))
     assert spec["init_args"]["maskings_per_sequence"] == 2
     assert build(spec, Objective).maskings_per_sequence == 2
+
+
+@pytest.mark.slow
+def test_the_command_line_trains_and_validates_with_two_maskings_per_sequence(tmp_path):
+    """Through Lightning: training steps, validation (eval mode, B k rows) and the checkpoint keep the setting."""
+    sonnet_corpus(tmp_path / "corpus")
+    args = ["--config", "tiny", "--data.init_args.corpus", str(tmp_path / "corpus")]
+    args += ["--model.objective", "discrete_diff.objectives.BlockDiffusion"]
+    args += ["--model.objective.init_args.maskings_per_sequence", "2"]
+    args += ["--trainer.logger.init_args.save_dir", str(tmp_path), "--trainer.enable_progress_bar", "false"]
+    args += ["--trainer.max_steps", "4", "--trainer.val_check_interval", "2"]
+    cli = build_cli(args)
+    fit(cli)
+    metrics = cli.trainer.callback_metrics
+    assert all(torch.isfinite(value) for value in metrics.values()) and any("val" in name for name in metrics)
+    assert load_model(cli.trainer.checkpoint_callback.last_model_path).objective.maskings_per_sequence == 2

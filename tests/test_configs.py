@@ -78,6 +78,7 @@ def test_the_block_config_uses_the_code_default_block_size_which_tiles_the_windo
     cli = build_cli(["--config", "shakespeare_char_bd3"])
     assert isinstance(cli.model.objective, BlockDiffusion)
     assert cli.model.objective.block_size == BlockDiffusion().block_size == 8
+    assert cli.model.objective.maskings_per_sequence == BlockDiffusion().maskings_per_sequence == 1
     assert cli.datamodule.max_length % cli.model.objective.block_size == 0
 
 
