@@ -102,7 +102,7 @@ class BlockDiffusion(Objective):
             self.attention(batch.attention_mask.repeat(1, copies + 1).bool(), length, copies),
             class_labels=batch.class_labels,
             positions=torch.arange(length, device=x0.device).repeat(copies + 1),  # ((k + 1) L,)
-            score_at=torch.cat((noisy, torch.zeros_like(masked[:size])), dim=1),  # (B, (k + 1) L) noisy copies only
+            score_at=torch.cat((noisy, torch.zeros_like(x0, dtype=torch.bool)), dim=1),  # (B, (k + 1) L) noisy only
         )
 
     def block_nll(self, network: Denoiser, batch: Batch, masked: Tensor, mask_id: int) -> Tensor:
