@@ -97,6 +97,12 @@ VARIANTS = {
         ("--model.objective.init_args.block_size", "4"),
         "block diffusion, blocks of 4: NELBO over masking levels in [0, 1]",
     ),
+    "bd3-4-k2": Variant(
+        "shakespeare_char_bd3",
+        ("--model.objective.init_args.block_size", "4", "--data.init_args.batch_size", "8",
+         f"{OBJECTIVE}maskings_per_sequence", "2"),
+        "blocks of 4, 8 sequences x 2 maskings over one clean pass: the same scored rows per step",
+    ),
     "bd3-8": Variant(
         "shakespeare_char_bd3",
         ("--model.objective.init_args.block_size", "8"),
