@@ -16,7 +16,7 @@ from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.denoiser import Bidirectional, DenoiserInput
 from discrete_diff.generation import generate
 from discrete_diff.inference import load_model, read_checkpoint
-from discrete_diff.objectives import MaskedDiffusion
+from discrete_diff.objectives import Decoding, MaskedDiffusion
 from discrete_diff.training.ema import ExponentialMovingAverage
 
 pytestmark = pytest.mark.slow  # trains models or runs subprocesses
@@ -191,6 +191,19 @@ def test_quickstart_trains_evaluates_and_samples(module_corpus, tmp_path, capsys
     out = capsys.readouterr().out
     assert "trained 4 steps" in out and "validation NELBO <= " in out and " bits/character " in out
     assert out.count("=== sample_") == 2
+
+
+def test_quickstart_trains_block_diffusion_by_default_and_says_why(module_corpus, tmp_path, capsys):
+    argv = ["quickstart", "--num-samples", "1", "--sample-length", "8", "--steps", "2", "--eval-batches", "1"]
+    argv += ["--time-draws", "1", "--data.init_args.corpus", str(module_corpus), "--trainer.max_steps", "2"]
+    argv += ["--trainer.limit_val_batches", "1", "--trainer.logger.init_args.save_dir", str(tmp_path)]
+    assert main([*argv, "--trainer.enable_progress_bar", "false"]) == 0
+    out = capsys.readouterr().out
+    assert "training shakespeare_char_bd3 (block diffusion, blocks of 4" in out and "--config shakespeare_char)" in out
+    checkpoint = next(tmp_path.glob("shakespeare_char_bd3/version_0/checkpoints/last.ckpt"))
+    objective = load_model(str(checkpoint)).objective
+    assert objective.decoding is Decoding.BLOCKS and objective.block_size == 4
+    assert out.count("=== sample_") == 1
 
 
 def test_a_time_conditioned_model_samples_and_infills(module_corpus, tmp_path, capsys):
