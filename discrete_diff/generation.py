@@ -44,6 +44,10 @@ def denoise(
         raise UserInputError(
             f"denoising needs a masked-diffusion model; this one was trained with {type(model.objective).__name__}"
         )
+    guidance = model.guidance(settings, class_labels, prompt)
+    if settings.cache in ("prefix", "dual") and guidance is not None and guidance.hidden is not None:
+        # the unguided rows keep the prompt masked: the earliest span holding a [MASK] would never move on
+        raise InvalidArgument("cache", f"{settings.cache} cannot follow the spans when guidance hides the prompt")
     network = model.network
     if settings.cache is not None:  # one cache per run: it holds this run's keys and values
         network = cached_denoiser(network, settings.cache, model.mask_id, settings.strategy, settings.cache_refresh)
@@ -58,7 +62,7 @@ def denoise(
         pinned=pinned,
         attention_mask=attention_mask,
         class_labels=class_labels,
-        guidance=model.guidance(settings, class_labels, prompt),
+        guidance=guidance,
         generator=generator,
         record=record,
         on_step=on_step,

@@ -200,3 +200,8 @@ def test_the_sample_command_samples_with_each_cache_and_refreshed_every_call_dra
     assert main(["sample", "--checkpoint", path, "--num", "1", "--cache", "prefix"]) == 2
     error = capsys.readouterr().err.strip()
     assert error == "discrete-diff: error: --cache prefix decodes block by block: it needs the spans strategy"
+    infill = ["infill", "--checkpoint", path, "--prompt", "Shall I [MASK:12] thee", *spans, "--cache", "dual"]
+    assert main([*infill, "--guidance-scale", "1"]) == 2  # the unguided rows keep the prompt masked
+    error = capsys.readouterr().err.strip()
+    assert error == "discrete-diff: error: --cache dual cannot follow the spans when guidance hides the prompt"
+    assert main(infill) == 0 and capsys.readouterr().out.startswith("Shall I ")
