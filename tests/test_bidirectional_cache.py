@@ -204,4 +204,6 @@ def test_the_sample_command_samples_with_each_cache_and_refreshed_every_call_dra
     assert main([*infill, "--guidance-scale", "1"]) == 2  # the unguided rows keep the prompt masked
     error = capsys.readouterr().err.strip()
     assert error == "discrete-diff: error: --cache dual cannot follow the spans when guidance hides the prompt"
-    assert main(infill) == 0 and capsys.readouterr().out.startswith("Shall I ")
+    assert main(infill) == 0
+    fill = capsys.readouterr().out.split(" ===\n", 1)[1]  # after the record's === header ===
+    assert fill.startswith("Shall I ") and fill.endswith(" thee\n")
