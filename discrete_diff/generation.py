@@ -16,6 +16,7 @@ from .inference import TrainedModel
 from .objectives import Decoding
 from .sampling import SamplingResult, SamplingSettings, StepCallback, Trajectory, run_sampler
 from .sampling.autoregressive import generate_autoregressive
+from .sampling.bidirectional_cache import cached_denoiser
 from .sampling.settings import settings_header
 
 
@@ -43,8 +44,15 @@ def denoise(
         raise UserInputError(
             f"denoising needs a masked-diffusion model; this one was trained with {type(model.objective).__name__}"
         )
+    guidance = model.guidance(settings, class_labels, prompt)
+    if settings.cache in ("prefix", "dual") and guidance is not None and guidance.hidden is not None:
+        # the unguided rows keep the prompt masked: the earliest span holding a [MASK] would never move on
+        raise InvalidArgument("cache", f"{settings.cache} cannot follow the spans when guidance hides the prompt")
+    network = model.network
+    if settings.cache is not None:  # one cache per run: it holds this run's keys and values
+        network = cached_denoiser(network, settings.cache, model.mask_id, settings.strategy, settings.cache_refresh)
     return run_sampler(
-        model.network,
+        network,
         tokens,
         mask_id=model.mask_id,
         strategy=settings.strategy,
@@ -54,7 +62,7 @@ def denoise(
         pinned=pinned,
         attention_mask=attention_mask,
         class_labels=class_labels,
-        guidance=model.guidance(settings, class_labels, prompt),
+        guidance=guidance,
         generator=generator,
         record=record,
         on_step=on_step,
@@ -146,6 +154,8 @@ def generate(
     if at_eos not in AT_EOS:
         raise InvalidArgument("at_eos", f"must be one of {', '.join(AT_EOS)}, got {at_eos!r}")
     model.class_labels(label, 1)  # an unknown label fails before any sampling
+    if settings.cache is not None and model.objective.decoding is not Decoding.WINDOW:
+        raise InvalidArgument("cache", f"applies to masked-diffusion models; this one is {model.objective.kind}")
     if settings.guidance_scale and not model.objective.guidance_applies:
         raise InvalidArgument("guidance_scale", f"applies to diffusion models; this one is {model.objective.kind}")
     generator = torch.Generator().manual_seed(seed)

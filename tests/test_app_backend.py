@@ -105,6 +105,7 @@ def test_settings_are_the_cli_options_with_the_defaults_it_uses(task):
         "span_length": Spans().span_length, "inner_strategy": "ancestral", "threshold": ThresholdUnmasking().threshold,
         "max_per_call": ThresholdUnmasking().max_per_call, "argmax": ThresholdUnmasking().argmax,
         "guidance_scale": library.guidance_scale, "guidance_schedule": library.guidance_schedule,
+        "cache": library.cache, "cache_refresh": library.cache_refresh,
     }  # fmt: skip
     assert settings_from_args(parse_options(task, shown)) == library  # the page's values as shown: the defaults
     assert settings["strategy"].choices == tuple(sorted(STRATEGIES)) and settings["strategy"].kind == "choice"

@@ -19,6 +19,7 @@ import common  # noqa: E402
 import likelihood  # noqa: E402
 import sampling  # noqa: E402
 import scaling  # noqa: E402
+import speed  # noqa: E402
 import standard_error  # noqa: E402
 import throughput  # noqa: E402
 
@@ -258,10 +259,59 @@ def test_scaling_smoke(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("discrete_diff_scaling_")] == []  # scratch removed
 
 
+def test_speed_smoke(likelihood_run, block_runs, tmp_path):
+    """Every row of the one speed table: the AR baseline, ancestral, threshold, spans with each cache, dKV, a block
+    model and a student; the quality rule against the model's own most-step ancestral row; each cache beside its
+    uncached twin, running a share of the positions below one."""
+    runs = {(r["comparison"], r["model"], r["seed"]): r["checkpoint"] for r in likelihood_run[1]["runs"]}
+    diffusion, ar = runs[("equal_tokens", "mdlm", 0)], runs[("equal_tokens", "ar", 0)]
+    judge = runs[("wall_clock", "ar", 1)]
+    blocks = next(r["checkpoint"] for r in block_runs["runs"] if r["model"] == "bd3-8")
+    argv = ["--smoke", "--diffusion", diffusion, "--ar", ar, "--judge", judge, "--blocks", blocks]
+    assert speed.run([*argv, "--students", diffusion, "--out", str(tmp_path)]) == 0
+    result = report(tmp_path, "speed")
+    assert (tmp_path / "speed.png").read_bytes()[:4] == PNG_MAGIC
+    size, rows = result["size"], result["rows"]
+    labels = [r["sampler"] for r in rows]
+    assert [f"ancestral@{n}" for n in size["steps"]] == labels[: len(size["steps"])]
+    assert {r["cache"] for r in rows} == {None, "prefix", "dual", "dkv"}
+    assert {r["group"] for r in rows} >= {"ancestral", "threshold", "spans", "block diffusion", "students"}
+    samples, length = size["samples"], size["length"]
+    # the quality rule's reference: each model's ancestral row at the most steps (students: their teacher's)
+    own = {
+        "diffusion": f"ancestral@{size['steps'][-1]}",
+        "blocks": f"blocks: ancestral@{size['block_steps'][-1]}/block",
+    }
+    references = {model: next(r for r in rows if r["sampler"] == label) for model, label in own.items()}
+    for row in [result["reference"], *rows]:
+        assert spread_ok(row["judge_bits_per_character"], low=1e-9) and row["network_calls"] >= 1
+        assert 0 <= row["loop_share"] <= 1 and spread_ok(row["batch_1_seconds"], low=1e-9)
+    for row in rows:
+        assert row["tokens_per_second_batch_1"] == pytest.approx(length / row["batch_1_seconds"]["mean"])
+        assert row[f"tokens_per_second_batch_{samples}"] == pytest.approx(
+            length * samples / row[f"batch_{samples}_seconds"]
+        )
+        reference = references[row["model"]]
+        limit = 1.05 * reference["judge_bits_per_character"]["mean"]
+        assert row["within_5_percent"] == (row["judge_bits_per_character"]["mean"] <= limit)
+        if row["cache"] is not None:
+            assert row["base"] in labels and 0 < row["positions_run_share"] < 1
+            assert "cache_bits_change" in row and row["cache_speedup_batch_1"] > 0
+        elif row["positions_run_share"] is not None:
+            assert row["positions_run_share"] == 1.0
+    summary = result["summary"]
+    assert summary["quality_reference"] == f"ancestral@{size['steps'][-1]}"
+    assert summary["target_3x_batch_1_met"] == (
+        summary["its_speedup_batch_1"] is not None and summary["its_speedup_batch_1"] >= 3
+    )
+    assert "## Each cache against the same sampler without it" in (tmp_path / "speed.md").read_text()
+
+
 @pytest.mark.parametrize(
     "script, argv, message",
     [
         (sampling, ["--diffusion", "missing.ckpt", "--ar", "a", "--judge", "j"], "missing.ckpt: checkpoint not found"),
+        (speed, ["--diffusion", "missing.ckpt", "--ar", "a", "--judge", "j"], "missing.ckpt: checkpoint not found"),
         (likelihood, ["--corpus", "no_such_dataset"], "--corpus no_such_dataset: no such file or folder"),
         (likelihood, ["--budget", "0"], "--budget must be positive"),
         (likelihood, ["--steps", "0"], "--steps must be positive"),

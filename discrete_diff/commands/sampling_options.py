@@ -11,6 +11,7 @@ from dataclasses import fields, replace
 
 from ..errors import UserInputError
 from ..sampling import CONFIDENCES, GUIDANCE_SCHEDULES, STRATEGIES, SamplingSettings, strategy_named
+from ..sampling.bidirectional_cache import CACHE_KINDS
 
 STRATEGY_OPTIONS = {
     "confidence": {"confidence": "confidence", "reveals_per_step": "reveals_per_step"},
@@ -55,6 +56,15 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
         "--inner-strategy", choices=sorted(set(STRATEGIES) - {"spans"}), help="spans strategy: fills each span"
     )
     group.add_argument(
+        "--cache",
+        choices=CACHE_KINDS,
+        help="approximate key-value cache: prefix or dual (Fast-dLLM; with --strategy spans, refreshed when a span "
+        "completes) or dkv (positions that did not change reuse theirs) (default: none)",
+    )
+    group.add_argument(
+        "--cache-refresh", type=int, help="with --cache: also recompute every position every N calls (1 = exact)"
+    )
+    group.add_argument(
         "--guidance-scale",
         type=float,
         help="classifier-free guidance w toward --label (infill: and the prompt); 0 = plain conditional sampling "
@@ -80,7 +90,7 @@ def add_label_argument(parser: argparse.ArgumentParser) -> None:
 def sampling_flags_given(args: argparse.Namespace) -> list[str]:
     """The sampling flags the user set explicitly."""
     dests = ["strategy", "steps", "temperature", "top_k", "top_p", "repetition_penalty", "guidance_scale"]
-    dests += ["guidance_schedule"]
+    dests += ["guidance_schedule", "cache", "cache_refresh"]
     dests += [dest for options in STRATEGY_OPTIONS.values() for dest in options]
     return [f"--{dest.replace('_', '-')}" for dest in dests if getattr(args, dest, None) is not None]
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
 from ..errors import InvalidArgument
+from .bidirectional_cache import check_cache
 from .confidence import ConfidenceUnmasking, MaxProbability, NegativeEntropy, TopTwoMargin
 from .filters import BanTokens, LogitFilter, RepetitionPenalty, Temperature, TopK, TopP
 from .guidance import GUIDANCE_SCHEDULES
@@ -53,6 +54,11 @@ class SamplingSettings:
     """Classifier-free guidance w toward the label (and, when infilling, the prompt); 0 samples conditionally."""
     guidance_schedule: str = "constant"
     """How w grows over the run (guidance.GUIDANCE_SCHEDULES): constant, or weak early and w at the end."""
+    cache: str | None = None
+    """An approximate key-value cache (bidirectional_cache.CACHE_KINDS): prefix, dual (both with the spans
+    strategy) or dkv; None runs every position at every call."""
+    cache_refresh: int | None = None
+    """With a cache: also recompute every position every this many calls (1: the uncached sampler exactly)."""
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -64,6 +70,7 @@ class SamplingSettings:
                 "guidance_schedule",
                 f"{self.guidance_schedule!r} is unknown; choose from {', '.join(GUIDANCE_SCHEDULES)}",
             )
+        check_cache(self.cache, self.cache_refresh, self.strategy)
         # The filters validate their own arguments; build them once so a bad value fails here, not mid-run.
         self.filters(banned=(), mask_id=0)
 
@@ -97,6 +104,9 @@ def settings_header(settings: SamplingSettings) -> list[str]:
         for key in ("top_k", "top_p", "repetition_penalty")
         if (value := getattr(settings, key)) is not None
     ]
+    if settings.cache is not None:
+        words.append(f"cache={settings.cache}")
+        words += [f"cache_refresh={settings.cache_refresh}"] if settings.cache_refresh is not None else []
     if settings.guidance_scale:
         words += [f"guidance_scale={settings.guidance_scale}", f"guidance_schedule={settings.guidance_schedule}"]
     return words
