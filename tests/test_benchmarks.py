@@ -17,6 +17,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import block_step  # noqa: E402
 import common  # noqa: E402
 import likelihood  # noqa: E402
+import race  # noqa: E402
 import sampling  # noqa: E402
 import scaling  # noqa: E402
 import speed  # noqa: E402
@@ -170,6 +171,34 @@ def test_sampling_smoke_with_a_block_model(likelihood_run, block_runs, tmp_path)
     assert [s["in_loop"] for s in long["samples"]] == [in_loop(s["text"]) for s in long["samples"]]
     text = (tmp_path / "long_samples.md").read_text()
     assert text.startswith("# 2 samples of 40 tokens") and text.count("## Sample") == 2
+
+
+def test_race_puts_every_model_of_several_sampling_runs_in_one_figure(likelihood_run, block_runs, tmp_path, capsys):
+    runs = {(r["comparison"], r["model"], r["seed"]): r["checkpoint"] for r in likelihood_run[1]["runs"]}
+    blocks = next(r["checkpoint"] for r in block_runs["runs"] if r["model"] == "bd3-4")
+    ar, judge = runs[("equal_tokens", "ar", 0)], runs[("wall_clock", "ar", 1)]
+    for label, diffusion in (("mdlm", runs[("equal_tokens", "mdlm", 0)]), ("bd3-4", blocks)):
+        argv = ["--smoke", "--diffusion", diffusion, "--ar", ar, "--judge", judge, "--strategies", "ancestral"]
+        assert sampling.run([*argv, "--out", str(tmp_path / label)]) == 0
+    argv = ["--runs", f"mdlm={tmp_path / 'mdlm'},bd3-4={tmp_path / 'bd3-4'}", "--out", str(tmp_path)]
+    assert race.run(argv) == 0
+    result = report(tmp_path, "race")
+    assert (tmp_path / "race.png").read_bytes()[:4] == PNG_MAGIC
+    assert [row["model"] for row in result["rows"]] == ["mdlm", "bd3-4"]
+    for row in result["rows"]:
+        source = json.loads((tmp_path / row["model"] / "sampling.json").read_text())
+        batch = source["size"]["samples"]
+        by_name = {r["sampler"]: r for r in source["rows"]}
+        assert row["best_judge_bits"] == min(r["judge_bits_per_character"]["mean"] for r in source["rows"])
+        near = [r for r in source["rows"] if r["judge_bits_per_character"]["mean"] <= 1.05 * row["best_judge_bits"]]
+        for panel, key in enumerate(("batch_1", f"batch_{batch}")):
+            chosen = by_name[row[f"fastest_near_best_{key}"]]
+            assert chosen in near
+            assert race.per_sample(chosen, batch)[panel] == min(race.per_sample(r, batch)[panel] for r in near)
+            ratio = race.per_sample(source["reference"], batch)[panel] / race.per_sample(chosen, batch)[panel]
+            assert row[f"speedup_vs_ar_{key}"] == pytest.approx(ratio)
+    assert common.main_guard(race.NAME, race.run, ["--runs", f"x={tmp_path / 'none'}"]) == 2
+    assert "none/sampling.json not found" in capsys.readouterr().err
 
 
 def test_sampling_long_samples_need_a_block_model(likelihood_run, tmp_path, capsys):
