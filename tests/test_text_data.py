@@ -117,7 +117,7 @@ def test_train_characters_caps_training_works_and_keeps_the_held_out_ones(tmp_pa
     for i in range(10):
         (tmp_path / f"w{i}.txt").write_text(f"work {i} " * (100 + 10 * i) + "\n")
     documents = find_documents(tmp_path)
-    train, held_out = split_documents(documents, 0.2)
+    train, held_out = split_documents(documents, 0.1)  # the data module's default val_fraction
     sizes = [len("".join(d.chunks())) for d in train]
     cap = sum(sizes[:3]) + sizes[3] // 2  # three whole works fit, the fourth does not
     whole = ready_text_data(str(tmp_path), tokenizer=CharacterTokenizer(), max_length=16, batch_size=4)
