@@ -66,8 +66,9 @@ def test_crossover_is_the_first_validation_where_the_mean_bound_is_below_ar():
     ar = [curve(4, [2.6, 2.4, 2.5, 2.7]), curve(4, [2.6, 2.4, 2.5, 2.7])]
     assert data_constrained.crossover_epoch([curve(4, [3.0, 2.5, 2.4, 2.3]), curve(4, [3.0, 2.5, 2.6, 2.3])], ar) == 2.0
     assert data_constrained.crossover_epoch([curve(4, [3.0, 2.5, 2.6, 2.8])], ar) is None
-    short = curve(4, [3.0, 2.0])  # a seed that validated twice: only the steps every seed reached count
-    assert data_constrained.crossover_epoch([curve(4, [3.0, 2.5, 2.0, 2.0]), short], ar) is None
+    long, short = curve(4, [3.0, 2.5, 2.0, 2.0]), curve(4, [3.0, 2.6])  # the short seed validated twice
+    assert data_constrained.crossover_epoch([long], ar) == 1.5
+    assert data_constrained.crossover_epoch([long, short], ar) is None  # only the steps every seed reached count
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
