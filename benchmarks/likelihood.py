@@ -128,20 +128,22 @@ SIZES = {
 
 
 class Curve(L.Callback):
-    """(seconds since training started, validation bits/char, step) at every validation."""
+    """(seconds since training started, validation bits/char, step, epochs) at every validation; `unit` names the
+    logged number, val/bits_per_UNIT, and the key it is kept under (bits_per_UNIT)."""
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "character") -> None:
         self.points: list[dict] = []
         self.start = 0.0
+        self.key = f"bits_per_{unit}"
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self.start = time.perf_counter()
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        bits = trainer.callback_metrics.get("val/bits_per_character")
+        bits = trainer.callback_metrics.get(f"val/{self.key}")
         if bits is not None and not trainer.sanity_checking:
-            point = {"seconds": time.perf_counter() - self.start, "bits_per_character": float(bits)}
-            self.points.append({**point, "step": trainer.global_step})
+            point = {"seconds": time.perf_counter() - self.start, self.key: float(bits), "step": trainer.global_step}
+            self.points.append({**point, "epochs": trainer.global_step / max(1, trainer.num_training_batches)})
 
 
 def duration(seconds: int) -> str:

@@ -1,6 +1,7 @@
 """Protein training data: whole proteins with <cls>/<eos>, windows for long ones, length buckets, splits."""
 
 import random
+from importlib import resources
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from protein_family import CANONICAL, fasta_text, make_family
 from discrete_diff.errors import UserInputError
 from discrete_diff.protein.batching import length_bucket_batches
 from discrete_diff.protein.fasta import ProteinRecord
+from discrete_diff.protein.identity import close_to_any, common_residues, identity
 from discrete_diff.specs import build
 from discrete_diff.training.data import SequenceDataModule
 from discrete_diff.training.protein_data import LengthBuckets, ProteinDataModule, split_records
@@ -127,3 +129,38 @@ def test_bad_options_are_user_errors(fasta):
         ProteinDataModule(str(fasta), split_identity=1.5)
     with pytest.raises(UserInputError, match="FASTA file not found"):
         ready(str(fasta.parent / "missing.fasta"))
+
+
+def real_family_fasta(folder):
+    """Every fourth adenovirus fiber domain of pyfamsa's test data (a dependency): 61 proteins of a real family."""
+    text = (resources.files("pyfamsa.tests.data") / "adeno_fiber.faa").read_text()
+    path = folder / "adeno_fiber.faa"
+    path.write_text("".join(">" + record for record in text.split(">")[1::4]))
+    return path
+
+
+def test_identity_split_of_a_real_family_holds_out_no_protein_close_to_a_training_one(tmp_path):
+    path = real_family_fasta(tmp_path)
+    data = ready(str(path), val_fraction=0.1, split_identity=0.5)
+    train = [r.sequence for r in data.train_records]
+    held_out = [r.sequence for r in data.validation_records]
+    assert len(held_out) >= 5 and len(train) >= 30  # a real split, not an empty side
+    assert max(identity(h, t) for h in held_out for t in train) < 0.5
+    plain = ready(str(path), val_fraction=0.1)
+    plain_train = [r.sequence for r in plain.train_records]
+    assert max(identity(h, t) for h in (r.sequence for r in plain.validation_records) for t in plain_train) >= 0.5
+    again_train, again_held_out = split_records(list(reversed(data.read_records())), 0.1, identity_threshold=0.5)
+    assert sorted(r.id for r in again_held_out) == sorted(r.id for r in data.validation_records)
+    assert sorted(r.id for r in again_train) == sorted(r.id for r in data.train_records)
+
+
+def test_common_residues_bound_identity_and_close_to_any_is_exact():
+    assert common_residues("ABCBDAB", "BDCABA") == 4 and common_residues("AAAA", "AA") == 2
+    family = make_family(8, length=40, mutation_rate=0.3, seed=3)
+    strangers = make_family(3, length=40, mutation_rate=1.0, seed=4)  # independent random sequences
+    for a in family + strangers:
+        for b in family + strangers:
+            assert common_residues(a, b) >= identity(a, b) * min(len(a), len(b)) - 1e-9
+    queries = family[:3] + strangers
+    flags = close_to_any(queries, family[3:], 0.5)
+    assert flags == [max(identity(q, r) for r in family[3:]) >= 0.5 for q in queries] == [True] * 3 + [False] * 3

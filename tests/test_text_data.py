@@ -111,3 +111,26 @@ def test_bad_jsonl_records_name_the_line(tmp_path):
     path.write_text('{"text": "ok"}\n{broken\n')
     with pytest.raises(UserInputError, match="c.jsonl:2: invalid JSON"):
         ready_text_data(str(path), max_length=4)
+
+
+def test_train_characters_caps_training_works_and_keeps_the_held_out_ones(tmp_path):
+    for i in range(10):
+        (tmp_path / f"w{i}.txt").write_text(f"work {i} " * (100 + 10 * i) + "\n")
+    documents = find_documents(tmp_path)
+    train, held_out = split_documents(documents, 0.1)  # the data module's default val_fraction
+    sizes = [len("".join(d.chunks())) for d in train]
+    cap = sum(sizes[:3]) + sizes[3] // 2  # three whole works fit, the fourth does not
+    whole = ready_text_data(str(tmp_path), tokenizer=CharacterTokenizer(), max_length=16, batch_size=4)
+    capped = ready_text_data(
+        str(tmp_path), tokenizer=CharacterTokenizer(), max_length=16, batch_size=4, train_characters=cap
+    )
+    assert capped.splits["train"].characters == sum(sizes[:3]) <= cap < whole.splits["train"].characters
+    assert capped.splits["validation"].characters == whole.splits["validation"].characters
+    assert capped.splits["validation"].characters == sum(len("".join(d.chunks())) for d in held_out)
+    assert capped.cache != whole.cache  # the cap is part of the cache key
+    tiny = ready_text_data(
+        str(tmp_path), tokenizer=CharacterTokenizer(), max_length=16, batch_size=4, train_characters=1
+    )
+    assert tiny.splits["train"].characters == sizes[0]  # the first work whatever its size
+    with pytest.raises(UserInputError, match="data.train_characters must be positive"):
+        ready_text_data(str(tmp_path), train_characters=0)

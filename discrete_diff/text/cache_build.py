@@ -37,10 +37,11 @@ def ensure_text_cache(
     val_fraction: float,
     root: Path,
     labels: LabelVocabulary | None = None,
+    train_characters: int | None = None,
 ) -> None:
     """Build the token cache in `cache` unless a complete one of the current format is already there."""
     if not cache_is_current(cache):
-        build_text_cache(cache, documents, choice, val_fraction, root, labels)
+        build_text_cache(cache, documents, choice, val_fraction, root, labels, train_characters)
 
 
 def build_text_cache(
@@ -50,8 +51,12 @@ def build_text_cache(
     val_fraction: float,
     root: Path,
     labels: LabelVocabulary | None = None,
+    train_characters: int | None = None,
 ) -> None:
     """Tokenize `documents` into `cache` (written in a staging folder, then renamed into place).
+
+    `train_characters` caps the training split: whole training documents in corpus order while their characters
+    stay within it, the first one always (the validation documents are the uncapped corpus's).
 
     With `labels`, each split writes its documents grouped by label (in their order within a label) and the cache
     keeps each document's token range and label: a block is labelled by the label holding most of its tokens, and
@@ -59,6 +64,8 @@ def build_text_cache(
     short the documents (`token_cache.block_labels`).
     """
     train_docs, val_docs = split_documents(documents, val_fraction)
+    if train_characters is not None:
+        train_docs = first_documents(train_docs, train_characters)
     if labels is not None:
         train_docs = sorted(train_docs, key=lambda d: labels.id_of(d.label))
         val_docs = sorted(val_docs, key=lambda d: labels.id_of(d.label))
@@ -159,6 +166,18 @@ def _batches(documents: list[Document]) -> Iterator[tuple[list[_Item], list[str]
                 items, texts, size = [], [], 0
     if items:
         yield items, texts
+
+
+def first_documents(documents: list[Document], characters: int) -> list[Document]:
+    """The leading documents whose characters add up to at most `characters` (the first one whatever its size)."""
+    kept: list[Document] = []
+    total = 0
+    for document, chunks in read_documents(documents):
+        total += sum(len(chunk) for chunk in chunks)
+        if kept and total > characters:
+            break
+        kept.append(document)
+    return kept
 
 
 def _marked(chunks: Iterable[str]) -> Iterator[tuple[int, str, bool]]:

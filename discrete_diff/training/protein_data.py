@@ -25,7 +25,7 @@ from ..protein.batching import (
 from ..protein.builtin_sets import DATASETS, sequences_path
 from ..protein.domain import ProteinDomain
 from ..protein.fasta import FastaPolicy, ProteinRecord, header_value, read_fasta
-from ..protein.identity import cluster_by_identity
+from ..protein.identity import close_to_any, cluster_by_identity
 from ..protein.tokenizer import build_protein_tokenizer
 from .data import SequenceDataModule, check_split_and_batch
 from .resumable import epoch_generator, resumable_loader
@@ -44,7 +44,9 @@ def split_records(
     """Deterministic validation split by sequence: groups are ranked by a hash, the first ones held out.
 
     A group is one distinct sequence (duplicates stay together) or, with `identity_threshold`, one identity
-    cluster, so near-duplicates never straddle the split. Independent of record order.
+    cluster; then training proteins at that identity or more to a held-out one are left out of both sides, so no
+    held-out protein is that close to any training one (a split of a family, not of its near-copies). Independent
+    of record order.
     """
     sequences = [r.sequence for r in records]
     if identity_threshold is None:
@@ -70,7 +72,27 @@ def split_records(
         count += sizes[key]
     train = [r for r, k in zip(records, keys, strict=True) if k not in held_out]
     validation = [r for r, k in zip(records, keys, strict=True) if k in held_out]
+    if identity_threshold is not None:
+        train = without_close_proteins(train, validation, identity_threshold)
     return train, validation
+
+
+def without_close_proteins(
+    train: list[ProteinRecord], held_out: list[ProteinRecord], threshold: float
+) -> list[ProteinRecord]:
+    """The training records less those at `threshold` identity or more to a held-out one (greedy clusters alone
+    leave members of two clusters that close), with a line on stderr saying how many went."""
+    candidates = sorted({r.sequence for r in train})
+    flags = close_to_any(candidates, sorted({r.sequence for r in held_out}), threshold)
+    close = {sequence for sequence, flag in zip(candidates, flags, strict=True) if flag}
+    kept = [r for r in train if r.sequence not in close]
+    if len(kept) < len(train):
+        print(
+            f"data.split_identity={threshold}: {len(train) - len(kept)} of {len(train)} training proteins left out, "
+            "as close to a held-out one",
+            file=sys.stderr,
+        )
+    return kept
 
 
 class ProteinDataModule(SequenceDataModule):

@@ -62,11 +62,14 @@ class TextDataModule(SequenceDataModule):
         label_field: str | None = None,
         label_folders: bool = False,
         label_csv: str | None = None,
+        train_characters: int | None = None,
     ) -> None:
         """Labels (at most one source): `label_field`, a JSONL field or dataset column; `label_folders`, the name of
         the sub-folder of the corpus folder each file sits in; `label_csv`, a CSV of file (its path inside the corpus
         folder) -> label, a relative path looked up in the corpus folder first. A labelled corpus trains a
-        label-conditioned model; a block of the token file takes the label holding most of its tokens."""
+        label-conditioned model; a block of the token file takes the label holding most of its tokens.
+        `train_characters` caps the training text (data-constrained runs): whole training documents in corpus order
+        while they stay within it, the first always; the held-out documents stay those of the whole corpus."""
         super().__init__()
         self.init_args = {
             "corpus": corpus,
@@ -77,12 +80,16 @@ class TextDataModule(SequenceDataModule):
             "label_field": label_field,
             "label_folders": label_folders,
             "label_csv": label_csv,
+            "train_characters": train_characters,
             "cache_dir": cache_dir,
             "data_dir": data_dir,
         }
         if max_length < 2:
             raise UserInputError(f"data.max_length must be at least 2, got {max_length}")
         check_split_and_batch(val_fraction, batch_size)
+        if train_characters is not None and train_characters < 1:
+            raise UserInputError(f"data.train_characters must be positive, got {train_characters}")
+        self.train_characters = train_characters
         self.corpus = corpus
         self.max_length = max_length
         self.batch_size = batch_size
@@ -105,6 +112,8 @@ class TextDataModule(SequenceDataModule):
         key = f"{corpus_fingerprint(documents)}|{self.tokenizer_choice.describe()}|{self.val_fraction}"
         if self.label_source is not None:  # an unlabelled corpus keeps the key (and cache) it always had
             key += f"|labels {labels_digest(documents)}"
+        if self.train_characters is not None:
+            key += f"|train characters {self.train_characters}"
         key = hashlib.sha256(key.encode()).hexdigest()[:20]
         default_cache = (root if root.is_dir() else root.parent) / ".discrete_diff_cache"
         return root, documents, Path(self.cache_dir).expanduser() / key if self.cache_dir else default_cache / key
@@ -122,7 +131,9 @@ class TextDataModule(SequenceDataModule):
         """Download a built-in corpus and tokenize the corpus into the cache, if not done before."""
         root, documents, cache = self._cache_location()
         labels = None if self.label_source is None else LabelVocabulary.from_values(d.label for d in documents)
-        ensure_text_cache(cache, documents, self.tokenizer_choice, self.val_fraction, root, labels)
+        ensure_text_cache(
+            cache, documents, self.tokenizer_choice, self.val_fraction, root, labels, self.train_characters
+        )
 
     def setup(self, stage: str | None = None) -> None:
         if self._domain is not None:

@@ -1,0 +1,80 @@
+"""benchmarks/data_constrained.py --smoke runs on stand-in data (a `families` folder and a small corpus), picks each
+run's best checkpoint by validation, and reports the crossover epoch as defined."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, sonnet_corpus
+from protein_family import make_family
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import data_constrained  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
+
+
+def stand_in_families(data_dir):
+    """A `families` folder the fetch takes as it is: adeno_fiber made of four unrelated sub-families (so that its
+    identity split has clusters to hold out), the other two families one each."""
+    members = {"adeno_fiber": [s for seed in range(4) for s in make_family(8, length=30, seed=seed)]}
+    members["hemopexin"] = make_family(20, length=30, seed=5)
+    members["halorhodopsin"] = make_family(20, length=40, seed=6)
+    lines = [f">{name}{i} family={name}\n{s}\n" for name, found in members.items() for i, s in enumerate(found)]
+    (data_dir / "families").mkdir(parents=True)
+    (data_dir / "families/sequences.faa").write_text("".join(lines))
+
+
+def test_smoke_run_reports_best_checkpoints_ratios_and_curves(tmp_path):
+    stand_in_families(tmp_path / "data")
+    corpus = sonnet_corpus(tmp_path / "corpus")
+    out = tmp_path / "out"
+    argv = ["--smoke", "--sets", "adeno_fiber,text", "--data-dir", str(tmp_path / "data"), "--corpus", str(corpus)]
+    assert data_constrained.run([*argv, "--out", str(out)]) == 0
+    result = json.loads((out / "data_constrained.json").read_text())
+    assert (out / "data_constrained.md").read_text().startswith("# data_constrained")
+    assert (out / "data_constrained.png").read_bytes()[:4] == b"\x89PNG"
+    runs = {(r["set"], r["split"], r["model"]): r for r in result["runs"]}
+    assert set(runs) == {(s, split, m) for s, split in (("adeno_fiber", "sequence"), ("adeno_fiber", "identity"),
+                         ("text", "works")) for m in ("diffusion", "ar")}  # fmt: skip
+    for run in runs.values():
+        assert Path(run["checkpoint"]).name == f"best-step={run['best_step']}.ckpt"  # the lowest validation's save
+        assert min(p["bits"] for p in run["curve"]) == next(
+            p["bits"] for p in run["curve"] if p["step"] == run["best_step"]
+        )
+        assert 0 < run["best_epoch"] <= run["epochs"] and run["held_out_bits"] > 0
+        assert run["exact"] == (run["model"] == "ar")
+    identity, sequence = runs[("adeno_fiber", "identity", "ar")], runs[("adeno_fiber", "sequence", "ar")]
+    assert identity["held_out_sequences"] >= 8  # a whole sub-family held out at least
+    assert identity["train_sequences"] + identity["held_out_sequences"] <= 32
+    assert sequence["train_sequences"] + sequence["held_out_sequences"] == 32
+    assert runs[("text", "works", "ar")]["train_units"] <= data_constrained.SIZES["smoke"]["characters"]
+    for row in result["comparisons"]:
+        assert row["ratio"] == pytest.approx(row["diffusion bits"] / row["ar bits"])
+    assert [row["split"] for row in result["targets"]] == ["sequence", "identity"]
+    assert all(row["target met"] is None for row in result["targets"])  # one family of three: no verdict
+
+
+def curve(steps_per_epoch, bits):
+    return {"curve": [{"step": 2 * (i + 1), "epochs": 2 * (i + 1) / steps_per_epoch, "bits": b} for i, b in
+                      enumerate(bits)]}  # fmt: skip
+
+
+def test_crossover_is_the_first_validation_where_the_mean_bound_is_below_ar():
+    ar = [curve(4, [2.6, 2.4, 2.5, 2.7]), curve(4, [2.6, 2.4, 2.5, 2.7])]
+    assert data_constrained.crossover_epoch([curve(4, [3.0, 2.5, 2.4, 2.3]), curve(4, [3.0, 2.5, 2.6, 2.3])], ar) == 2.0
+    assert data_constrained.crossover_epoch([curve(4, [3.0, 2.5, 2.6, 2.8])], ar) is None
+    long, short = curve(4, [3.0, 2.5, 2.0, 2.0]), curve(4, [3.0, 2.6])  # the short seed validated twice
+    assert data_constrained.crossover_epoch([long], ar) == 1.5
+    assert data_constrained.crossover_epoch([long, short], ar) is None  # only the steps every seed reached count
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
+    for argv, message in ((["--budget", "0"], "--budget must be positive"), (["--sets", "x"], "choose from"),
+                          (["--scale", "2"], "--scale: unknown")):  # fmt: skip
+        assert data_constrained.common.main_guard("data_constrained", data_constrained.run,
+                                                  [*argv, "--out", str(tmp_path)]) == 2  # fmt: skip
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1
