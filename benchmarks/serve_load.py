@@ -92,16 +92,12 @@ def rss_mib(pid: int) -> float:
 
 
 def request_data(url: str, task: str, prompt: str, **settings: object) -> list:
-    """The endpoint's inputs: the page's defaults (from Gradio's API description), with the prompt and the given
-    settings (by option name: steps=8, strategy="remasking") set."""
+    """The endpoint's inputs: the page's defaults (from Gradio's API description, whose parameters are named as the
+    command's options), with the prompt (or template) and the given settings (by option name: steps=8) set."""
     with urllib.request.urlopen(f"{url}gradio_api/info", timeout=30) as response:
         parameters = json.load(response)["named_endpoints"][f"/{task}"]["parameters"]
-    given = {f"--{name.replace('_', '-')}": value for name, value in settings.items()}
-    data = []
-    for parameter in parameters:
-        label = parameter["label"]
-        data.append(given.get(label, parameter["parameter_default"]) if label.startswith("--") else prompt)
-    return data
+    given = {"prompt": prompt, "template": prompt, **settings}
+    return [given.get(parameter["parameter_name"], parameter["parameter_default"]) for parameter in parameters]
 
 
 def one_request(url: str, task: str, data: list, timeout: float) -> str | None:
