@@ -369,7 +369,7 @@ def reproduced(command: str, tmp_path, name: str) -> str:
 @pytest.mark.parametrize(
     ("domain", "task", "prompt", "values"),
     [
-        ("text", "infill", "Shall I [MASK:10] thee, -a [MASK:3]'s day?", {"num": 2, "steps": 16, "seed": 3}),
+        ("text", "infill", "Shall I [MASK:10] thee, a [MASK:3]'s day?", {"num": 2, "steps": 16, "seed": 3}),
         ("text", "sample", None, {"num": 2, "length": "8,24", "steps": 8, "strategy": "remasking", "top_k": "5"}),
         ("protein", "scaffold", "[2-4]WWC[3-6]KK[1-3]", {"num": 3, "steps": 12, "free_motif_position": True}),
         ("protein", "generate", None, {"num": 2, "length": "12-20", "temperature": 0.8}),
