@@ -31,8 +31,9 @@ from ..errors import InvalidArgument
 
 SPLIT_FROM_ROWS = 1_000_000
 """Guided calls of at least this many rows per pass run the passes as two calls of B rows, below it as one call of 2B
-rows: whichever `benchmarks/guidance.py`'s cost part measured faster at that batch size (its --quick run on a
-2-core CPU, fp32; see its "two calls vs one" table). Both give the same logits: rows never interact."""
+rows. It is to hold the batch size from which two calls are faster, as `benchmarks/guidance.py --quick --parts cost`
+reports it ("split from rows (measured)", 2-core CPU, fp32). Not measured yet: 1,000,000 keeps the one call at
+every batch size, as before the choice existed. Both ways give the same logits: rows never interact."""
 GUIDANCE_SCHEDULES = ("constant", "linear", "cosine")
 """How the scale grows as t goes from 1 to 0: constant w; linear w (1 - t); cosine w (1 - cos(pi (1 - t))) / 2."""
 
