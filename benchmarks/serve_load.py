@@ -1,13 +1,15 @@
-"""Load on `discrete-diff serve`: concurrent clients x requests against 127.0.0.1 through the page's own API.
+"""Load on `discrete-diff serve`: concurrent clients sending requests against 127.0.0.1 through the page's own API.
 
 Latency per request (POST to the final event) as p50 / p95, errors (target: none), and the server's resident memory
-after a warm-up round and after the load (target: flat within 10%). The warm-up round is one request per client,
-all at once, so that the server has already run as many generations side by side as the load will: memory that
-the first concurrent generations allocate once (activations, allocator pools) is not a leak; growth past that is.
-The memory after a single request is reported too. The server runs in its own process, as
+after a warm-up round, then every `--sample-every` requests of the load (full: 1,000 requests, every 100; target:
+the last within 10% of the warm-up's), as a table and a curve (serve_load.png). The warm-up round is one request
+per client, all at once, so that the server has already run as many generations side by side as the load will:
+memory that the first concurrent generations allocate once (activations, allocator pools) is not a leak; growth
+past that is. The memory after a single request is reported too. The server runs in its own process, as
 `discrete-diff serve`; each request streams its live view as it runs, so latency is generation and serving.
 
-Full run: .venv/bin/python benchmarks/serve_load.py --checkpoint runs/shakespeare_char/version_0/checkpoints/last.ckpt
+Full run (about 1,000 x 64 steps of a 64-character infill: an hour or more on 2 cores):
+.venv/bin/python benchmarks/serve_load.py --checkpoint runs/shakespeare_char/version_0/checkpoints/last.ckpt
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ from pathlib import Path
 
 import common
 
+from discrete_diff.atomic_files import atomic_save_figure
 from discrete_diff.errors import UserInputError
 
 SIZES = {
-    "full": {"clients": 8, "requests": 20, "steps": 64, "train_steps": 0},
-    "quick": {"clients": 4, "requests": 5, "steps": 32, "train_steps": 40},
-    "smoke": {"clients": 2, "requests": 3, "steps": 8, "train_steps": 10},
+    "full": {"clients": 8, "requests": 1000, "sample_every": 100, "steps": 64, "train_steps": 0},
+    "quick": {"clients": 4, "requests": 40, "sample_every": 10, "steps": 32, "train_steps": 40},
+    "smoke": {"clients": 2, "requests": 6, "sample_every": 2, "steps": 8, "train_steps": 10},
 }
+"""requests: in all, shared by the clients; sample_every: requests between two readings of the server's memory."""
 PROMPTS = {"text": "So long as [MASK:24] can see,", "protein": "[4-8]WWC[4-8]KK[4-8]"}
 """A request per domain: a text infill (characters every Shakespeare vocabulary has) or a motif scaffold."""
 TASKS = {"text": "infill", "protein": "scaffold"}
@@ -92,16 +96,12 @@ def rss_mib(pid: int) -> float:
 
 
 def request_data(url: str, task: str, prompt: str, **settings: object) -> list:
-    """The endpoint's inputs: the page's defaults (from Gradio's API description), with the prompt and the given
-    settings (by option name: steps=8, strategy="remasking") set."""
+    """The endpoint's inputs: the page's defaults (from Gradio's API description, whose parameters are named as the
+    command's options), with the prompt (or template) and the given settings (by option name: steps=8) set."""
     with urllib.request.urlopen(f"{url}gradio_api/info", timeout=30) as response:
         parameters = json.load(response)["named_endpoints"][f"/{task}"]["parameters"]
-    given = {f"--{name.replace('_', '-')}": value for name, value in settings.items()}
-    data = []
-    for parameter in parameters:
-        label = parameter["label"]
-        data.append(given.get(label, parameter["parameter_default"]) if label.startswith("--") else prompt)
-    return data
+    given = {"prompt": prompt, "template": prompt, **settings}
+    return [given.get(parameter["parameter_name"], parameter["parameter_default"]) for parameter in parameters]
 
 
 def one_request(url: str, task: str, data: list, timeout: float) -> str | None:
@@ -126,14 +126,22 @@ def one_request(url: str, task: str, data: list, timeout: float) -> str | None:
     return "the event stream ended without a final event"
 
 
-def load(url: str, task: str, data: list, clients: int, requests: int, timeout: float) -> tuple[list[float], list[str]]:
-    """`clients` threads, each sending `requests` requests one after another; latencies (s) and errors."""
+def load(
+    url: str, task: str, data: list, clients: int, requests: int, timeout: float, every: int = 0, pid: int = 0
+) -> tuple[list[float], list[str], list[tuple[int, float]]]:
+    """`clients` threads sending `requests` requests in all, each client one after another; latencies (s), errors,
+    and (requests answered, the server's RSS MiB then) after every `every` answered requests (0: never)."""
     latencies: list[float] = []
     errors: list[str] = []
+    memory: list[tuple[int, float]] = []
     lock = threading.Lock()
+    left = iter(range(requests))
 
     def client() -> None:
-        for _ in range(requests):
+        while True:
+            with lock:
+                if next(left, None) is None:
+                    return
             started = time.perf_counter()
             try:
                 problem = one_request(url, task, data, timeout)
@@ -143,13 +151,15 @@ def load(url: str, task: str, data: list, clients: int, requests: int, timeout: 
                 latencies.append(time.perf_counter() - started)
                 if problem:
                     errors.append(problem)
+                if every and len(latencies) % every == 0:
+                    memory.append((len(latencies), rss_mib(pid)))
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return latencies, errors
+    return latencies, errors, memory
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -173,17 +183,24 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default=None, help="the model to serve (required without --quick / --smoke)")
     parser.add_argument("--corpus", default=None, help="--quick / --smoke without a checkpoint: train the tiny model")
     parser.add_argument("--clients", type=int, default=None, help="concurrent clients (default by mode: 8)")
-    parser.add_argument("--requests", type=int, default=None, help="requests per client (default by mode: 20)")
+    parser.add_argument("--requests", type=int, default=None, help="requests in all (default by mode: 1000)")
+    parser.add_argument("--sample-every", type=int, default=None, help="requests between memory readings (full: 100)")
     parser.add_argument("--steps", type=int, default=None, help="sampling steps per request")
     parser.add_argument("--prompt", default=None, help="text prompt or protein template (default by domain)")
     parser.add_argument("--max-concurrent", type=int, default=2, help="the server's bound on concurrent generations")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds before a request counts as failed")
     args = parser.parse_args(argv)
     size = SIZES[common.mode(args)]
-    clients, requests, steps = (
-        size[name] if getattr(args, name) is None else getattr(args, name) for name in ("clients", "requests", "steps")
+    clients, requests, every, steps = (
+        size[name] if getattr(args, name) is None else getattr(args, name)
+        for name in ("clients", "requests", "sample_every", "steps")
     )
-    for value, option in ((clients, "--clients"), (requests, "--requests"), (steps, "--steps")):
+    for value, option in (
+        (clients, "--clients"),
+        (requests, "--requests"),
+        (every, "--sample-every"),
+        (steps, "--steps"),
+    ):
         common.positive(value, option)
     with tempfile.TemporaryDirectory() as scratch:
         if args.checkpoint is None:
@@ -202,15 +219,17 @@ def run(argv: list[str] | None = None) -> int:
             if warm_up:
                 raise UserInputError(f"the warm-up request failed ({warm_up}): check --prompt against the model")
             single = rss_mib(pid)
-            _, warm_up_errors = load(url, task, data, clients, 1, args.timeout)
+            _, warm_up_errors, _ = load(url, task, data, clients, clients, args.timeout)
             if warm_up_errors:
                 raise UserInputError(f"the warm-up round failed ({warm_up_errors[0]})")
             before = rss_mib(pid)
             started = time.perf_counter()
-            latencies, errors = load(url, task, data, clients, requests, args.timeout)
+            latencies, errors, memory = load(url, task, data, clients, requests, args.timeout, every, pid)
             seconds = time.perf_counter() - started
             after = rss_mib(pid)
     growth = after / before - 1
+    curve = [{"requests": 0, "server RSS MiB": before, "growth": 0.0}]
+    curve += [{"requests": count, "server RSS MiB": rss, "growth": rss / before - 1} for count, rss in memory]
     payload = {
         "mode": common.mode(args),
         "machine": common.machine(),
@@ -219,7 +238,7 @@ def run(argv: list[str] | None = None) -> int:
         "prompt": prompt,
         "steps": steps,
         "clients": clients,
-        "requests per client": requests,
+        "sample every": every,
         "max concurrent": args.max_concurrent,
         "requests": len(latencies),
         "errors": len(errors),
@@ -232,12 +251,29 @@ def run(argv: list[str] | None = None) -> int:
         "server RSS before MiB": before,
         "server RSS after MiB": after,
         "RSS growth": growth,
+        "memory curve": curve,
         "no errors": not errors,
         "memory flat within 10%": abs(growth) <= GROWTH_TARGET,
     }
+    plot(curve, Path(args.out) / "serve_load.png")
     path = common.write_report(args.out, "serve_load", payload, tables(payload))
     print(path.read_text())
     return 0
+
+
+def plot(curve: list[dict], path: Path) -> None:
+    """The server's RSS against requests answered, the warm-up's value and the 10% band around it."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4))
+    axis = figure.subplots()
+    before = curve[0]["server RSS MiB"]
+    axis.axhspan(before * (1 - GROWTH_TARGET), before * (1 + GROWTH_TARGET), color="#dfeedd", label="within 10%")
+    axis.plot([p["requests"] for p in curve], [p["server RSS MiB"] for p in curve], marker="o", label="server RSS")
+    axis.set(xlabel="requests answered after the warm-up", ylabel="resident memory (MiB)")
+    axis.legend()
+    figure.tight_layout()
+    atomic_save_figure(figure, path)
 
 
 def tables(payload: dict) -> dict[str, str]:
@@ -245,10 +281,16 @@ def tables(payload: dict) -> dict[str, str]:
     memory = ["server RSS after one request MiB", "server RSS before MiB", "server RSS after MiB", "RSS growth"]
     memory += ["no errors", "memory flat within 10%"]
     title = (
-        f"{payload['clients']} clients x {payload['requests per client']} requests, {payload['task']} "
+        f"{payload['clients']} clients, {payload['requests']} requests, {payload['task']} "
         f"({payload['steps']} steps), at most {payload['max concurrent']} generations at once"
     )
-    return {title: common.markdown_table([payload], latency), "Server memory": common.markdown_table([payload], memory)}
+    return {
+        title: common.markdown_table([payload], latency),
+        "Server memory": common.markdown_table([payload], memory),
+        f"Server memory every {payload['sample every']} requests (serve_load.png)": common.markdown_table(
+            payload["memory curve"], ["requests", "server RSS MiB", "growth"]
+        ),
+    }
 
 
 if __name__ == "__main__":

@@ -61,6 +61,9 @@ class Domain(ABC):
     """Stored in checkpoints and config.json."""
     unit: ClassVar[str]
     """What one position is called in every printed number: character, residue."""
+    recommended_guidance_scale: ClassVar[float]
+    """The classifier-free guidance w to start from with a label (README, "Labels and guidance", says why; the web
+    app fills it in once a label is chosen). The one place this advice lives in code."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerFast) -> None:
         self.tokenizer = tokenizer

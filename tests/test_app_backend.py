@@ -5,6 +5,7 @@ its errors the CLI's one-line messages."""
 import argparse
 import math
 import re
+import shlex
 import threading
 import time
 
@@ -14,12 +15,13 @@ from tiny_checkpoints import labelled_text_checkpoint, protein_checkpoint, text_
 from discrete_diff.app.backend import Backend, RequestError, Result, save_picture
 from discrete_diff.app.live import FRAMES_PER_SECOND, FRESH, GIVEN, MASKED, Cancelled, Frame, LiveRun
 from discrete_diff.app.tasks import LIMITS, PLACEHOLDERS, TASKS, parse_options, task_settings
-from discrete_diff.cli import main
+from discrete_diff.cli import build_parser, main
 from discrete_diff.commands.sampling_options import settings_from_args
 from discrete_diff.generation import generate
 from discrete_diff.inference import load_model
 from discrete_diff.infill import infill
 from discrete_diff.pipeline import DiffusionPipeline
+from discrete_diff.protein.domain import ProteinDomain
 from discrete_diff.sampling import (
     STRATEGIES,
     ConfidenceUnmasking,
@@ -28,6 +30,7 @@ from discrete_diff.sampling import (
     Spans,
     ThresholdUnmasking,
 )
+from discrete_diff.text.domain import TextDomain
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 PNG_MAGIC = b"\x89PNG"
@@ -110,6 +113,10 @@ def test_settings_are_the_cli_options_with_the_defaults_it_uses(task):
     assert settings_from_args(parse_options(task, shown)) == library  # the page's values as shown: the defaults
     assert settings["strategy"].choices == tuple(sorted(STRATEGIES)) and settings["strategy"].kind == "choice"
     assert settings["steps"].kind == "int" and settings["temperature"].kind == "float"
+    # Labelled in words (the flag is the hint): no label is a flag, and no two fields share one.
+    assert all(not s.label.startswith("-") and s.label[0].isupper() for s in settings.values())
+    assert len({s.label for s in settings.values()}) == len(settings)
+    assert settings["num"].label == ("Fills per prompt" if task.command.NAME == "infill" else "Number of samples")
     # Nothing that names a file, no terminal view, no batch size.
     assert not {"checkpoint", "out", "prompt_file", "trajectory_png", "watch", "prompt", "batch_size"} & set(settings)
 
@@ -348,3 +355,46 @@ def test_a_labelled_model_offers_its_labels_and_guidance(text, tmp_path, capsys)
     assert [s.text for s in result.samples] == expected
     with pytest.raises(RequestError, match="--label 'farce' is unknown; known labels: comedy, tragedy"):
         run(labelled, "sample", None, num=1, length="8", label="farce")
+
+
+def reproduced(command: str, tmp_path, name: str) -> str:
+    """What the command line shown under a result writes with --out: it must parse with the CLI's own parser."""
+    words = shlex.split(command)
+    assert words[0] == "discrete-diff"
+    build_parser().parse_args(words[1:])  # a bad word would raise UserInputError here
+    out = tmp_path / name
+    assert main([*words[1:], "--out", str(out)]) == 0
+    return out.read_text()
+
+
+@pytest.mark.parametrize(
+    ("domain", "task", "prompt", "values"),
+    [
+        ("text", "infill", "Shall I [MASK:10] thee, a [MASK:3]'s day?", {"num": 2, "steps": 16, "seed": 3}),
+        ("text", "sample", None, {"num": 2, "length": "8,24", "steps": 8, "strategy": "remasking", "top_k": "5"}),
+        ("protein", "scaffold", "[2-4]WWC[3-6]KK[1-3]", {"num": 3, "steps": 12, "free_motif_position": True}),
+        ("protein", "generate", None, {"num": 2, "length": "12-20", "temperature": 0.8}),
+    ],
+)  # fmt: skip
+def test_the_command_line_under_a_result_draws_the_same_samples(request, tmp_path, domain, task, prompt, values):
+    backend = request.getfixturevalue(domain)
+    _, result = run(backend, task, prompt, **values)
+    expected = result.write_records(tmp_path / "app.out").read_text()
+    assert reproduced(result.command, tmp_path, "cli.out") == expected
+    words = shlex.split(result.command)
+    assert words[1:4] == [{"scaffold": "infill"}.get(task, task), "--checkpoint", backend.path]
+    assert ("--seed" in words) == ("seed" in values) and "--num" in words
+
+
+def test_a_labelled_model_suggests_its_domains_guidance_scale(text, protein, tmp_path):
+    labelled = Backend.load(labelled_text_checkpoint(tmp_path))
+    assert labelled.recommended_guidance == TextDomain.recommended_guidance_scale
+    assert text.recommended_guidance is None and protein.recommended_guidance is None
+    assert ProteinDomain.recommended_guidance_scale > 0 and TextDomain.recommended_guidance_scale > 0
+    for task in labelled.tasks:  # beside the label, not in the sampling accordion, with the advice in its hint
+        scale = {s.name: s for s in labelled.settings(task)}["guidance_scale"]
+        assert not scale.sampling and f"fills in {TextDomain.recommended_guidance_scale:g}" in scale.help
+        assert scale.default == 0  # what the command uses without the flag: the page sends any other value
+    _, result = run(labelled, "sample", None, num=2, length="24", steps=8, label="tragedy", guidance_scale=2)
+    assert "--label tragedy --guidance-scale 2" in result.command
+    assert reproduced(result.command, tmp_path, "cli.txt") == result.write_records(tmp_path / "app.txt").read_text()

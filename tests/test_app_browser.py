@@ -8,6 +8,7 @@ Without chromium, Playwright or the app extra these tests are skipped, unless DI
 import importlib.util
 import io
 import os
+import shlex
 import sys
 
 import pytest
@@ -16,9 +17,10 @@ from Bio import SeqIO
 from conftest import REPO
 from tiny_checkpoints import labelled_text_checkpoint, protein_checkpoint, text_checkpoint
 
-from discrete_diff.cli import main
+from discrete_diff.cli import build_parser, main
 from discrete_diff.pipeline import DiffusionPipeline
 from discrete_diff.protein.tokenizer import CANONICAL_AMINO_ACIDS
+from discrete_diff.text.domain import TextDomain
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
@@ -114,13 +116,26 @@ def test_a_bad_prompt_shows_the_cli_message_and_the_server_keeps_serving(
     assert sample.startswith("So long ") and sample.endswith(" men") and len(sample) == len("So long  men") + 8
 
 
-def test_text_samples(browser, text_server, tmp_path):
+def shown_command(page, task: str) -> list[str]:
+    """The command line under the result, in words; it parses with the CLI's own parser."""
+    words = shlex.split(page.locator(f"#{task}-results .dd-command-line").inner_text())
+    assert words[0] == "discrete-diff"
+    build_parser().parse_args(words[1:])
+    return words
+
+
+def test_text_samples_fields_in_words_and_the_command_line(browser, text_server, text_model, tmp_path):
     page = open_tab(browser, text_server, "Samples")
+    field = page.locator("#sample-num")  # named in words; the flag is in its hint
+    assert "Number of samples" in field.inner_text() and "--num: number of samples" in field.inner_text()
+    assert "Random seed" in page.locator("#sample-seed").inner_text()
     press(page, "sample", num="2", steps="32")
     page.screenshot(path=tmp_path / "text-samples.png", full_page=True)
     samples = finished(page, "sample", 2)
     # The page's length starts at the model's 64; a sample ends early at a drawn [EOS] (the CLI's --at-eos stop).
     assert all(len(sample) <= 64 for sample in samples) and any(samples)
+    assert shown_command(page, "sample") == ["discrete-diff", "sample", "--checkpoint", text_model, "--num", "2",
+                                             "--steps", "32"]  # fmt: skip
 
 
 def test_protein_scaffolds_keep_their_motifs_after_an_impossible_template(
@@ -170,13 +185,20 @@ def test_a_labelled_model_offers_its_labels_and_samples_the_chosen_one_guided(br
     page.locator("#sample-label input").click()
     options = [option.replace("✓", "").strip() for option in texts(page, "[role=option]")]
     assert options == ["(none)", "comedy", "tragedy"]  # "(none)": the unconditional model, the default
-    page.get_by_role("option", name="tragedy").click()
+    scale = page.locator("#sample-guidance_scale input")  # beside the label, at the command's 0 until one is chosen
     from playwright.sync_api import expect  # here: the module is collected without playwright too
 
+    expect(scale).to_have_value("0")
+    page.get_by_role("option", name="tragedy").click()
     # The choice reaches the server with the next event only once the dropdown shows it: wait for that, not a race.
     expect(page.locator("#sample-label input")).to_have_value("tragedy")
-    press(page, "sample", num="2", length="24", seed="1", steps="16", guidance_scale="2")
+    recommended = TextDomain.recommended_guidance_scale
+    expect(scale).to_have_value(f"{recommended:g}")  # the domain's recommended scale, filled in by the choice
+    press(page, "sample", num="2", length="24", seed="1", steps="16")
     page.screenshot(path=tmp_path / "labelled-samples.png", full_page=True)
     samples = finished(page, "sample", 2)
     pipe = DiffusionPipeline.from_pretrained(genre_model)
-    assert samples == pipe.generate(2, 24, seed=1, steps=16, label="tragedy", guidance_scale=2.0)
+    assert samples == pipe.generate(2, 24, seed=1, steps=16, label="tragedy", guidance_scale=recommended)
+    words = shown_command(page, "sample")
+    assert words[words.index("--label") + 1] == "tragedy"
+    assert float(words[words.index("--guidance-scale") + 1]) == recommended

@@ -12,12 +12,14 @@ import pytest
 from conftest import REPO
 from tiny_checkpoints import text_checkpoint
 
-from discrete_diff.app.server import OFFLINE
+from discrete_diff.app.backend import Backend
+from discrete_diff.app.scratch import Scratch
+from discrete_diff.app.server import OFFLINE, ServeConfig, launch
 from discrete_diff.cli import main
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from serve_load import request_data, serving  # noqa: E402
+from serve_load import free_port, one_request, request_data, serving  # noqa: E402
 
 
 def one_line_error(capsys) -> str:
@@ -105,3 +107,22 @@ def running_span(url: str, data: list) -> tuple[float, float]:
             if line.startswith("event: complete"):
                 return first, time.monotonic()
     raise AssertionError("no final event")
+
+
+@pytest.mark.slow
+def test_the_server_keeps_the_state_of_a_bounded_number_of_sessions(tmp_path, monkeypatch, one_thread):
+    """Every API request is a Gradio session with a state of its own (a copy of the page's configuration): kept for
+    10,000 sessions, it grew the server by hundreds of KiB per request. Served in this process, 3 + 1 sessions can
+    have a request running or waiting; after 10 requests, each answered, the server holds exactly that many states."""
+    pytest.importorskip("gradio")
+    for name, value in OFFLINE.items():
+        monkeypatch.setenv(name, value)
+    config = ServeConfig(port=free_port(), max_concurrent=1, queue_size=3)
+    blocks = launch(Backend.load(text_checkpoint(tmp_path)), config, Scratch())
+    try:
+        url = f"http://127.0.0.1:{config.port}/"
+        data = request_data(url, "infill", "So [MASK:4] thee", steps=2)
+        assert [one_request(url, "infill", data, 60) for _ in range(10)] == [None] * 10
+        assert len(blocks.state_holder.session_data) == config.max_concurrent + config.queue_size
+    finally:
+        blocks.close()

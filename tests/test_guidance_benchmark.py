@@ -77,6 +77,29 @@ def test_smoke_run_reports_every_table_and_target(tmp_path, capsys):
     assert "Proteins: samples per family label" in report and "Text: the genre classifier" in report
 
 
+def test_the_cost_part_times_both_ways_to_run_the_passes_without_training(tmp_path):
+    assert guidance.run(["--smoke", "--parts", "cost", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "guidance.json").read_text())
+    assert result["proteins"] is None and result["text"] is None  # nothing trained
+    for row in result["cost"]:
+        assert row["one call s"] > 0 and row["two calls s"] > 0 and row["unguided s"] > 0
+        assert row["faster"] == ("one call" if row["one call s"] <= row["two calls s"] else "two calls")
+        assert row["ratio"] == row[f"{row['in code']} ratio"]  # the target is read with the rule in code
+        assert row["in code"] == ("two calls" if row["batch"] >= guidance.SPLIT_FROM_ROWS else "one call")
+    assert result["split from rows (measured)"] == guidance.split_rule(result["cost"])
+    assert "two calls vs one" in (tmp_path / "guidance.md").read_text()
+
+
+def test_the_split_rule_is_the_smallest_batch_from_which_two_calls_always_won():
+    def rows(table: dict[int, list[str]]) -> list[dict]:  # batch -> the faster way, per model
+        return [{"batch": batch, "faster": way} for batch, ways in table.items() for way in ways]
+
+    one, two = "one call", "two calls"
+    assert guidance.split_rule(rows({1: [one, one], 4: [two, one], 16: [two, two], 64: [two, two]})) == 16
+    assert guidance.split_rule(rows({1: [two, two], 64: [two, two]})) == 1
+    assert guidance.split_rule(rows({1: [two, two], 64: [one, two]})) is None
+
+
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     for argv, message in ((["--parts", "images"], "--parts: unknown"), (["--text-labels", "nope.csv"], "not found")):
         assert guidance.common.main_guard("guidance", guidance.run, [*argv, "--out", str(tmp_path)]) == 2

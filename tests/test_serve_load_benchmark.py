@@ -1,5 +1,6 @@
 """benchmarks/serve_load.py in its smallest configuration against a real server of a tiny model trained here:
-every request answered, complete JSON and Markdown; bad input is one line and exit status 2."""
+every request answered, the server's memory read every `sample every` requests, complete JSON, Markdown and the
+curve's PNG; bad input is one line and exit status 2."""
 
 import json
 import sys
@@ -21,13 +22,22 @@ def test_serve_load_smoke(tmp_path, monkeypatch, one_thread):
     assert serve_load.run(["--smoke", "--corpus", str(corpus), "--out", str(out), "--prompt", "So [MASK:6] thee"]) == 0
     result = json.loads((out / "serve_load.json").read_text())
     assert (out / "serve_load.md").read_text().startswith("# serve_load")
-    assert result["task"] == "infill" and result["requests"] == 2 * 3 and result["errors"] == 0
+    size = serve_load.SIZES["smoke"]
+    assert result["task"] == "infill" and result["requests"] == size["requests"] and result["errors"] == 0
     assert 0 < result["p50 latency s"] <= result["p95 latency s"] <= result["max latency s"] < 60
     memory = ("server RSS after one request MiB", "server RSS before MiB", "server RSS after MiB")
     assert all(100 < result[name] for name in memory)
     assert result["no errors"] is True and result["RSS growth"] == pytest.approx(
         result["server RSS after MiB"] / result["server RSS before MiB"] - 1
     )
+    curve = result["memory curve"]  # the warm-up's reading, then one every `sample every` requests answered
+    assert [point["requests"] for point in curve] == list(range(0, size["requests"] + 1, size["sample_every"]))
+    assert curve[0]["server RSS MiB"] == result["server RSS before MiB"] and all(
+        p["server RSS MiB"] > 100 for p in curve
+    )
+    assert (out / "serve_load.png").read_bytes()[:4] == b"\x89PNG" and "every 2 requests" in (
+        out / "serve_load.md"
+    ).read_text()
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):

@@ -25,7 +25,7 @@ from ..infill import InfillRun, infill
 from ..sampling import StepCallback, Trajectory
 from ..sampling.render import save_trajectory_png
 from .live import FRAMES_PER_SECOND, Frame, LiveRun, Row, TimeLimitExceeded
-from .tasks import TASKS, Setting, Task, parse_options, task_settings
+from .tasks import TASKS, Setting, Task, command_line, parse_options, task_settings
 
 
 class RequestError(Exception):
@@ -48,6 +48,8 @@ class Result:
     """Writes the samples as the CLI's --out file (proteins: FASTA) to a path the server chose."""
     trajectory: Trajectory | None = None
     """The row of the live view over the whole run (positions x steps), for the picture."""
+    command: str = ""
+    """The `discrete-diff ...` command line that draws the same samples in a terminal."""
 
 
 def _count(number: int, noun: str) -> str:
@@ -119,8 +121,9 @@ def save_picture(result: Result, path: Path) -> Path | None:
 class Backend:
     """A loaded model and the tasks of its domain."""
 
-    def __init__(self, model: TrainedModel, name: str) -> None:
-        self.model, self.name = model, name
+    def __init__(self, model: TrainedModel, name: str, path: str | None = None) -> None:
+        """`path`: the checkpoint as the server was given it, for the command lines shown (default: `name`)."""
+        self.model, self.name, self.path = model, name, path or name
         self.domain = model.domain.name
         self.tasks = [task for task in TASKS if task.domain == self.domain]
         self.token_text = functools.lru_cache(maxsize=None)(lambda token: model.domain.decode([token]))
@@ -128,7 +131,7 @@ class Backend:
     @classmethod
     def load(cls, path: str | Path) -> Backend:
         """A .ckpt or an exported model directory; a bad path is a UserInputError, as in the CLI."""
-        return cls(load_model(path), Path(path).name)
+        return cls(load_model(path), Path(path).name, str(path))
 
     def describe(self) -> str:
         parameters = sum(p.numel() for p in self.model.network.parameters())
@@ -137,10 +140,17 @@ class Backend:
             f"at most {self.model.max_length} positions, trained {self.model.global_step} steps"
         )
 
+    @property
+    def recommended_guidance(self) -> float | None:
+        """The guidance scale a page suggests once a label is chosen (the domain's recommendation); None for a model
+        trained without labels."""
+        return None if self.model.labels is None else self.model.domain.recommended_guidance_scale
+
     def settings(self, task: Task) -> list[Setting]:
         """The task's settings as this model's page shows them: sampling ones at the model's defaults; the label a
-        choice among the model's labels ("" = none), or, for a model trained without labels, not offered (nor
-        guidance where nothing could steer it: unconditional samples)."""
+        choice among the model's labels ("" = none), with the guidance scale beside it and its recommendation in its
+        help, or, for a model trained without labels, not offered (nor guidance where nothing could steer it:
+        unconditional samples)."""
         vocabulary = self.model.labels
         shown = []
         for setting in task_settings(task, self.model.default_settings()):
@@ -150,6 +160,9 @@ class Backend:
                 setting = dataclasses.replace(setting, kind="choice", default="", choices=("", *vocabulary.names))
             elif setting.name.startswith("guidance_") and vocabulary is None and task.input_label is None:
                 continue
+            elif setting.name == "guidance_scale" and vocabulary is not None:
+                advice = f"; a chosen label fills in {self.recommended_guidance:g}, recommended for {self.domain}"
+                setting = dataclasses.replace(setting, sampling=False, help=setting.help + advice)
             shown.append(setting)
         return shown
 
@@ -174,8 +187,9 @@ class Backend:
         time limit raise RequestError. Closing the iterator early stops the run at its next step."""
         task = self.task(name)
         started = time.monotonic()
+        defaults = self.model.default_settings()
         try:
-            options = parse_options(task, values, self.model.default_settings())
+            options = parse_options(task, values, defaults)
             live = LiveRun(
                 lambda on_step: RUNNERS[name](self.model, text, options, on_step), time_limit, self._row,
                 self.token_text, frames_per_second,
@@ -187,4 +201,5 @@ class Backend:
             raise RequestError(str(error)) from None
         result = live.result
         summary = f"{result.summary}, {time.monotonic() - started:.1f} s"
-        yield dataclasses.replace(result, summary=summary, trajectory=live.trajectory())
+        command = command_line(task, self.path, text, values, defaults)
+        yield dataclasses.replace(result, summary=summary, trajectory=live.trajectory(), command=command)

@@ -5,6 +5,7 @@ value gets the message the command line prints."""
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, fields
 from types import ModuleType
@@ -23,6 +24,19 @@ HIDDEN = frozenset({"checkpoint", "out", "prompt", "prompt_file", "watch", "traj
 """Options a page never offers: files, terminal views, and batch sizes (the command's defaults)."""
 PLACEHOLDERS = ["--checkpoint", "the-served-model"]
 """The commands' required options, filled for their parsers; never opened (the app has its model loaded)."""
+WORDS = {
+    "num": "Number of samples", ("infill", "num"): "Fills per prompt", "length": "Length", "label": "Label",
+    "seed": "Random seed", "at_eos": "At a document end", "allow_noncanonical": "Allow non-canonical residues",
+    "free_motif_position": "Free motif positions", "length_draws": "Draws per blank length",
+    "strategy": "Strategy", "steps": "Steps", "temperature": "Temperature", "top_k": "Top-k", "top_p": "Top-p",
+    "repetition_penalty": "Repetition penalty", "confidence": "Confidence measure",
+    "reveals_per_step": "Reveals per step", "remask_eta": "Remasking cap (eta)", "threshold": "Reveal threshold",
+    "max_per_call": "Most reveals per call", "argmax": "Most likely token", "span_length": "Span length",
+    "inner_strategy": "Strategy within a span", "guidance_scale": "Guidance scale",
+    "guidance_schedule": "Guidance schedule",
+}  # fmt: skip
+"""A field's label in words, by option dest ((command, dest) where one command's option means something else); an
+option not listed here is labelled by its dest in words (`new_option` -> "New option"). The flag is the hint."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,8 @@ class Task:
     example: str = ""
     hidden: frozenset[str] = frozenset()
     """Options of the command that do not apply to this page's domain."""
+    input_flag: str = "--prompt"
+    """The command's option for what the box holds (its command line)."""
 
 
 TASKS = (
@@ -60,6 +76,7 @@ TASKS = (
         infill_command,
         "Template: motifs in one-letter code between [MIN-MAX] spacers",
         "[5-15]HHWW[10-30]CC[5-15]",
+        input_flag="--template",
     ),
 )
 
@@ -70,6 +87,8 @@ class Setting:
 
     name: str
     flag: str
+    label: str
+    """The field's name in words; the flag is shown beside the help."""
     kind: str
     """flag (on/off), choice, int, float or text."""
     default: Any
@@ -94,6 +113,10 @@ def _parser(configure: Callable[[argparse.ArgumentParser], None], name: str) -> 
 def _options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     # argparse has no public list of a parser's options; `_actions` is the one private name the app reads.
     return [action for action in parser._actions if action.option_strings]
+
+
+def _words(command: str, dest: str) -> str:
+    return WORDS.get((command, dest)) or WORDS.get(dest) or dest.replace("_", " ").capitalize()
 
 
 def _kind(action: argparse.Action) -> str:
@@ -136,6 +159,7 @@ def task_settings(task: Task, defaults: SamplingSettings | None = None) -> list[
         Setting(
             name=action.dest,
             flag=action.option_strings[-1],
+            label=_words(task.command.NAME, action.dest),
             kind=_kind(action),
             default=library[action.dest] if action.dest in sampling else action.default,
             choices=tuple(action.choices or ()),
@@ -153,17 +177,14 @@ def _value(setting: Setting, value: Any) -> Any:
     return value
 
 
-def parse_options(
-    task: Task, values: Mapping[str, Any], defaults: SamplingSettings | None = None
-) -> argparse.Namespace:
-    """The options the CLI command would run with, from the page's values (shown over the model's `defaults`).
+def command_flags(task: Task, values: Mapping[str, Any], defaults: SamplingSettings | None = None) -> list[str]:
+    """The command's options for the page's values (shown over the model's `defaults`), as `--flag=value` words.
 
     A value that is empty, off, or equal to the default shown is left out, so the command's own default applies
-    (sampling options then stay unset, as on the command line). The rest go through the command's parser, so a
-    bad one gets the CLI's message; only the task's settings are accepted, so nothing typed names a file.
-    """
+    (sampling options then stay unset, as on the command line). Only the task's settings are accepted, so nothing
+    typed names a file."""
     settings = {s.name: s for s in task_settings(task, defaults)}
-    argv = list(PLACEHOLDERS)
+    flags = []
     for name, raw in values.items():
         if name not in settings:
             raise UserInputError(f"unknown setting {name!r} for {task.title.lower()}")
@@ -172,10 +193,36 @@ def parse_options(
             continue
         if setting.kind == "flag" and value is not True:
             raise UserInputError(f"{setting.flag}: expected true or false, got {value!r}")
-        argv.append(setting.flag if value is True else f"{setting.flag}={value}")
+        flags.append(setting.flag if value is True else f"{setting.flag}={value}")
+    return flags
+
+
+def parse_options(
+    task: Task, values: Mapping[str, Any], defaults: SamplingSettings | None = None
+) -> argparse.Namespace:
+    """The options the CLI command would run with, from the page's values (`command_flags`), through the command's
+    parser, so a bad one gets the CLI's message."""
+    argv = [*PLACEHOLDERS, *command_flags(task, values, defaults)]
     options = _parser(task.command.configure, task.command.NAME).parse_args(argv)
+    settings = {s.name: s for s in task_settings(task, defaults)}
     for name, limit in LIMITS.items():
         value = getattr(options, name, None)
         if value is not None and value > limit:
             raise UserInputError(f"{settings[name].flag} {value}: the web app allows at most {limit}")
     return options
+
+
+def command_line(
+    task: Task, checkpoint: str, text: str | None, values: Mapping[str, Any], defaults: SamplingSettings | None = None
+) -> str:
+    """The `discrete-diff ...` command that runs this request in a terminal, shell-quoted: the page's task by its
+    command's name (or alias), the served checkpoint, the prompt, then the options `command_flags` gives."""
+    command = task.command
+    name = task.name if task.name in (command.NAME, *getattr(command, "ALIASES", ())) else command.NAME
+    given = [] if task.input_label is None else [f"{task.input_flag}={text or ''}"]
+    words = ["discrete-diff", name, "--checkpoint", checkpoint]
+    for flag in [*given, *command_flags(task, values, defaults)]:
+        option, equals, value = flag.partition("=")
+        # "--flag value" reads better; a value that starts with "-" must stay attached, or it reads as an option
+        words += [flag] if not equals or value.startswith("-") else [option, value]
+    return shlex.join(words)

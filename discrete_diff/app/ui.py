@@ -3,6 +3,7 @@ CLI options (`Backend.settings`), so a new option of the CLI appears here withou
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,9 @@ class Limits:
 
 
 def _widget(task: Task, setting: Setting) -> gr.components.Component:
-    options: dict[str, Any] = dict(label=setting.flag, info=setting.help or None, elem_id=f"{task.name}-{setting.name}")
+    """A field labelled in words; its hint names the command line's flag, then the flag's help."""
+    hint = f"{setting.flag}: {setting.help}" if setting.help else setting.flag
+    options: dict[str, Any] = dict(label=setting.label, info=hint, elem_id=f"{task.name}-{setting.name}")
     if setting.kind == "flag":
         return gr.Checkbox(value=bool(setting.default), **options)
     if setting.kind == "choice":  # an empty choice (e.g. no label) is shown as "(none)"
@@ -62,7 +65,7 @@ def _handler(backend: Backend, task: Task, names: list[str], outputs: dict[str, 
                     yield {status: status_html(f"denoising: {step}, {event.masked} masked"), live: frame_html(event)}
                     continue
                 folder = scratch.folder()
-                update = {status: status_html(event.summary), results: samples_html(event.samples)}
+                update = {status: status_html(event.summary), results: samples_html(event.samples, event.command)}
                 drawn = save_picture(event, folder / "trajectory.png")
                 update[picture] = None if drawn is None else str(drawn)
                 if fasta is not None:
@@ -71,6 +74,10 @@ def _handler(backend: Backend, task: Task, names: list[str], outputs: dict[str, 
         except RequestError as error:
             yield {status: status_html(f"error: {error}", error=True), **cleared}
 
+    # Named as the command's options (prompt or template first): the API's description names each input so.
+    words = ([task.input_flag.removeprefix("--")] if task.input_label else []) + names
+    parameters = [inspect.Parameter(word, inspect.Parameter.POSITIONAL_OR_KEYWORD) for word in words]
+    run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     return run
 
 
@@ -84,6 +91,10 @@ def _page(backend: Backend, task: Task, limits: Limits, scratch: Scratch) -> Non
     with gr.Accordion(SAMPLING, open=False, elem_id=f"{task.name}-sampling"):
         with gr.Row():
             inputs += [_widget(task, s) for s in settings if s.sampling]
+    names = [s.name for s in settings if not s.sampling] + [s.name for s in settings if s.sampling]
+    fields = dict(zip(names, inputs[len(inputs) - len(names) :], strict=True))
+    if backend.recommended_guidance is not None and {"label", "guidance_scale"} <= set(fields):
+        _suggest_guidance(fields["label"], fields["guidance_scale"], backend.recommended_guidance)
     button = gr.Button(task.title, variant="primary", elem_id=f"{task.name}-run")
     outputs = {
         "status": gr.HTML(elem_id=f"{task.name}-status"),
@@ -96,7 +107,6 @@ def _page(backend: Backend, task: Task, limits: Limits, scratch: Scratch) -> Non
     }  # fmt: skip
     if task.domain == "protein":
         outputs["fasta"] = gr.File(label="FASTA", interactive=False, elem_id=f"{task.name}-fasta")
-    names = [s.name for s in settings if not s.sampling] + [s.name for s in settings if s.sampling]
     button.click(
         _handler(backend, task, names, outputs, limits, scratch),
         inputs=inputs,
@@ -105,6 +115,16 @@ def _page(backend: Backend, task: Task, limits: Limits, scratch: Scratch) -> Non
         concurrency_id=CONCURRENCY_ID,
         concurrency_limit=limits.max_concurrent,
     )
+
+
+def _suggest_guidance(label: gr.Dropdown, scale: gr.Number, recommended: float) -> None:
+    """Choosing a label fills in the recommended guidance scale where the scale is 0; clearing the label puts an
+    untouched recommendation back to 0 (guidance without a label has nothing to steer toward). In the browser
+    only: no request, nothing kept on the server."""
+    label.change(
+        None, inputs=[label, scale], outputs=[scale], queue=False,
+        js=f"(label, scale) => label ? (scale ? scale : {recommended}) : (scale == {recommended} ? 0 : scale)",
+    )  # fmt: skip
 
 
 def build(backend: Backend, limits: Limits, scratch: Scratch) -> gr.Blocks:
@@ -117,9 +137,18 @@ def build(backend: Backend, limits: Limits, scratch: Scratch) -> gr.Blocks:
     return blocks
 
 
-def launch_options(scratch: Scratch) -> dict[str, Any]:
-    """What `Blocks.launch` needs besides host and port: the offline theme and CSS, nothing shared or phoned home."""
+def launch_options(scratch: Scratch, sessions: int) -> dict[str, Any]:
+    """What `Blocks.launch` needs besides host and port: the offline theme and CSS, nothing shared or phoned home, and
+    the state of at most `sessions` sessions kept.
+
+    Gradio keeps a state per session (a copy of every component's configuration, with its last outputs: some
+    hundreds of KiB for these pages) until 10,000 sessions, and every API request is a session of its own, so a
+    server's memory grew by that much per request. The pages keep nothing between requests (no gr.State: a request
+    sends all its inputs), so only the sessions that can have a request running or waiting need theirs; an older
+    one that comes back gets a fresh state.
+    """
     return dict(
+        state_session_capacity=sessions,
         allowed_paths=[str(scratch.root)],
         max_file_size=0,  # the pages take no uploads: refuse any sent to Gradio's upload route
         theme=THEME,

@@ -28,6 +28,9 @@ CSS = "\n".join(
         ".dd-heading { font-weight: 600; margin: 4px 0; }",
         ".dd-status { font-size: 0.95em; min-height: 1.4em; }",
         ".dd-error { color: #b00020; font-weight: 600; }",
+        ".dd-command { margin-top: 8px; font-size: 0.9em; }",
+        ".dd-command code { display: block; white-space: pre-wrap; word-break: break-all; padding: 6px 8px;"
+        " border-radius: 6px; background: #f0f0f0; }",
     ]
 )
 
@@ -51,14 +54,21 @@ def frame_html(frame: Frame) -> str:
     return f'{heading}{legend_html()}<div class="dd-seq dd-frame">{_spans(frame.pieces)}</div>'
 
 
-def samples_html(samples: Sequence[Sample]) -> str:
-    """Each sample with its given tokens marked apart from the generated ones."""
+def samples_html(samples: Sequence[Sample], command: str = "") -> str:
+    """Each sample with its given tokens marked apart from the generated ones, then the `command` line that draws
+    them in a terminal (when given)."""
     rows = []
     for index, sample in enumerate(samples):
         pieces = ((text, GIVEN if given else REVEALED) for text, given in sample.pieces)
         rows.append(f'<div class="dd-seq dd-sample" data-index="{index}">{_spans(pieces)}</div>')
     heading = f'<div class="dd-heading">{len(samples)} sample{"s" if len(samples) != 1 else ""}</div>'
-    return heading + "".join(rows)
+    shown = (
+        '<div class="dd-command">The same in a terminal:'
+        f'<code class="dd-command-line">{html.escape(command)}</code></div>'
+        if command
+        else ""
+    )
+    return heading + "".join(rows) + shown
 
 
 def status_html(message: str, error: bool = False) -> str:

@@ -9,8 +9,9 @@ renormalised over x (Schiff et al. 2024). Mixing normalised per-token distributi
 rates, leaves how many tokens a step reveals to the strategy: the rate mix would unmask faster than the schedule
 (Rojas et al. 2025). w = 0 is plain conditional sampling. With SUBS the [MASK] token is at -inf in both
 predictions and stays there (its (1 + w)(-inf) - w(-inf) would be NaN). The two predictions come from one network
-call on 2B rows. The scale may follow a schedule over time, weak early (t near 1, when little is known and a
-strong push collapses diversity) and strong late.
+call on 2B rows, or from two calls of B rows where a CPU runs those faster (SPLIT_FROM_ROWS). The scale may follow
+a schedule over time, weak early (t near 1, when little is known and a strong push collapses diversity) and strong
+late.
 
 What the unconditional pass sees: the null label instead of the asked-for one, and, for infilling, the prompt's
 given tokens masked (prompt guidance, as in LLaDA), so a fill is steered toward what the prompt implies.
@@ -19,6 +20,7 @@ given tokens masked (prompt guidance, as in LLaDA), so a fill is steered toward 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +29,11 @@ from torch import Tensor
 from ..denoiser import Bidirectional, DenoiserInput
 from ..errors import InvalidArgument
 
+SPLIT_FROM_ROWS = 1_000_000
+"""Guided calls of at least this many rows per pass run the passes as two calls of B rows, below it as one call of 2B
+rows. It is to hold the batch size from which two calls are faster, as `benchmarks/guidance.py --quick --parts cost`
+reports it ("split from rows (measured)", 2-core CPU, fp32). Not measured yet: 1,000,000 keeps the one call at
+every batch size, as before the choice existed. Both ways give the same logits: rows never interact."""
 GUIDANCE_SCHEDULES = ("constant", "linear", "cosine")
 """How the scale grows as t goes from 1 to 0: constant w; linear w (1 - t); cosine w (1 - cos(pi (1 - t))) / 2."""
 
@@ -70,6 +77,8 @@ class Guidance:
     """(B,) label ids of the unconditional pass (the null label); None: the same labels as the conditional pass."""
     hidden: Tensor | None = None
     """(B, L) bool: positions the unconditional pass sees as [MASK] (a prompt's given tokens); None: none."""
+    split_from: int = SPLIT_FROM_ROWS
+    """Rows per pass from which a network runs the passes as two calls instead of one call of 2B rows."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.scale) and self.scale >= 0):
@@ -89,21 +98,34 @@ class Guidance:
         """w(t) per row: (B,) float64."""
         return self.scale * schedule_factor(self.schedule, time)
 
-    def paired(self, inputs: DenoiserInput, mask_id: int) -> DenoiserInput:
-        """The conditional rows (B) followed by the unconditional ones (B): one network call for both passes."""
+    def unconditional(self, inputs: DenoiserInput, mask_id: int) -> DenoiserInput:
+        """What the unconditional pass sees (B rows): the null label, and the `hidden` positions masked."""
         if not isinstance(inputs.attention, Bidirectional):
             raise ValueError(f"guidance pairs bidirectional inputs, not {type(inputs.attention).__name__}")
         ids = inputs.ids if self.hidden is None else inputs.ids.masked_fill(self.hidden, mask_id)  # (B, L)
         labels = inputs.class_labels if self.labels is None else self.labels
         if (labels is None) != (inputs.class_labels is None):
             raise ValueError("the unconditional pass of a labelled model needs labels too (the null label)")
+        return DenoiserInput(ids, inputs.attention, t=inputs.t, class_labels=labels)
+
+    def paired(self, inputs: DenoiserInput, mask_id: int) -> DenoiserInput:
+        """The conditional rows (B) followed by the unconditional ones (B): one network call for both passes."""
+        other = self.unconditional(inputs, mask_id)
         padding = inputs.attention.padding
         return DenoiserInput(
-            torch.cat((inputs.ids, ids)),  # (2B, L)
+            torch.cat((inputs.ids, other.ids)),  # (2B, L)
             Bidirectional(None if padding is None else torch.cat((padding, padding))),
             t=None if inputs.t is None else torch.cat((inputs.t, inputs.t)),
-            class_labels=None if labels is None else torch.cat((inputs.class_labels, labels)),
+            class_labels=None if other.class_labels is None else torch.cat((inputs.class_labels, other.class_labels)),
         )
+
+    def predict(self, denoiser: Callable[[DenoiserInput], Tensor], inputs: DenoiserInput, mask_id: int) -> Tensor:
+        """Logits of the conditional rows then the unconditional ones, (2B, L, V): one call on the paired rows, or,
+        from `split_from` rows on, one call per pass. Only a network (an nn.Module, which keeps nothing between
+        calls) is split; a wrapper such as block diffusion's cached denoiser holds a cache of 2B rows: one call."""
+        if inputs.batch_size < self.split_from or not isinstance(denoiser, torch.nn.Module):
+            return denoiser(self.paired(inputs, mask_id))
+        return torch.cat((denoiser(inputs), denoiser(self.unconditional(inputs, mask_id))))  # (2B, L, V)
 
     def combine(self, log_probs: Tensor, time: Tensor) -> Tensor:
         """SUBS log-probabilities of the paired rows (2B, L, V) -> the guided ones (B, L, V) at time (B,)."""

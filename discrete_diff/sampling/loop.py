@@ -58,7 +58,7 @@ def run_sampler(
     only for a time-independent denoiser: a time-conditioned one is called at every step), and steps left after
     everything is revealed are skipped. Caching changes no sample: every step draws its random numbers and sets
     its time whether it is skipped or not. The network sees the step's time t and `class_labels` (B,) if given.
-    With `guidance`, each call also runs the unconditional rows (one call on 2B rows) and the strategy sees the
+    With `guidance`, each call also runs the unconditional rows (Guidance.predict) and the strategy sees the
     guided distribution at the step's time (guidance.py); the filters act on it.
     """
     if num_steps < 1:
@@ -86,8 +86,8 @@ def run_sampler(
             continue  # nothing left to reveal in this step's positions: no network call needed
         if predicted is None or not reuse:
             inputs = DenoiserInput(tokens, attention, t=context.time.float(), class_labels=class_labels)
-            inputs = inputs if guidance is None else guidance.paired(inputs, mask_id)
-            predicted = subs_log_probs(denoiser(inputs), mask_id)
+            logits = denoiser(inputs) if guidance is None else guidance.predict(denoiser, inputs, mask_id)
+            predicted = subs_log_probs(logits, mask_id)
             log_probs = None
             calls += 1
         if log_probs is None or (guidance is not None and guidance.varies):  # a scheduled weight mixes anew
