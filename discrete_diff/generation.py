@@ -43,6 +43,12 @@ def denoise(
         raise UserInputError(
             f"denoising needs a masked-diffusion model; this one was trained with {type(model.objective).__name__}"
         )
+    process = model.process
+    if process.revises and not settings.strategy.any_process:
+        raise UserInputError(
+            f"strategy {type(settings.strategy).__name__} reveals [MASK] positions; {model.objective.kind} samples "
+            "with the ancestral strategy"
+        )
     return run_sampler(
         model.network,
         tokens,
@@ -58,6 +64,7 @@ def denoise(
         generator=generator,
         record=record,
         on_step=on_step,
+        process=process,
     )
 
 
