@@ -17,7 +17,10 @@ from discrete_diff.sampling import FirstHitting, SamplingSettings
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
-OBJECTIVE = ["  objective: {class_path: discrete_diff.objectives.UniformDiffusion}", "  network: {time_conditioning: true}"]
+OBJECTIVE = [
+    "  objective: {class_path: discrete_diff.objectives.UniformDiffusion}",
+    "  network: {time_conditioning: true}",
+]
 
 
 @pytest.fixture(scope="module")
@@ -78,5 +81,7 @@ def test_infilling_keeps_the_given_text(model):
 
 
 def test_a_strategy_that_only_reveals_masks_is_refused(model):
-    with pytest.raises(UserInputError, match="strategy FirstHitting reveals .*; a uniform-state diffusion model samples"):
+    with pytest.raises(
+        UserInputError, match="strategy FirstHitting reveals .*; a uniform-state diffusion model samples"
+    ):
         generate(model, [10], settings=SamplingSettings(strategy=FirstHitting()), seed=0)

@@ -3,8 +3,6 @@
 -log p(x0) for every schedule ending uniform; the ancestral sampler reproduces the toy and its infill conditionals.
 Each claim has a negative control that the same test would catch."""
 
-import math
-
 import numpy as np
 import pytest
 import torch

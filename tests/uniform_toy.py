@@ -47,4 +47,3 @@ class ExactUniformDenoiser(torch.nn.Module):
             joint = torch.einsum("bn,nv->bv", weights, self.toy.one_hot[:, i])  # (B, V)
             out.append(joint / joint.sum(-1, keepdim=True))
         return torch.stack(out, dim=1)  # (B, L, V)
-

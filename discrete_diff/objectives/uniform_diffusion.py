@@ -74,9 +74,7 @@ class UniformDiffusion(Objective):
                          device=batch.input_ids.device)  # fmt: skip
         return self.loss_at(network, batch, t, mask_id, generator)
 
-    def bound_of_states(
-        self, network: Denoiser, batch: Batch, xt: Tensor, u: Tensor, mask_id: int
-    ) -> Tensor:
+    def bound_of_states(self, network: Denoiser, batch: Batch, xt: Tensor, u: Tensor, mask_id: int) -> Tensor:
         """(B,) the bound's draw for given noisy tokens xt (B, L) at u (B,) (exact tests enumerate the states)."""
         process = self.noising(mask_id, network.vocab_size)
         u = u.double()
