@@ -44,6 +44,15 @@ def denoise(
         raise UserInputError(
             f"denoising needs a masked-diffusion model; this one was trained with {type(model.objective).__name__}"
         )
+    process = model.process
+    if process.revises and not settings.strategy.any_process:
+        raise UserInputError(
+            f"strategy {type(settings.strategy).__name__} reveals [MASK] positions; {model.objective.kind} samples "
+            "with the ancestral strategy"
+        )
+    if process.revises and settings.cache is not None:
+        raise InvalidArgument("cache", f"{settings.cache} reuses keys of decided positions; a {model.objective.kind} "
+                              "model revises every position to the last step")  # fmt: skip
     guidance = model.guidance(settings, class_labels, prompt)
     if settings.cache in ("prefix", "dual") and guidance is not None and guidance.hidden is not None:
         # the unguided rows keep the prompt masked: the earliest span holding a [MASK] would never move on
@@ -66,6 +75,7 @@ def denoise(
         generator=generator,
         record=record,
         on_step=on_step,
+        process=process,
     )
 
 

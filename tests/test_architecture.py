@@ -22,7 +22,7 @@ LAYERS = {
         *("errors", "atomic_files", "schedules", "time_densities", "specs", "tokenizer_io", "checkpoint_format"),
         *("token_cache", "package_data", "model_files", "attention_kernels"),
     ),
-    "process": ("process", "batch", "denoiser", "labels"),
+    "process": ("process", "batch", "denoiser", "labels", "noising"),
     "objectives": ("objectives",),
     "models": ("models",),
     "sampling": ("sampling",),

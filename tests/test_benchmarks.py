@@ -23,6 +23,8 @@ import scaling  # noqa: E402
 import speed  # noqa: E402
 import standard_error  # noqa: E402
 import throughput  # noqa: E402
+import uniform  # noqa: E402
+from test_guidance_benchmark import stand_in_data  # noqa: E402
 
 from discrete_diff.cli import main  # noqa: E402
 from discrete_diff.sampling import STRATEGIES  # noqa: E402
@@ -379,3 +381,27 @@ def test_a_warm_started_variant_spends_the_same_budget_in_two_phases(tmp_path):
     assert run["model"] == "ar-to-mdlm" and not run["exact"]
     assert run["steps"] == likelihood.SIZES["smoke"]["steps"]  # 40% autoregressive + 60% diffusion
     assert len(list((tmp_path / "runs").glob("equal_tokens_ar-to-mdlm_start_seed0"))) == 1
+
+
+def test_uniform_smoke(tmp_path):
+    """Absorbing vs uniform on stand-in data: every table, both processes at every step count and scale."""
+    corpus = tmp_path / "corpus"
+    sonnet_corpus(corpus)
+    stand_in_data(tmp_path / "data", tmp_path)
+    argv = ["--smoke", "--corpus", str(corpus), "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
+    assert uniform.run(argv) == 0
+    result = report(tmp_path / "out", "uniform")
+    assert [r["process"] for r in result["text"]["held_out"]] == ["absorbing", "uniform"]
+    assert all(0 < r["bits/char"] < 20 and r["error"] is not None for r in result["text"]["held_out"])
+    steps = uniform.SIZES["smoke"]["steps"]
+    assert [(r["process"], r["steps"]) for r in result["text"]["samples"]] == [
+        (p, s) for p in ("absorbing", "uniform") for s in steps
+    ]
+    assert all(r["judge bits/char"] > 0 and r["entropy bits"] >= 0 for r in result["text"]["samples"])
+    assert all(r["network calls"] == r["steps"] for r in result["text"]["samples"] if r["process"] == "uniform")
+    rows = result["proteins"]["rows"]
+    for process in ("absorbing", "uniform"):
+        for label in {r["label"] for r in rows}:
+            assert [r["w"] for r in rows if (r["process"], r["label"]) == (process, label)] == list(uniform.SCALES)
+    assert all(0 <= r["HMM hit"] <= 1 for r in rows)
+    assert {t["target"].split(":")[0].split(" ")[0] for t in result["targets"]} == {"uniform", "w"}

@@ -18,6 +18,8 @@ OVERLAYS = {
     "shakespeare_genre": {"data.init_args.label_csv"},
     "shakespeare_char_ar": {"model.objective"},
     "shakespeare_char_bd3": {"model.objective"},
+    # The uniform process's best prediction depends on the noise level: its network is told the time.
+    "shakespeare_char_uniform": {"model.objective", "model.network.time_conditioning"},
     # Tokens of about 4 characters: shorter windows, a wider network and longer steps for the same budget.
     "shakespeare_bpe": {
         "data.init_args.tokenizer",

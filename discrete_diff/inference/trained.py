@@ -12,6 +12,7 @@ from transformers import PreTrainedTokenizerFast
 from ..domain import Domain
 from ..errors import InvalidArgument
 from ..labels import LABELS_KEY, LabelVocabulary
+from ..noising import NoisingProcess
 from ..objectives import Objective
 from ..sampling import Guidance, SamplingSettings
 
@@ -35,6 +36,11 @@ class TrainedModel:
     @property
     def mask_id(self) -> int:
         return self.tokenizer.mask_token_id
+
+    @property
+    def process(self) -> NoisingProcess:
+        """How the model's tokens are noised (absorbing, uniform): what its sampler starts from and steps through."""
+        return self.objective.noising(self.mask_id, len(self.tokenizer))
 
     @property
     def max_length(self) -> int:
@@ -82,12 +88,16 @@ class TrainedModel:
         and, when given, the `hidden` (B, L) positions (a prompt's given tokens) masked."""
         if not settings.guidance_scale:
             return None
+        if self.process.revises:
+            hidden = None  # a uniform-state model never saw [MASK]: its unconditional pass cannot hide a prompt
         vocabulary = self.labels
         null = None if vocabulary is None or class_labels is None else torch.full_like(class_labels, vocabulary.null_id)
         steers_label = null is not None and bool((class_labels != null).any())
         if not steers_label and (hidden is None or not bool(hidden.any())):
             if vocabulary is not None:
                 toward = f"a label to steer toward (known labels: {', '.join(vocabulary.names)})"
+            elif self.process.revises:
+                toward = "a label to steer toward: a uniform-state model is steered by labels only"
             else:  # an unlabelled model is steered toward a prompt only
                 toward = "a prompt's given tokens to steer toward: this model was trained without labels"
             raise InvalidArgument("guidance_scale", f"needs {toward}")

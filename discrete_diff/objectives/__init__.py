@@ -6,6 +6,7 @@ from .block_diffusion import BlockDiffusion
 from .bound import LikelihoodBound
 from .estimate import estimate_likelihood
 from .masked_diffusion import MaskedDiffusion
+from .uniform_diffusion import UniformDiffusion
 
 __all__ = [
     "Autoregressive",
@@ -15,6 +16,7 @@ __all__ = [
     "Loss",
     "MaskedDiffusion",
     "Objective",
+    "UniformDiffusion",
     "estimate_likelihood",
     "shift_right",
 ]

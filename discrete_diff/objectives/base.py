@@ -13,6 +13,7 @@ from torch import Tensor
 
 from ..batch import Batch
 from ..denoiser import Denoiser
+from ..noising import Absorbing, NoisingProcess
 from .bound import LikelihoodBound
 from .estimate import estimate_likelihood
 
@@ -72,6 +73,11 @@ class Objective(ABC):
     """A clipped noise window for its training can be chosen by the variance of its loss (`noise_window.py`)."""
     needs_causal_attention: ClassVar[bool] = False
     """Its network attends causally (across positions or blocks): a bidirectional pretrained masked LM cannot."""
+
+    def noising(self, mask_id: int, vocab_size: int) -> NoisingProcess:
+        """How its models' tokens are noised, over a vocabulary of `vocab_size` with this [MASK] id: absorbing
+        (masking) unless a subclass says otherwise. The sampling loop and the layouts ask it, not the [MASK] id."""
+        return Absorbing(mask_id)
 
     @abstractmethod
     def loss(

@@ -8,11 +8,11 @@ from torch import Tensor
 from ..batch import Batch
 from ..denoiser import AttentionPattern, Bidirectional, Denoiser, DenoiserInput
 from ..errors import InvalidArgument
+from ..noising import Absorbing
 from ..process import (
     NelboStats,
     count_weighted_nelbo,
     draw_masked_count,
-    forward_mask,
     importance_weights,
     masked_token_nll,
     nelbo,
@@ -95,7 +95,7 @@ class MaskedDiffusion(Objective):
     ) -> NelboStats:
         """Mask at times t (B,), denoise, and score the masked positions (the network computes nothing else)."""
         x0, maskable = batch.input_ids, batch.maskable
-        xt, masked = forward_mask(x0, t, self.schedule, maskable=maskable, mask_id=mask_id, generator=generator)
+        xt, masked = Absorbing(mask_id).corrupt(x0, t, self.schedule, maskable=maskable, generator=generator)
         attention = attention or Bidirectional(batch.attention_mask)
         inputs = DenoiserInput(xt, attention, t=t, class_labels=batch.class_labels, score_at=masked)
         token_nll = masked_token_nll(network(inputs), x0, masked, mask_id)  # (B, L)

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ..denoiser import Bidirectional, Denoiser, DenoiserInput
-from ..process import subs_log_probs
+from ..noising import Absorbing, NoisingProcess
 from ..schedules import NoiseSchedule
 from .filters import LogitFilter, apply_filters
 from .guidance import Guidance
@@ -49,6 +49,7 @@ def run_sampler(
     cache: bool = True,
     record: bool = False,
     on_step: StepCallback | None = None,
+    process: NoisingProcess | None = None,
 ) -> SamplingResult:
     """Denoise `tokens` (B, L): positions holding mask_id are generated; `pinned` (B, L) positions never change.
 
@@ -60,18 +61,27 @@ def run_sampler(
     its time whether it is skipped or not. The network sees the step's time t and `class_labels` (B,) if given.
     With `guidance`, each call also runs the unconditional rows (Guidance.predict) and the strategy sees the
     guided distribution at the step's time (guidance.py); the filters act on it.
+
+    `process` (default: absorbing, [MASK] = mask_id) is how the model noises tokens: it draws the blanks' start
+    (uniform noise for a uniform-state model) and says which positions stay undecided (for uniform: every unpinned
+    one, to the last step; only strategies with `any_process` step through it).
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be at least 1, got {num_steps}")
     generator = generator or torch.Generator(device=tokens.device).manual_seed(0)
     attention = Bidirectional(attention_mask)
+    process = process or Absorbing(mask_id)
+    if process.revises and not strategy.any_process:
+        raise ValueError(f"{type(strategy).__name__} reveals [MASK] positions; a {type(process).__name__} model "
+                         "needs a strategy that steps through its process (ancestral)")  # fmt: skip
     pinned = tokens != mask_id if pinned is None else pinned
     if (pinned & (tokens == mask_id)).any():
         raise ValueError("a pinned position holds [MASK]; pinned positions must hold their given token")
+    tokens = process.prior(tokens, tokens == mask_id, generator)  # (B, L) the blanks at t = 1
     reuse = cache and not getattr(denoiser, "time_conditioned", False)
-    plans = strategy.plan(num_steps, ~pinned, tokens == mask_id)
+    plans = strategy.plan(num_steps, ~pinned, process.undecided(tokens, ~pinned))
     time = torch.ones(tokens.shape[0], dtype=torch.float64, device=tokens.device)
-    context = SamplerContext(mask_id, generator, time, schedule)
+    context = SamplerContext(mask_id, generator, time, schedule, process=process)
     recorder = TrajectoryRecorder(tokens, pinned, mask_id) if record else None
     predicted: Tensor | None = None  # SUBS log-probabilities of the last call: (B, L, V), or (2B, L, V) guided
     log_probs: Tensor | None = None  # what the strategy sees: guided and filtered
@@ -82,12 +92,12 @@ def run_sampler(
         # Every step draws its random numbers and sets its time, skipped or not: caching changes no sample.
         context.uniforms = torch.rand(tokens.shape, dtype=torch.float64, generator=generator, device=tokens.device)
         strategy.begin(plan, context)
-        if cache and not strategy.remasks and not ((tokens == mask_id) & plan.active).any():
+        if cache and not strategy.remasks and not process.undecided(tokens, plan.active).any():
             continue  # nothing left to reveal in this step's positions: no network call needed
         if predicted is None or not reuse:
             inputs = DenoiserInput(tokens, attention, t=context.time.float(), class_labels=class_labels)
             logits = denoiser(inputs) if guidance is None else guidance.predict(denoiser, inputs, mask_id)
-            predicted = subs_log_probs(logits, mask_id)
+            predicted = process.log_probs(logits)
             log_probs = None
             calls += 1
         if log_probs is None or (guidance is not None and guidance.varies):  # a scheduled weight mixes anew

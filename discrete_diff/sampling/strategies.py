@@ -15,6 +15,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from ..noising import Absorbing, NoisingProcess
 from ..schedules import NoiseSchedule
 from .categorical import sample_categorical
 
@@ -43,6 +44,11 @@ class SamplerContext:
     time: Tensor
     schedule: NoiseSchedule
     uniforms: Tensor | None = None
+    process: NoisingProcess | None = None
+    """How the model's tokens are noised; None: absorbing, with `mask_id` as [MASK]."""
+
+    def __post_init__(self) -> None:
+        self.process = self.process or Absorbing(self.mask_id)
 
 
 class Strategy(ABC):
@@ -54,6 +60,9 @@ class Strategy(ABC):
     """
 
     remasks: ClassVar[bool] = False
+    any_process: ClassVar[bool] = False
+    """The strategy steps through its context's noising process, so it samples uniform-state models too (the others
+    reveal [MASK] positions: absorbing only)."""
 
     @property
     def follows_num_steps(self) -> bool:
@@ -100,11 +109,14 @@ def alphas(schedule: NoiseSchedule, *times: float) -> list[float]:
 
 @dataclass(frozen=True)
 class Ancestral(Strategy):
-    """The exact reverse step from t to s < t on a uniform time grid.
+    """The exact reverse step of the model's noising process from t to s < t on a uniform time grid.
 
-    A masked position is revealed with probability (alpha(s) - alpha(t)) / (1 - alpha(t)), its token drawn
-    from p_theta(x0 | x_t); revealed positions never change; the last step reveals everything.
+    Absorbing: a masked position is revealed with probability (alpha(s) - alpha(t)) / (1 - alpha(t)), its token
+    drawn from p_theta(x0 | x_t); revealed positions never change; the last step reveals everything. A process that
+    revises (uniform) draws every active position from its own reverse step, so any of them may change until the last.
     """
+
+    any_process = True
 
     @staticmethod
     def reveal_probability(plan: StepPlan, schedule: NoiseSchedule) -> float:
@@ -114,7 +126,14 @@ class Ancestral(Strategy):
         return (alpha_s - alpha_t) / (1.0 - alpha_t)
 
     def step(self, tokens: Tensor, log_probs: Tensor, plan: StepPlan, context: SamplerContext) -> Tensor:
-        masked = (tokens == context.mask_id) & plan.active  # (B, L)
+        process = context.process
+        if process.revises:
+            t, s = grid_times(plan)
+            times = (t, 0.0 if plan.index == plan.count - 1 else s)  # the last step ends exactly at 0
+            context.time.fill_(times[1])
+            chosen, law = process.reverse_step(tokens, log_probs, plan.active, times, context.schedule)
+            return reveal(tokens, chosen, law, context.generator)
+        masked = process.undecided(tokens, plan.active)  # (B, L)
         context.time.fill_(grid_times(plan)[1])
         chosen = masked & (context.uniforms < self.reveal_probability(plan, context.schedule))
         return reveal(tokens, chosen, log_probs, context.generator)
