@@ -14,6 +14,7 @@ from torch import Tensor
 from ..batch import Batch
 from ..denoiser import Denoiser
 from ..noising import Absorbing, NoisingProcess
+from ..process import stratified_uniforms
 from .bound import LikelihoodBound
 from .estimate import estimate_likelihood
 
@@ -133,3 +134,22 @@ class Objective(ABC):
     def exact_likelihood(self) -> bool:
         """The likelihood has no randomness (an exact NLL): one draw, reported without an error."""
         return False
+
+
+class DrawnBound:
+    """`validation_loss` and `likelihood_draw` of an objective whose `bound_at(network, batch, u, mask_id,
+    generator)` is its likelihood bound at draws u (B,) in [0, 1) (masked and uniform-state diffusion)."""
+
+    def validation_loss(
+        self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None
+    ) -> Loss:
+        """One draw of the likelihood bound per sequence, stratified across the batch."""
+        offset = torch.rand((), generator=generator, dtype=torch.float64, device=batch.input_ids.device)
+        return self.bound_at(network, batch, stratified_uniforms(offset, batch.size), mask_id, generator)
+
+    def likelihood_draw(
+        self, network: Denoiser, batch: Batch, u: Tensor, mask_id: int, generator: torch.Generator
+    ) -> tuple[Tensor, Tensor]:
+        """The bound at u (B,) for each sequence, and its scored tokens."""
+        loss = self.bound_at(network, batch, u, mask_id, generator)
+        return loss.per_sequence, loss.scored_tokens

@@ -17,15 +17,14 @@ from ..process import (
     masked_token_nll,
     nelbo,
     sample_times,
-    stratified_uniforms,
 )
 from ..schedules import LogLinearSchedule, NoiseSchedule
 from ..time_densities import TimeDensity
-from .base import Decoding, Loss, Objective
+from .base import Decoding, DrawnBound, Loss, Objective
 from .levers import annealed_attention, normalize, repeat_batch
 
 
-class MaskedDiffusion(Objective):
+class MaskedDiffusion(DrawnBound, Objective):
     """Mask each sequence at a random time, predict the masked tokens, weight by the schedule (MDLM).
 
     Training may reweight the masking levels: any positive weighting over t has the same optimal denoiser
@@ -166,17 +165,3 @@ class MaskedDiffusion(Objective):
         per_sequence = count_weighted_nelbo(token_nll, masked, batch.maskable)  # (B,)
         scored = batch.maskable.sum(dim=-1)  # (B,)
         return Loss.per_token(per_sequence, scored)
-
-    def validation_loss(
-        self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None
-    ) -> Loss:
-        """One draw of the likelihood bound per sequence, stratified across the batch."""
-        offset = torch.rand((), generator=generator, dtype=torch.float64, device=batch.input_ids.device)
-        return self.bound_at(network, batch, stratified_uniforms(offset, batch.size), mask_id, generator)
-
-    def likelihood_draw(
-        self, network: Denoiser, batch: Batch, u: Tensor, mask_id: int, generator: torch.Generator
-    ) -> tuple[Tensor, Tensor]:
-        """The NELBO with masking levels over all of [0, 1] (`bound_at`), u (B,) choosing how many are masked."""
-        loss = self.bound_at(network, batch, u, mask_id, generator)
-        return loss.per_sequence, loss.scored_tokens

@@ -8,12 +8,12 @@ from torch import Tensor
 from ..batch import Batch
 from ..denoiser import Bidirectional, Denoiser, DenoiserInput
 from ..noising import Uniform
-from ..process import sample_times, stratified_uniforms
+from ..process import sample_times
 from ..schedules import LogLinearSchedule, NoiseSchedule
-from .base import Decoding, Loss, Objective
+from .base import Decoding, DrawnBound, Loss, Objective
 
 
-class UniformDiffusion(Objective):
+class UniformDiffusion(DrawnBound, Objective):
     """Resample each token uniformly at a random time, predict x0 at every position, score UDLM's NELBO.
 
     Training draws t in [t_min, 1] (antithetic across the batch). The bound (`bound_at`, validation and `eval`)
@@ -90,16 +90,3 @@ class UniformDiffusion(Objective):
         xt, _ = process.corrupt(batch.input_ids, t, self.schedule, maskable=batch.maskable, generator=generator)
         per_sequence = self.bound_of_states(network, batch, xt, u, mask_id)
         return Loss.per_token(per_sequence, batch.maskable.sum(-1))
-
-    def validation_loss(
-        self, network: Denoiser, batch: Batch, mask_id: int, generator: torch.Generator | None = None
-    ) -> Loss:
-        """One draw of the likelihood bound per sequence, stratified across the batch."""
-        offset = torch.rand((), generator=generator, dtype=torch.float64, device=batch.input_ids.device)
-        return self.bound_at(network, batch, stratified_uniforms(offset, batch.size), mask_id, generator)
-
-    def likelihood_draw(
-        self, network: Denoiser, batch: Batch, u: Tensor, mask_id: int, generator: torch.Generator
-    ) -> tuple[Tensor, Tensor]:
-        loss = self.bound_at(network, batch, u, mask_id, generator)
-        return loss.per_sequence, loss.scored_tokens
