@@ -7,8 +7,8 @@ their unigram entropy. Proteins: configs `families` and `families_uniform` for `
 family label and w in SCALES the profile-HMM hit rate, diversity and novelty of guided samples (guidance.py's
 measures). Targets (issue 26): uniform judge bits at 8 steps below absorbing's; uniform hit rate >= absorbing's at
 w = 4 at equal diversity.
-Command: `python benchmarks/uniform.py [--quick | --smoke] [--parts text,proteins] [--out DIR]` (full: about 110 min,
-90 of them training: 3 x 15 min of text, 2 x 15 min of proteins).
+Command: `python benchmarks/uniform.py [--quick | --smoke] [--parts text,proteins] [--judge AR_CHECKPOINT] [--out DIR]`
+(full: about 110 min, 90 of them training: 3 x 15 min of text, 2 x 15 min of proteins; a given judge saves one).
 """
 
 from __future__ import annotations
@@ -69,8 +69,9 @@ def text_part(size: dict, args, out: Path) -> dict:
     overrides = ["--data.init_args.corpus", args.corpus, "--data.init_args.data_dir", args.data_dir]
     if size["block"] is not None:
         overrides += ["--data.init_args.max_length", str(size["block"]), "--model.network.max_length", "64"]
-    _, judge_checkpoint, _ = train("shakespeare_char_ar", overrides, size, args.budget, out / "judge")
-    judge = load_model(judge_checkpoint)
+    if args.judge is None:
+        _, args.judge, _ = train("shakespeare_char_ar", overrides, size, args.budget, out / "judge")
+    judge = load_model(args.judge)
     bounds, rows = [], []
     for name, (config, _) in PROCESSES.items():
         cli, checkpoint, seconds = train(config, overrides, size, args.budget, out / name)
@@ -132,6 +133,7 @@ def run(argv: list[str] | None = None) -> int:
     options.add_argument("--parts", default="text,proteins", help="comma-separated: text, proteins")
     options.add_argument("--budget", type=float, default=None, help="training seconds of each text model")
     options.add_argument("--protein-budget", type=float, default=None, help="training seconds of each protein model")
+    options.add_argument("--judge", default=None, help="an AR checkpoint to judge text samples (default: train one)")
     options.add_argument("--corpus", default="shakespeare", help="text corpus folder or built-in name")
     options.add_argument("--protein-corpus", default="families", help="labelled FASTA (family=NAME headers) or set")
     options.add_argument("--data-dir", default=str(common.REPO / "data"), help="where built-in sets are kept")

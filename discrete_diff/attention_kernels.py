@@ -16,12 +16,17 @@ once for all k (block diffusion's `maskings_per_sequence`).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from functools import cache
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
+from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
+
+LOG = logging.getLogger(__name__)
 
 CHUNK_POSITIONS = 64
 """Positions per chunk (rounded up to whole blocks): the fastest of 32, 64, 128 for training steps on CPU at
@@ -133,5 +138,78 @@ class BlockChunks:
         return torch.cat([piece for stream_outputs in outputs for piece in stream_outputs], dim=2)  # (B, H, Q, D)
 
 
-AttentionKernel = DenseKernel | BlockChunks
+class FlexBlock:
+    """The same block-causal pattern as `BlockChunks` through torch's FlexAttention: a block mask (which tiles of
+    queries x keys hold any allowed score, and which are partly masked) built from the pattern's rule, and one
+    compiled attention call that skips the empty tiles. Exact against the dense mask (tests); on CPU the compiled
+    kernel needs a C++ compiler and has no backward pass (torch 2.13), so build it with `block_kernel`, which falls
+    back to `BlockChunks`."""
+
+    def __init__(
+        self, block_size: int, length: int, padding: Tensor | None, device: torch.device, copies: int = 1
+    ) -> None:
+        if length % (copies + 1):
+            raise ValueError(f"the input of {copies} noisy copies and the clean stream has length {length}")
+        stream = length // (copies + 1)  # N
+        real = None if padding is None else padding.bool()
+
+        def allowed(b: Tensor, h: Tensor, q: Tensor, kv: Tensor) -> Tensor:
+            query_stream, key_stream = q // stream, kv // stream  # copies = the clean stream
+            query_block, key_block = (q % stream) // block_size, (kv % stream) // block_size
+            clean_query, clean_key = query_stream == copies, key_stream == copies
+            clean_rows = clean_query & clean_key & (query_block >= key_block)
+            earlier_clean = clean_key & (query_block > key_block)
+            own_block = (key_stream == query_stream) & (query_block == key_block)
+            rule = clean_rows | (~clean_query & (earlier_clean | own_block))
+            return rule if real is None else rule & real[b, kv]
+
+        batch = None if real is None else real.shape[0]
+        self.length, self.rule = length, allowed
+        self.mask: BlockMask = create_block_mask(allowed, batch, None, length, length, device=device)
+
+    def __call__(self, q: Tensor, k: Tensor, v: Tensor, dropout_p: float = 0.0) -> Tensor:
+        """q (B, H, Q, D) for the first Q positions, k and v (B, H, L, D) -> (B, H, Q, D)."""
+        if dropout_p:
+            raise ValueError("FlexAttention has no attention dropout: train block diffusion with dropout 0")
+        queries = q.shape[2]
+        if queries < self.length:  # the last layer's noisy queries alone: zero queries after, cut after
+            q = torch.cat((q, q.new_zeros(*q.shape[:2], self.length - queries, q.shape[3])), dim=2)
+        return compiled_flex_attention()(q, k, v, block_mask=self.mask)[:, :, :queries]
+
+
+@cache
+def compiled_flex_attention():
+    """FlexAttention compiled once per process (uncompiled it computes every score)."""
+    return torch.compile(flex_attention, dynamic=False)
+
+
+@cache
+def flex_compiles(device_type: str, backward: bool) -> bool:
+    """Whether compiled FlexAttention runs here, and its backward pass if asked (on CPU inductor needs a C++
+    compiler, and torch has no CPU backward for it); says why once if not."""
+    try:
+        kernel = FlexBlock(2, 2 * 128, None, torch.device(device_type))
+        q = torch.zeros(1, 1, 2 * 128, 16, device=device_type, requires_grad=backward)
+        out = kernel(q, q, q)
+        if backward:
+            out.sum().backward()
+    except Exception as error:  # inductor raises many types (missing compiler, unsupported device): all fall back
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        what = "with its backward pass " if backward else ""
+        LOG.warning("FlexAttention does not run %shere (%s): block diffusion uses the query-chunk kernel", what, first)
+        return False
+    return True
+
+
+def block_kernel(
+    block_size: int, length: int, padding: Tensor | None, device: torch.device, copies: int = 1, flex: bool = False
+) -> BlockChunks | FlexBlock:
+    """Block diffusion's kernel: query chunks, or FlexAttention when asked for and it runs here (with its backward
+    pass when gradients are on: on CPU torch has none, so training falls back while evaluation may use it)."""
+    if flex and flex_compiles(device.type, torch.is_grad_enabled()):
+        return FlexBlock(block_size, length, padding, device, copies)
+    return BlockChunks(block_size, length, padding, device, copies)
+
+
+AttentionKernel = DenseKernel | BlockChunks | FlexBlock
 """(q, k, v, dropout_p) -> attention output; what `AttentionPattern.kernel` returns."""

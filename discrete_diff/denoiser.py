@@ -15,7 +15,7 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
-from .attention_kernels import AttentionKernel, BlockChunks, DenseKernel
+from .attention_kernels import AttentionKernel, DenseKernel, block_kernel
 
 
 class AttentionPattern(ABC):
@@ -74,11 +74,13 @@ class BlockCausal(AttentionPattern):
     block b sees the clean tokens of blocks <= b. `padding` covers all 2N positions. With `copies` = k > 1 the
     input is [x_t^1 ; ... ; x_t^k ; x_0] ((k + 1) N positions): each noisy copy sees its own block and the clean
     blocks before it, never another copy, so one pass scores k maskings of a sequence over one clean stream.
+    `flex` computes it with compiled FlexAttention where that compiles (else the query chunks).
     """
 
     block_size: int
     padding: Tensor | None = None
     copies: int = 1
+    flex: bool = False
 
     def __post_init__(self) -> None:
         if self.block_size < 1:
@@ -103,8 +105,8 @@ class BlockCausal(AttentionPattern):
         return torch.cat((*noisy_rows, clean_rows), dim=0)  # ((k + 1) N, (k + 1) N)
 
     def kernel(self, length: int, device: torch.device) -> AttentionKernel:
-        """Query chunks that compute only the scores the pattern allows (about a quarter of the dense ones)."""
-        return BlockChunks(self.block_size, length, self.padding, device, self.copies)
+        """A kernel that computes only the scores the pattern allows (about a quarter of the dense ones)."""
+        return block_kernel(self.block_size, length, self.padding, device, self.copies, self.flex)
 
 
 @dataclass(frozen=True)

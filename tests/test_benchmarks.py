@@ -26,6 +26,7 @@ import throughput  # noqa: E402
 import uniform  # noqa: E402
 from test_guidance_benchmark import stand_in_data  # noqa: E402
 
+from discrete_diff import attention_kernels  # noqa: E402
 from discrete_diff.cli import main  # noqa: E402
 from discrete_diff.sampling import STRATEGIES  # noqa: E402
 from discrete_diff.text.degeneration import in_loop  # noqa: E402
@@ -243,6 +244,19 @@ def test_block_step_smoke(tmp_path):
             ("dense mask", True) if "dense" in model else ("chunks", False)
         )
     assert {r["model"] for r in result["precision_ratios"]} == {"mdlm", "bd3-4", "bd3-dense-4", "bd3-4-k2"}
+
+
+def test_block_step_evaluation_times_the_forward_pass_of_each_kernel(tmp_path):
+    argv = ["--smoke", "--evaluation", "--models", "bd3-4,bd3-4-flex,bd3-dense-4", "--out", str(tmp_path)]
+    assert block_step.run(argv) == 0
+    result = report(tmp_path, "block_step")
+    assert result["timed"] == "evaluation forward pass"
+    assert {r["model"]: r["kernel"] for r in result["ratios"]} == {
+        "bd3-4": "chunks",
+        "bd3-4-flex": "flex",
+        "bd3-dense-4": "dense mask",
+    }
+    assert result["flex_compiles"] is attention_kernels.flex_compiles("cpu", False)
 
 
 def test_throughput_smoke(tmp_path):

@@ -59,13 +59,19 @@ class BlockDiffusion(Objective):
         antithetic: bool = True,
         t_min: float = 1e-3,
         maskings_per_sequence: int = 1,
+        attention_kernel: str = "chunks",
     ) -> None:
         """t_min: smallest training time; [0, t_min] holds about t_min of the bound but the largest 1/t weights.
-        maskings_per_sequence: k noisy copies of each sequence share one pass over its clean stream."""
+        maskings_per_sequence: k noisy copies of each sequence share one pass over its clean stream.
+        attention_kernel: "chunks" (query chunks through SDPA) or "flex" (compiled FlexAttention where it compiles,
+        else chunks with one logged line); both exact, chunks the faster on CPU (benchmarks/block_step.py)."""
         if block_size < 1:
             raise InvalidArgument("block_size", f"must be at least 1, got {block_size}")
         if maskings_per_sequence < 1:
             raise InvalidArgument("maskings_per_sequence", f"must be at least 1, got {maskings_per_sequence}")
+        if attention_kernel not in ("chunks", "flex"):
+            raise InvalidArgument("attention_kernel", f"must be chunks or flex, got {attention_kernel!r}")
+        self.attention_kernel = attention_kernel
         self.block_size = block_size
         self.schedule = schedule or LogLinearSchedule()
         self.antithetic = antithetic
@@ -88,7 +94,7 @@ class BlockDiffusion(Objective):
     def attention(self, padding: Tensor, length: int, copies: int = 1) -> AttentionPattern:
         """The pattern over [x_t^1 ; ... ; x_t^k ; x_0] for sequences of `length`, k = `copies`; padding
         (B, (k + 1) L) covers every stream."""
-        return BlockCausal(self.block_size, padding, copies)
+        return BlockCausal(self.block_size, padding, copies, flex=self.attention_kernel == "flex")
 
     def denoiser_input(self, batch: Batch, masked: Tensor, mask_id: int) -> DenoiserInput:
         """The network's input for the `masked` (B k, L) positions: [x_t^1 ; ... ; x_t^k ; x_0] (B, (k + 1) L),
