@@ -8,6 +8,9 @@ memory that the first concurrent generations allocate once (activations, allocat
 past that is. The memory after a single request is reported too. The server runs in its own process, as
 `discrete-diff serve`; each request streams its live view as it runs, so latency is generation and serving.
 
+`--trace-memory` serves under tracemalloc (benchmarks/traced_serve.py: slower) and adds the allocation sites whose
+memory grew from the warm-up to the end of the load, with bytes per request.
+
 Full run (about 1,000 x 64 steps of a 64-character infill: an hour or more on 2 cores):
 .venv/bin/python benchmarks/serve_load.py --checkpoint runs/shakespeare_char/version_0/checkpoints/last.ckpt
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -43,6 +47,8 @@ PROMPTS = {"text": "So long as [MASK:24] can see,", "protein": "[4-8]WWC[4-8]KK[
 """A request per domain: a text infill (characters every Shakespeare vocabulary has) or a motif scaffold."""
 TASKS = {"text": "infill", "protein": "scaffold"}
 GROWTH_TARGET = 0.10
+TRACE_FRAMES = 16
+"""Frames per traced allocation with --trace-memory: deep enough to reach the library code behind a stdlib call."""
 
 
 def free_port() -> int:
@@ -52,14 +58,24 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(checkpoint: str, log: Path, *options: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+def serving(
+    checkpoint: str, log: Path, *options: str, env: dict[str, str] | None = None, trace_to: Path | None = None
+) -> Iterator[tuple[str, int]]:
     """`discrete-diff serve` in its own process on a free port (`env`: variables to add); yields its URL and process
-    id once it answers. The browser tests start their servers with it too."""
+    id once it answers. The browser tests start their servers with it too. `trace_to`: run it under tracemalloc
+    (traced_serve.py), its readings written there on SIGUSR1."""
     port = free_port()
+    launcher = ["-m", "discrete_diff"]
+    if trace_to is not None:
+        launcher = [
+            "-X",
+            f"tracemalloc={TRACE_FRAMES}",
+            str(Path(__file__).with_name("traced_serve.py")),
+            str(trace_to),
+        ]
     command = [
         sys.executable,
-        "-m",
-        "discrete_diff",
+        *launcher,
         "serve",
         "--checkpoint",
         checkpoint,
@@ -162,6 +178,17 @@ def load(
     return latencies, errors, memory
 
 
+def traced_reading(pid: int, path: Path, timeout: float = 300.0) -> dict:
+    """Ask the traced server for a reading (SIGUSR1) and wait for it to write `path`."""
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the traced server wrote no {path.name} in {timeout:.0f} s")
+        time.sleep(0.5)
+    return json.loads(path.read_text())
+
+
 def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
@@ -189,6 +216,11 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt", default=None, help="text prompt or protein template (default by domain)")
     parser.add_argument("--max-concurrent", type=int, default=2, help="the server's bound on concurrent generations")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds before a request counts as failed")
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="serve under tracemalloc and report the allocation sites that grew between the warm-up and the end",
+    )
     args = parser.parse_args(argv)
     size = SIZES[common.mode(args)]
     clients, requests, every, steps = (
@@ -213,7 +245,10 @@ def run(argv: list[str] | None = None) -> int:
         task, prompt = TASKS[domain], args.prompt or PROMPTS[domain]
         options = ["--max-concurrent", str(args.max_concurrent)]
         options += ["--queue-size", str(max(32, 2 * clients))]
-        with serving(args.checkpoint, Path(scratch) / "serve.log", *options) as (url, pid):
+        traces = Path(scratch) / "traces" if args.trace_memory else None
+        if traces is not None:
+            traces.mkdir()
+        with serving(args.checkpoint, Path(scratch) / "serve.log", *options, trace_to=traces) as (url, pid):
             data = request_data(url, task, prompt, steps=steps)
             warm_up = one_request(url, task, data, args.timeout)
             if warm_up:
@@ -222,11 +257,13 @@ def run(argv: list[str] | None = None) -> int:
             _, warm_up_errors, _ = load(url, task, data, clients, clients, args.timeout)
             if warm_up_errors:
                 raise UserInputError(f"the warm-up round failed ({warm_up_errors[0]})")
+            baseline = traced_reading(pid, traces / "baseline.json") if traces is not None else None
             before = rss_mib(pid)
             started = time.perf_counter()
             latencies, errors, memory = load(url, task, data, clients, requests, args.timeout, every, pid)
             seconds = time.perf_counter() - started
             after = rss_mib(pid)
+            traced = traced_reading(pid, traces / "growth-1.json") if traces is not None else None
     growth = after / before - 1
     curve = [{"requests": 0, "server RSS MiB": before, "growth": 0.0}]
     curve += [{"requests": count, "server RSS MiB": rss, "growth": rss / before - 1} for count, rss in memory]
@@ -255,6 +292,11 @@ def run(argv: list[str] | None = None) -> int:
         "no errors": not errors,
         "memory flat within 10%": abs(growth) <= GROWTH_TARGET,
     }
+    if traced is not None:
+        payload["traced MiB before"], payload["traced MiB after"] = baseline["traced MiB"], traced["traced MiB"]
+        payload["grown sites"] = [
+            {**site, "bytes per request": 1024 * site["KiB"] / len(latencies)} for site in traced["grown"]
+        ]
     plot(curve, Path(args.out) / "serve_load.png")
     path = common.write_report(args.out, "serve_load", payload, tables(payload))
     print(path.read_text())
@@ -284,13 +326,22 @@ def tables(payload: dict) -> dict[str, str]:
         f"{payload['clients']} clients, {payload['requests']} requests, {payload['task']} "
         f"({payload['steps']} steps), at most {payload['max concurrent']} generations at once"
     )
-    return {
+    found = {
         title: common.markdown_table([payload], latency),
         "Server memory": common.markdown_table([payload], memory),
         f"Server memory every {payload['sample every']} requests (serve_load.png)": common.markdown_table(
             payload["memory curve"], ["requests", "server RSS MiB", "growth"]
         ),
     }
+    if "grown sites" in payload:
+        heading = (
+            f"Where Python memory grew during the load (tracemalloc, {TRACE_FRAMES} frames; traced "
+            f"{payload['traced MiB before']:.1f} -> {payload['traced MiB after']:.1f} MiB)"
+        )
+        found[heading] = common.markdown_table(
+            payload["grown sites"], ["KiB", "blocks", "bytes per request", "allocated at", "called from"]
+        )
+    return found
 
 
 if __name__ == "__main__":

@@ -40,6 +40,26 @@ def test_serve_load_smoke(tmp_path, monkeypatch, one_thread):
     ).read_text()
 
 
+@pytest.mark.slow
+def test_traced_memory_names_the_sites_that_grew(tmp_path, monkeypatch, one_thread):
+    """--trace-memory: the server runs under tracemalloc and reports where its Python memory grew during the load."""
+    pytest.importorskip("gradio")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    corpus = sonnet_corpus(tmp_path / "corpus")
+    out = tmp_path / "out"
+    argv = ["--smoke", "--corpus", str(corpus), "--out", str(out), "--prompt", "So [MASK:6] thee", "--trace-memory"]
+    assert serve_load.run(argv) == 0
+    result = json.loads((out / "serve_load.json").read_text())
+    sites = result["grown sites"]
+    assert 0 < len(sites) <= 15 and result["traced MiB after"] > 0 and result["traced MiB before"] > 0
+    for site in sites:  # each site is a file:line, and its share per request is its growth over the requests
+        assert site["allocated at"].rsplit(":", 1)[1].isdigit() and site["called from"].rsplit(":", 1)[1].isdigit()
+        assert site["bytes per request"] == pytest.approx(1024 * site["KiB"] / result["requests"])
+    sizes = [abs(site["KiB"]) for site in sites]
+    assert sizes == sorted(sizes, reverse=True)  # the largest changes first
+    assert "Where Python memory grew during the load" in (out / "serve_load.md").read_text()
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert serve_load.common.main_guard("serve_load", serve_load.run, ["--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
