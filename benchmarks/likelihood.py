@@ -103,6 +103,12 @@ VARIANTS = {
          f"{OBJECTIVE}maskings_per_sequence", "2"),
         "blocks of 4, 8 sequences x 2 maskings over one clean pass: the same scored rows per step",
     ),
+    "bd3-4-full-window": Variant(
+        "shakespeare_char_bd3",
+        ("--model.objective.init_args.block_size", "4",
+         f"{OBJECTIVE}schedule", '{"class_path": "discrete_diff.schedules.LogLinearSchedule"}'),
+        "blocks of 4 trained on every masking rate, not the clipped window [0.3, 0.8]",
+    ),
     "bd3-8": Variant(
         "shakespeare_char_bd3",
         ("--model.objective.init_args.block_size", "8"),
