@@ -8,8 +8,8 @@ memory that the first concurrent generations allocate once (activations, allocat
 past that is. The memory after a single request is reported too. The server runs in its own process, as
 `discrete-diff serve`; each request streams its live view as it runs, so latency is generation and serving.
 
-`--trace-memory` serves under tracemalloc (benchmarks/traced_serve.py: slower) and adds the allocation sites whose
-memory grew from the warm-up to the end of the load, with bytes per request.
+`--trace-memory` traces the server's allocations from the warm-up on (tracemalloc, benchmarks/traced_serve.py:
+slower) and adds the allocation sites whose memory grew by the end of the load, with bytes per request.
 
 Full run (about 1,000 x 64 steps of a 64-character infill: an hour or more on 2 cores):
 .venv/bin/python benchmarks/serve_load.py --checkpoint runs/shakespeare_char/version_0/checkpoints/last.ckpt
@@ -47,8 +47,6 @@ PROMPTS = {"text": "So long as [MASK:24] can see,", "protein": "[4-8]WWC[4-8]KK[
 """A request per domain: a text infill (characters every Shakespeare vocabulary has) or a motif scaffold."""
 TASKS = {"text": "infill", "protein": "scaffold"}
 GROWTH_TARGET = 0.10
-TRACE_FRAMES = 16
-"""Frames per traced allocation with --trace-memory: deep enough to reach the library code behind a stdlib call."""
 
 
 def free_port() -> int:
@@ -62,17 +60,12 @@ def serving(
     checkpoint: str, log: Path, *options: str, env: dict[str, str] | None = None, trace_to: Path | None = None
 ) -> Iterator[tuple[str, int]]:
     """`discrete-diff serve` in its own process on a free port (`env`: variables to add); yields its URL and process
-    id once it answers. The browser tests start their servers with it too. `trace_to`: run it under tracemalloc
-    (traced_serve.py), its readings written there on SIGUSR1."""
+    id once it answers. The browser tests start their servers with it too. `trace_to`: run it through
+    traced_serve.py, which traces its allocations from the first SIGUSR1 and writes its readings there."""
     port = free_port()
     launcher = ["-m", "discrete_diff"]
     if trace_to is not None:
-        launcher = [
-            "-X",
-            f"tracemalloc={TRACE_FRAMES}",
-            str(Path(__file__).with_name("traced_serve.py")),
-            str(trace_to),
-        ]
+        launcher = [str(Path(__file__).with_name("traced_serve.py")), str(trace_to)]
     command = [
         sys.executable,
         *launcher,
@@ -219,7 +212,7 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--trace-memory",
         action="store_true",
-        help="serve under tracemalloc and report the allocation sites that grew between the warm-up and the end",
+        help="trace the server's allocations from the warm-up on and report the sites that grew by the end",
     )
     args = parser.parse_args(argv)
     size = SIZES[common.mode(args)]
@@ -335,7 +328,7 @@ def tables(payload: dict) -> dict[str, str]:
     }
     if "grown sites" in payload:
         heading = (
-            f"Where Python memory grew during the load (tracemalloc, {TRACE_FRAMES} frames; traced "
+            "Where Python memory grew during the load (tracemalloc from the warm-up on; traced "
             f"{payload['traced MiB before']:.1f} -> {payload['traced MiB after']:.1f} MiB)"
         )
         found[heading] = common.markdown_table(

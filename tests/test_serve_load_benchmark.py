@@ -51,7 +51,7 @@ def test_traced_memory_names_the_sites_that_grew(tmp_path, monkeypatch, one_thre
     assert serve_load.run(argv) == 0
     result = json.loads((out / "serve_load.json").read_text())
     sites = result["grown sites"]
-    assert 0 < len(sites) <= 15 and result["traced MiB after"] > 0 and result["traced MiB before"] > 0
+    assert 0 < len(sites) <= 15 and result["traced MiB after"] > result["traced MiB before"] >= 0
     for site in sites:  # each site is a file:line, and its share per request is its growth over the requests
         assert site["allocated at"].rsplit(":", 1)[1].isdigit() and site["called from"].rsplit(":", 1)[1].isdigit()
         assert site["bytes per request"] == pytest.approx(1024 * site["KiB"] / result["requests"])
