@@ -32,7 +32,7 @@ from genre_classifier import CharNgramClassifier, accuracy, chunks, unigram_entr
 
 from discrete_diff.commands.config_files import CONFIG_DIR, load_config
 from discrete_diff.commands.train import build_cli, fit
-from discrete_diff.generation import generate
+from discrete_diff.generation import GenerationRun, generate
 from discrete_diff.inference import TrainedModel, load_model
 from discrete_diff.models.transformer import Transformer, TransformerConfig
 from discrete_diff.protein.alignment import align_sequences, read_alignment
@@ -129,11 +129,12 @@ def text_part(size: dict, args, out: Path) -> dict:
             "classifier": classifier_rows, "rows": rows, "model": model}  # fmt: skip
 
 
-def family_alignment(corpus: str, label: str, train, data_dir: str) -> dict[str, str] | None:
-    """The family's shipped alignment (built-in set; rows of training records only), else a FAMSA alignment of its
-    training sequences; None for the built-in set's background (the proteome: no family)."""
+def family_alignment(corpus: str | None, label: str | None, train, data_dir: str) -> dict[str, str] | None:
+    """The family's shipped alignment (built-in set; rows of training records only; label None, an unlabelled
+    model's: the set's first, as proteins.py reads hemopexin's), else a FAMSA alignment of its training sequences;
+    None for the built-in set's background (the proteome: no family)."""
     if corpus in DATASETS:
-        paths = [p for p in alignment_paths(corpus, data_dir) if p.stem == label]
+        paths = [p for p in alignment_paths(corpus, data_dir) if label is None or p.stem == label]
         return read_alignment(paths[0], keep={r.id for r in train}) if paths else None
     return align_sequences([r.sequence for r in train]) if len(train) >= 2 else None
 
@@ -141,22 +142,33 @@ def family_alignment(corpus: str, label: str, train, data_dir: str) -> dict[str,
 def protein_part(size: dict, args, out: Path) -> dict:
     overrides = ["--data.init_args.corpus", args.protein_corpus, "--data.init_args.data_dir", args.data_dir]
     cli, checkpoint, seconds = train("families", overrides, size, args.budget, out)
-    model, data = load_model(checkpoint), cli.datamodule
+    model = load_model(checkpoint)
+    families = scored_families(model, cli.datamodule, args.protein_corpus, args.data_dir, size["proteins"])
     rows = []
-    for label in model.labels.names:
-        train_records = [r for r in data.train_records if r.label == label]
-        held_out = [r.sequence for r in data.validation_records if r.label == label]
-        alignment = family_alignment(args.protein_corpus, label, train_records, args.data_dir) if held_out else None
-        if alignment is None:
-            continue  # the background (no family, no HMM) is trained on, not scored
-        fits = [len(r.sequence) for r in train_records if len(r.sequence) <= model.length_limit] or [model.length_limit]
-        picks = torch.randint(len(fits), (size["proteins"],), generator=torch.Generator().manual_seed(0)).tolist()
-        family = Family(train=[r.sequence for r in train_records], held_out=held_out, alignment=alignment,
-                        lengths=[fits[i] for i in picks])  # fmt: skip
+    for label, family in families.items():
         null = family.metrics(model, size, None, 0.0)
         rows += [protein_row(label, w, family.metrics(model, size, label, w), null) for w in SCALES]
     return {"train_seconds": seconds, "steps": cli.trainer.global_step, "checkpoint": checkpoint, "rows": rows,
             "model": model}  # fmt: skip
+
+
+def scored_families(model: TrainedModel, data, corpus: str | None, data_dir: str, count: int) -> dict:
+    """label -> Family for every family a model of `data` (a protein data module, set up) is scored on: each label's
+    (None: an unlabelled model's one family) training and held-out sequences, its HMM's alignment, and `count`
+    lengths drawn from its training sequences that fit the model. The background (no family, no HMM) and a label
+    without held-out sequences are trained on, not scored."""
+    families = {}
+    for label in model.labels.names if model.labels is not None else [None]:
+        train_records = [r for r in data.train_records if label is None or r.label == label]
+        held_out = [r.sequence for r in data.validation_records if label is None or r.label == label]
+        alignment = family_alignment(corpus, label, train_records, data_dir) if held_out else None
+        if alignment is None:
+            continue
+        fits = [len(r.sequence) for r in train_records if len(r.sequence) <= model.length_limit] or [model.length_limit]
+        picks = torch.randint(len(fits), (count,), generator=torch.Generator().manual_seed(0)).tolist()
+        families[label] = Family(train=[r.sequence for r in train_records], held_out=held_out, alignment=alignment,
+                                 lengths=[fits[i] for i in picks])  # fmt: skip
+    return families
 
 
 @dataclass(frozen=True)
@@ -168,10 +180,24 @@ class Family:
     alignment: dict[str, str]
     lengths: list[int]
 
+    def sample(self, model: TrainedModel, settings: SamplingSettings, label: str | None) -> GenerationRun:
+        return generate(model, self.lengths, settings=settings, label=label, seed=0)
+
+    def score(self, run: GenerationRun) -> dict:
+        """evaluate_proteins of the run's samples against this family."""
+        generated = [r.text for r in run.records]
+        return evaluate_proteins(generated, self.train, self.held_out, alignment_rows=self.alignment, model=None)
+
     def metrics(self, model: TrainedModel, size: dict, label: str | None, w: float) -> dict:
         settings = SamplingSettings(steps=size["protein_steps"], guidance_scale=w)
-        generated = [r.text for r in generate(model, self.lengths, settings=settings, label=label, seed=0).records]
-        return evaluate_proteins(generated, self.train, self.held_out, alignment_rows=self.alignment, model=None)
+        return self.score(self.sample(model, settings, label))
+
+
+def diversity_ratio(result: dict) -> float:
+    """The samples' diversity (1 - mean pairwise identity) over the held-out naturals' (of evaluate_proteins)."""
+    diversity = result["diversity"]
+    natural = 1 - diversity["held_out_mean_pairwise_identity"]
+    return (1 - diversity["generated_mean_pairwise_identity"]) / max(natural, 1e-9)
 
 
 def protein_row(label: str, w: float, result: dict, null: dict) -> dict:
@@ -181,8 +207,8 @@ def protein_row(label: str, w: float, result: dict, null: dict) -> dict:
     return {"label": label, "w": w, "HMM hit": hmm.get("generated"), "null-label HMM hit": null_hmm.get("generated"),
             "held-out HMM hit": hmm.get("held_out"), "median novelty": result["novelty"]["median"],
             "mean pairwise id": identity, "naturals' mean pairwise id": natural,
-            "diversity ratio": (1 - identity) / max(1 - natural, 1e-9),
-            "composition JS bits": result["composition"]["js_bits"], **common.protein_degeneration(result)}  # fmt: skip
+            "diversity ratio": diversity_ratio(result), "composition JS bits": result["composition"]["js_bits"],
+            **common.protein_degeneration(result)}  # fmt: skip
 
 
 def cost_network(part: str, overrides: dict) -> tuple[torch.nn.Module, int]:

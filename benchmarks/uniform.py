@@ -19,7 +19,7 @@ from pathlib import Path
 
 import common
 import torch
-from guidance import Family, family_alignment, protein_row, train
+from guidance import protein_row, scored_families, train
 from sampling import entropy_bits, judge_bits
 
 from discrete_diff.generation import generate
@@ -88,17 +88,9 @@ def protein_part(size: dict, args, out: Path) -> dict:
     rows = []
     for name, (_, config) in PROCESSES.items():
         cli, checkpoint, _ = train(config, overrides, size, args.protein_budget, out / f"{name}_proteins")
-        model, data = load_model(checkpoint), cli.datamodule
-        for label in model.labels.names:
-            train_records = [r for r in data.train_records if r.label == label]
-            held = [r.sequence for r in data.validation_records if r.label == label]
-            alignment = family_alignment(args.protein_corpus, label, train_records, args.data_dir) if held else None
-            if alignment is None:
-                continue  # the background proteome is trained on, not scored
-            fits = [len(r.sequence) for r in train_records if len(r.sequence) <= model.length_limit]
-            fits = fits or [model.length_limit]
-            picks = torch.randint(len(fits), (size["proteins"],), generator=torch.Generator().manual_seed(0))
-            family = Family([r.sequence for r in train_records], held, alignment, [fits[i] for i in picks.tolist()])
+        model = load_model(checkpoint)
+        families = scored_families(model, cli.datamodule, args.protein_corpus, args.data_dir, size["proteins"])
+        for label, family in families.items():
             null = family.metrics(model, sizing, None, 0.0)
             rows += [{"process": name, **protein_row(label, w, family.metrics(model, sizing, label, w), null)}
                      for w in SCALES]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 CANONICAL = "ACDEFGHIKLMNPQRSTVWY"
 
@@ -35,3 +36,19 @@ def make_gapped_family(count: int, length: int = 60, indels: int = 3, seed: int 
 
 def fasta_text(sequences: list[str], prefix: str = "p") -> str:
     return "".join(f">{prefix}{i} member {i}\n{s}\n" for i, s in enumerate(sequences))
+
+
+def stand_in_families(data_dir: Path) -> None:
+    """A built-in `families` folder the fetch takes as it is: hemopexin and adeno_fiber (point mutants, with their
+    alignments) and a background proteome (60% mutated, no alignment), 30 members each, labelled family=NAME."""
+    families = data_dir / "families"
+    (families / "alignments").mkdir(parents=True)
+    lines = []
+    for name, seed, length in (("hemopexin", 8, 30), ("adeno_fiber", 9, 40), ("proteome", 10, 50)):
+        members = make_family(30, length=length, mutation_rate=0.6 if name == "proteome" else 0.15, seed=seed)
+        lines += [f">{name}{i} family={name}\n{s}\n" for i, s in enumerate(members)]
+        if name != "proteome":
+            (families / "alignments" / f"{name}.afa").write_text(
+                "".join(f">{name}{i}\n{s}\n" for i, s in enumerate(members))
+            )
+    (families / "sequences.faa").write_text("".join(lines))

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 from conftest import REPO, SONNETS
-from protein_family import make_family
+from protein_family import stand_in_families
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
@@ -21,17 +21,7 @@ GENRES = {"comedy": "abcde fgh. ", "history": "klmno pqr, ", "poetry": "stuvw xy
 def stand_in_data(data_dir, tmp_path):
     """A `families` folder (two families with alignments and a background without) the fetch takes as it is, and a
     corpus of two works per genre with its CSV."""
-    families = data_dir / "families"
-    (families / "alignments").mkdir(parents=True)
-    lines = []
-    for name, seed, length in (("hemopexin", 8, 30), ("adeno_fiber", 9, 40), ("proteome", 10, 50)):
-        members = make_family(30, length=length, mutation_rate=0.6 if name == "proteome" else 0.15, seed=seed)
-        lines += [f">{name}{i} family={name}\n{s}\n" for i, s in enumerate(members)]
-        if name != "proteome":
-            (families / "alignments" / f"{name}.afa").write_text(
-                "".join(f">{name}{i}\n{s}\n" for i, s in enumerate(members))
-            )
-    (families / "sequences.faa").write_text("".join(lines))
+    stand_in_families(data_dir)
     corpus = tmp_path / "works"
     corpus.mkdir()
     rows = ["file,label"]
