@@ -22,12 +22,15 @@ WATCH = """task => {
     document.querySelectorAll(`#${task}-results .dd-sample, #${task}-status .dd-error`)
         .forEach(element => element.setAttribute("data-stale", ""));
     window.sawMasked = false;
+    window.sawChanged = false;
     new MutationObserver(() => {
         window.sawMasked = window.sawMasked || Boolean(document.querySelector(`#${task}-live .dd-masked`));
+        window.sawChanged = window.sawChanged || Boolean(document.querySelector(`#${task}-live .dd-changed`));
     }).observe(document.body, {childList: true, subtree: true, characterData: true});
 }"""
 """Before a run: marks the samples or error on show as stale (the run's own are drawn afresh), and notes whether the
-live view ever shows a masked position (a frame before the last) while it runs."""
+live view ever shows a masked position (a frame before the last), or one a uniform-state step changed, while it
+runs."""
 DONE = "#TASK-results .dd-sample:not([data-stale]), #TASK-status .dd-error:not([data-stale])"
 
 

@@ -15,7 +15,7 @@ import pytest
 from app_browser import CHROMIUM, SERVER_ENV, chromium, open_tab, press
 from Bio import SeqIO
 from conftest import REPO
-from tiny_checkpoints import labelled_text_checkpoint, protein_checkpoint, text_checkpoint
+from tiny_checkpoints import labelled_text_checkpoint, protein_checkpoint, text_checkpoint, uniform_text_checkpoint
 
 from discrete_diff.cli import build_parser, main
 from discrete_diff.pipeline import DiffusionPipeline
@@ -202,3 +202,31 @@ def test_a_labelled_model_offers_its_labels_and_samples_the_chosen_one_guided(br
     words = shown_command(page, "sample")
     assert words[words.index("--label") + 1] == "tragedy"
     assert float(words[words.index("--guidance-scale") + 1]) == recommended
+
+
+@pytest.fixture(scope="module")
+def uniform_model(tmp_path_factory):
+    return uniform_text_checkpoint(tmp_path_factory.mktemp("uniform"))
+
+
+@pytest.fixture(scope="module")
+def uniform_server(browser, uniform_model, tmp_path_factory):
+    log = tmp_path_factory.mktemp("uniform_server") / "serve.log"
+    with serving(uniform_model, log, env=SERVER_ENV) as (url, _):
+        yield url
+
+
+def test_a_uniform_state_model_shows_its_steps_as_changes_not_reveals(browser, uniform_server, uniform_model,
+                                                                     tmp_path):  # fmt: skip
+    page = open_tab(browser, uniform_server, "Fill blanks")
+    prompt = "Shall I [MASK:10] thee"
+    press(page, "infill", prompt, steps="16")
+    page.screenshot(path=tmp_path / "uniform-infill.png", full_page=True)
+    [sample] = texts(page, "#infill-results .dd-sample")
+    assert sample == DiffusionPipeline.from_pretrained(uniform_model).infill(prompt, steps=16)[0]
+    assert page.evaluate("window.sawChanged") and not page.evaluate("window.sawMasked")
+    legend = page.locator("#infill-live .dd-legend").inner_text()
+    assert "changed this step" in legend and "masked" not in legend and "revealed" not in legend
+    assert texts(page, "#infill-live .dd-given") == ["Shall I ", " thee"]
+    page.locator("#infill-trajectory img").wait_for()
+    assert page.outside == []

@@ -1,7 +1,7 @@
 """The app's HTML: states as classes, runs of a state in one span, and every text escaped."""
 
 from discrete_diff.app.backend import Sample
-from discrete_diff.app.live import FRESH, GIVEN, MASKED, REVEALED, Frame
+from discrete_diff.app.live import CHANGED, FRESH, GIVEN, MASKED, REVEALED, REVISABLE, Frame
 from discrete_diff.app.view import PLACEHOLDER, frame_html, samples_html, status_html
 
 
@@ -14,6 +14,16 @@ def test_a_frame_shows_each_state_apart_and_masks_as_placeholders():
     assert '<span class="dd-given">To </span>' in page and '<span class="dd-fresh">b</span>' in page
     assert '<span class="dd-revealed">e</span>' in page
     assert all(name in page for name in ("masked", "revealed this step", "given"))  # the legend
+    assert "changed this step" not in page
+
+
+def test_a_uniform_state_frame_shows_changes_and_a_legend_without_masks_or_reveals():
+    frame = Frame(2, (("To", GIVEN), ("x", REVISABLE), ("b", CHANGED), ("e", REVISABLE)), (REVISABLE, CHANGED, GIVEN))
+    page = frame_html(frame)
+    assert '<span class="dd-changed">b</span>' in page and '<span class="dd-revisable">x</span>' in page
+    assert "changed this step" in page and "may still change" in page and "given" in page  # the legend
+    assert "masked" not in page and "revealed" not in page
+    assert frame.progress == "1 changed"
 
 
 def test_prompts_tokens_and_messages_are_escaped():

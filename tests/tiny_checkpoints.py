@@ -77,3 +77,15 @@ def labelled_protein_checkpoint(tmp: Path) -> str:
         "  class_path: discrete_diff.training.protein_data.ProteinDataModule",
         f"  init_args: {{labels: {{{mapping}}}, max_length: 48, batch_size: 8, val_fraction: 0.2}}",
     ])  # fmt: skip
+
+
+UNIFORM = [
+    "  objective: {class_path: discrete_diff.objectives.UniformDiffusion}",
+    "  network: {time_conditioning: true}",
+]
+"""YAML lines of a model section that trains uniform-state diffusion (a time-conditioned network)."""
+
+
+def uniform_text_checkpoint(tmp: Path) -> str:
+    """A uniform-state diffusion model of the labelled sonnets (`labelled_text_checkpoint`)."""
+    return labelled_text_checkpoint(tmp, UNIFORM)

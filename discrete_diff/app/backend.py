@@ -24,7 +24,7 @@ from ..inference import TrainedModel, load_model
 from ..infill import InfillRun, infill
 from ..sampling import StepCallback, Trajectory
 from ..sampling.render import save_trajectory_png
-from .live import FRAMES_PER_SECOND, Frame, LiveRun, Row, TimeLimitExceeded
+from .live import FRAMES_PER_SECOND, Frame, LiveRun, Row, Start, TimeLimitExceeded
 from .tasks import TASKS, Setting, Task, command_line, parse_options, task_settings
 
 
@@ -58,6 +58,12 @@ def _count(number: int, noun: str) -> str:
 
 def _pieces(model: TrainedModel, ids: list[int], given: list[bool]) -> tuple[tuple[str, bool], ...]:
     return tuple((model.domain.decode([token]), flag) for token, flag in zip(ids, given, strict=True))
+
+
+def _shown_token(model: TrainedModel, token: int) -> str:
+    """A token as the live view shows it: its text, or its name where it has none (a special token in a
+    uniform-state model's noise, which must not vanish from the row)."""
+    return model.domain.decode([token]) or model.tokenizer.convert_ids_to_tokens(token)
 
 
 def _writer(model: TrainedModel, records: list[Record]) -> Callable[[Path], Path]:
@@ -126,7 +132,7 @@ class Backend:
         self.model, self.name, self.path = model, name, path or name
         self.domain = model.domain.name
         self.tasks = [task for task in TASKS if task.domain == self.domain]
-        self.token_text = functools.lru_cache(maxsize=None)(lambda token: model.domain.decode([token]))
+        self.token_text = functools.lru_cache(maxsize=None)(functools.partial(_shown_token, model))
 
     @classmethod
     def load(cls, path: str | Path) -> Backend:
@@ -172,8 +178,12 @@ class Backend:
                 return task
         raise RequestError(f"no task {name!r} for a {self.domain} model")
 
-    def _row(self, start: Tensor) -> Row:
-        return Row(start, self.model.domain.framing(), self.model.tokenizer.pad_token_id, self.model.mask_id)
+    def _row(self, start: Tensor, told: Start | None) -> Row:
+        """The row on show from the start's tokens (L,) and what the loop told of them (None: the model's process;
+        the given positions read from the start)."""
+        process = self.model.process if told is None else told[1]
+        return Row(start, self.model.domain.framing(), self.model.tokenizer.pad_token_id, process,
+                   None if told is None else told[0])  # fmt: skip
 
     def run(
         self,

@@ -16,17 +16,34 @@ from typing import Generic, TypeVar
 import torch
 from torch import Tensor
 
+from ..noising import NoisingProcess
 from ..sampling import StepCallback, Trajectory
 from ..sampling.render import STATE_COLOURS, STATE_NAMES
+from ..sampling.trajectory import (
+    ABSORBING_STATES,
+    CHANGED,
+    FRESH,
+    GIVEN,
+    MASKED,
+    REVEALED,
+    REVISABLE,
+    position_states,
+    process_states,
+)
 
-MASKED, REVEALED, FRESH, GIVEN = range(4)
-"""States of a position in the live view, numbered as `Trajectory.states` numbers them."""
+__all__ = [  # the states are the trajectory's; the view and the tests name them from here
+    "CHANGED", "FRESH", "GIVEN", "MASKED", "REVEALED", "REVISABLE", "STATES", "FRAMES_PER_SECOND", "Start", "Stopped",
+    "TimeLimitExceeded", "Cancelled", "Frame", "Watcher", "Row", "LiveRun",
+]  # fmt: skip
 STATES = tuple(zip(STATE_NAMES, STATE_COLOURS, strict=True))
-"""(name, colour) of each state: the colours of the trajectory picture."""
+"""(name, colour) of each state, numbered as `Trajectory.states` numbers them: the colours of the picture."""
 FRAMES_PER_SECOND = 20.0
 """The most frames a page is sent per second; steps that come faster are folded into the next frame (infinity: a
 frame per step)."""
 T = TypeVar("T")
+Start = tuple[Tensor, NoisingProcess]
+"""What the sampling loop tells a watcher before a run's start call: the given positions (L,) of the row on show
+and the model's noising process."""
 
 
 class Stopped(Exception):
@@ -48,14 +65,27 @@ class Frame:
     step: int
     """The loop step it follows (-1: the start)."""
     pieces: tuple[tuple[str, int], ...]
+    states: tuple[int, ...] = ABSORBING_STATES
+    """The states its run can show (its process's): a uniform-state run's are revisable, changed and given."""
 
     @property
     def masked(self) -> int:
         return sum(state == MASKED for _, state in self.pieces)
 
+    @property
+    def changed(self) -> int:
+        """Positions of a uniform-state run that changed since the frame before."""
+        return sum(state == CHANGED for _, state in self.pieces)
+
+    @property
+    def progress(self) -> str:
+        """How far the run is, in its own terms: blanks left to reveal, or positions changed since the last frame."""
+        return f"{self.masked} masked" if MASKED in self.states else f"{self.changed} changed"
+
 
 class Watcher:
-    """The `on_step` of one request, called in its worker thread.
+    """The `on_step` of one request, called in its worker thread (a `sampling.StepWatcher`: told before each run's
+    start which positions are given).
 
     It stops the run past the time limit or once cancelled, and queues row 0 of the request's first sampling run:
     a request of several batches runs the loop once per batch, and each run starts with a call at step -1.
@@ -67,6 +97,10 @@ class Watcher:
         self.states: queue.SimpleQueue = queue.SimpleQueue()
         self.cancelled = threading.Event()
         self.runs = 0
+        self.start: Start | None = None
+
+    def begin(self, pinned: Tensor, process: NoisingProcess) -> None:
+        self.start = (pinned[0].clone(), process)  # pinned (B, L): row 0 only
 
     def __call__(self, tokens: Tensor, step: int, times: Tensor) -> None:
         if self.cancelled.is_set():
@@ -78,20 +112,31 @@ class Watcher:
             )
         self.runs += step < 0
         if self.runs == 1:
-            self.states.put((tokens[0].clone(), step, float(times[0])))  # tokens (B, L): row 0 only
+            self.states.put((tokens[0].clone(), step, float(times[0]), self.start))  # tokens (B, L): row 0 only
 
 
 class Row:
-    """The states of the row on show, between its framing; positions not masked at the start are given ones."""
+    """The states of the row on show, between its framing."""
 
     def __init__(
-        self, start: Tensor, framing: tuple[Sequence[int], Sequence[int]], pad_id: int | None, mask_id: int
+        self,
+        start: Tensor,
+        framing: tuple[Sequence[int], Sequence[int]],
+        pad_id: int | None,
+        process: NoisingProcess,
+        pinned: Tensor | None = None,
     ) -> None:
+        """start, pinned (L,): the tokens at the run's start and its given positions (padding included); without
+        `pinned`, the positions the process does not count undecided at the start (an absorbing run's
+        non-[MASK] ones: a uniform-state run's noise cannot be told from given tokens, its watcher is told)."""
         head, tail = framing
-        content = len(start) if pad_id is None else int((start != pad_id).nonzero().max()) + 1  # padding after
+        if pinned is None:
+            pinned = ~process.undecided(start, torch.ones_like(start, dtype=torch.bool))
+        padding = torch.zeros_like(pinned) if pad_id is None else pinned & (start == pad_id)  # (L,)
+        content = int((~padding).nonzero().max()) + 1  # padding comes after the content
         self.body = slice(len(head), content - len(tail))
-        self.mask_id = mask_id
-        self.given = start[self.body] != mask_id  # (L,)
+        self.process = process
+        self.given = pinned[self.body]  # (L,)
         self.states, self.steps, self.times = [start[self.body]], [-1], [1.0]
 
     def add(self, tokens: Tensor, step: int, time_reached: float) -> None:
@@ -100,20 +145,18 @@ class Row:
         self.times.append(time_reached)
 
     def frame(self, token_text: Callable[[int], str], before: Tensor | None) -> Frame:
-        """The latest state; fresh: changed since `before` (the frame shown last)."""
+        """The latest state; changed: since `before` (the frame shown last)."""
         ids = self.states[-1]  # (L,)
-        states = torch.full_like(ids, REVEALED)
-        if before is not None:
-            states[ids != before] = FRESH
-        states[ids == self.mask_id] = MASKED
-        states[self.given] = GIVEN
-        return Frame(self.steps[-1], tuple(zip(map(token_text, ids.tolist()), states.tolist(), strict=True)))
+        changed = torch.zeros_like(self.given) if before is None else ids != before
+        states = position_states(ids, changed, self.given, self.process)
+        pieces = tuple(zip(map(token_text, ids.tolist()), states.tolist(), strict=True))
+        return Frame(self.steps[-1], pieces, process_states(self.process))
 
     def trajectory(self) -> Trajectory:
         """Every state of the row as a one-row trajectory, for the picture."""
         frames = torch.stack(self.states)[:, None]  # (F, 1, L)
         times = torch.tensor(self.times, dtype=torch.float64)[:, None]  # (F, 1)
-        return Trajectory(frames, list(self.steps), times, self.given[None], self.mask_id)
+        return Trajectory(frames, list(self.steps), times, self.given[None], self.process)
 
 
 class LiveRun(Generic[T]):
@@ -124,10 +167,11 @@ class LiveRun(Generic[T]):
         self,
         job: Callable[[StepCallback], T],
         time_limit: float,
-        row: Callable[[Tensor], Row],
+        row: Callable[[Tensor, Start | None], Row],
         token_text: Callable[[int], str],
         frames_per_second: float = FRAMES_PER_SECOND,
     ) -> None:
+        """row: the Row of the start's tokens (L,) and what the loop told the watcher (None: nothing)."""
         self.watcher = Watcher(time_limit)
         self.interval = 1.0 / frames_per_second
         self._row_of, self._token_text = row, token_text
@@ -164,9 +208,9 @@ class LiveRun(Generic[T]):
             if item is None:
                 finished = True
             elif item:
-                tokens, step, time_reached = item
+                tokens, step, time_reached, start = item
                 if self.row is None:
-                    self.row = self._row_of(tokens)
+                    self.row = self._row_of(tokens, start)
                 else:
                     self.row.add(tokens, step, time_reached)
                 pending = shown is None or not torch.equal(self.row.states[-1], shown)

@@ -62,7 +62,7 @@ def _handler(backend: Backend, task: Task, names: list[str], outputs: dict[str, 
             for event in backend.run(task.name, text, values, limits.time_limit):
                 if isinstance(event, Frame):
                     step = "start" if event.step < 0 else f"after step {event.step + 1}"
-                    yield {status: status_html(f"denoising: {step}, {event.masked} masked"), live: frame_html(event)}
+                    yield {status: status_html(f"denoising: {step}, {event.progress}"), live: frame_html(event)}
                     continue
                 folder = scratch.folder()
                 update = {status: status_html(event.summary), results: samples_html(event.samples, event.command)}

@@ -8,9 +8,12 @@ from collections.abc import Iterable, Sequence
 from itertools import groupby
 
 from .backend import Sample
-from .live import FRESH, GIVEN, MASKED, REVEALED, STATES, Frame
+from .live import CHANGED, FRESH, GIVEN, MASKED, REVEALED, REVISABLE, STATES, Frame
 
-CLASSES = {MASKED: "dd-masked", REVEALED: "dd-revealed", FRESH: "dd-fresh", GIVEN: "dd-given"}
+CLASSES = {
+    MASKED: "dd-masked", REVEALED: "dd-revealed", FRESH: "dd-fresh", GIVEN: "dd-given", REVISABLE: "dd-revisable",
+    CHANGED: "dd-changed",
+}  # fmt: skip
 PLACEHOLDER = "·"  # one character per masked position, so the sequence keeps its shape while it fills in
 
 CSS = "\n".join(
@@ -23,6 +26,10 @@ CSS = "\n".join(
         f".dd-revealed {{ color: {STATES[REVEALED][1]}; }}",
         f".dd-fresh {{ color: {STATES[FRESH][1]}; background: {STATES[FRESH][1]}33; }}",
         f".dd-given {{ color: {STATES[GIVEN][1]}; background: {STATES[GIVEN][1]}22; font-weight: 600; }}",
+        # A uniform-state run: every position holds a token; those this step changed are marked, underlined.
+        f".dd-revisable {{ color: {STATES[REVISABLE][1]}; }}",
+        f".dd-changed {{ color: {STATES[CHANGED][1]}; background: {STATES[CHANGED][1]}33;"
+        " text-decoration: underline; }}",
         ".dd-legend span { margin-right: 14px; font-size: 0.9em; }",
         ".dd-legend i { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 4px; vertical-align: -1px; }",
         ".dd-heading { font-weight: 600; margin: 4px 0; }",
@@ -44,14 +51,15 @@ def _spans(pieces: Iterable[tuple[str, int]]) -> str:
     return "".join(parts)
 
 
-def legend_html() -> str:
-    items = (f'<span><i style="background:{colour}"></i>{html.escape(name)}</span>' for name, colour in STATES)
+def legend_html(states: Iterable[int]) -> str:
+    """The names and colours of `states` (those a frame's run can show)."""
+    items = (f'<span><i style="background:{STATES[s][1]}"></i>{html.escape(STATES[s][0])}</span>' for s in states)
     return f'<div class="dd-legend">{"".join(items)}</div>'
 
 
 def frame_html(frame: Frame) -> str:
     heading = '<div class="dd-heading">Live denoising of the first sample</div>'
-    return f'{heading}{legend_html()}<div class="dd-seq dd-frame">{_spans(frame.pieces)}</div>'
+    return f'{heading}{legend_html(frame.states)}<div class="dd-seq dd-frame">{_spans(frame.pieces)}</div>'
 
 
 def samples_html(samples: Sequence[Sample], command: str = "") -> str:

@@ -61,6 +61,17 @@ def _check_length(template: TokenTemplate, model: TrainedModel, where: str) -> N
         )
 
 
+def _check_scored_lengths(template: TokenTemplate, model: TrainedModel, rule: LengthRule, where: str) -> None:
+    """A blank length chosen by the masked-diffusion bound needs the absorbing process (lengths.py)."""
+    scored = rule.scored_blanks(template)
+    if scored and model.process.revises:
+        raise UserInputError(
+            f"{where}: the blank of {scored[0].minimum}-{scored[0].maximum} tokens would have its length chosen by "
+            f"the masked-diffusion bound of the given tokens, which {model.objective.kind} lacks (noise in a blank "
+            "reads as text); give the blank a fixed length, or draw one per fill (--free-motif-position)"
+        )
+
+
 def infill_templates(
     model: TrainedModel,
     templates: Sequence[TokenTemplate],
@@ -99,6 +110,7 @@ def infill_templates(
     length_rule = length_rule or LikelihoodLength()
     for template, name in zip(templates, names, strict=True):
         _check_length(template, model, name)
+        _check_scored_lengths(template, model, length_rule, name)
     generator = torch.Generator().manual_seed(seed)
     prior = LengthPrior.from_histogram(model.data.get("lengths"), model.length_limit)
     label_ids = model.class_labels(label, 1)

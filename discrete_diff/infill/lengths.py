@@ -14,6 +14,10 @@ numbers), so their differences are much less noisy than the bounds themselves.
 A range blank with no given token after it cannot be told apart by the likelihood (the window looks the same
 for every length); it gets its maximum length. The uniform rule draws each length independently per sample
 (protein scaffolds whose motifs may move).
+
+The bound marginalises the blanks by keeping them [MASK] at every time: it needs the absorbing process. A
+uniform-state model has no such state (noise in a blank looks like text at every time but t = 1, and its network
+sees one time for all positions), so infilling refuses to score its blank lengths (`scored_blanks`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from ..denoiser import Denoiser
 from ..errors import UserInputError
 from ..objectives import MaskedDiffusion
 from ..process import draw_masked_count, stratified_uniforms
-from ..templates import TokenTemplate
+from ..templates import Blank, TokenTemplate
 from .window import stack_rows, window_row
 
 
@@ -91,6 +95,10 @@ class LengthRule(ABC):
     ) -> list[LengthChoice]:
         """Blank lengths for `count` samples of the template."""
 
+    def scored_blanks(self, template: TokenTemplate) -> list[Blank]:
+        """The range blanks whose length this rule chooses by the masked-diffusion bound of the given tokens."""
+        return []
+
 
 def trailing_blanks(template: TokenTemplate) -> set[int]:
     """Indices (among the blanks) of blanks with no given token after them, framing included."""
@@ -149,14 +157,24 @@ class LikelihoodLength(LengthRule):
     def __init__(self, time_draws: int = 16, max_candidates: int = 512) -> None:
         self.time_draws, self.max_candidates = time_draws, max_candidates
 
+    def candidates(self, template: TokenTemplate) -> list[tuple[int, ...]]:
+        """The combinations of blank lengths to score, blanks with nothing given after them at their longest."""
+        trailing = trailing_blanks(template)
+        maxima = [b.maximum for b in template.blanks]
+        return sorted(
+            {tuple(maxima[i] if i in trailing else n for i, n in enumerate(c)) for c in template.candidates()}
+        )
+
+    def scored_blanks(self, template: TokenTemplate) -> list[Blank]:
+        if len(self.candidates(template)) == 1:
+            return []
+        trailing = trailing_blanks(template)
+        return [blank for i, blank in enumerate(template.blanks) if not blank.fixed and i not in trailing]
+
     def choose(
         self, template: TokenTemplate, count: int, scorer: Scorer, generator: torch.Generator
     ) -> list[LengthChoice]:
-        trailing = trailing_blanks(template)
-        maxima = [b.maximum for b in template.blanks]
-        candidates = sorted(
-            {tuple(maxima[i] if i in trailing else n for i, n in enumerate(c)) for c in template.candidates()}
-        )
+        candidates = self.candidates(template)
         if len(candidates) == 1:
             return [LengthChoice(candidates[0])] * count
         if len(candidates) > self.max_candidates:

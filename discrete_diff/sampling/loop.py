@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -19,6 +20,17 @@ from .trajectory import Trajectory, TrajectoryRecorder
 StepCallback = Callable[[Tensor, int, Tensor], None]
 """on_step(tokens (B, L), step index, time (B,)): called with the starting tokens (step -1, time 1) and after every
 step that changed them, the frames a trajectory records. An exception it raises ends the run and propagates."""
+
+
+@runtime_checkable
+class StepWatcher(Protocol):
+    """An on_step that is also told, just before each run's start call, which positions are given: a run of a
+    uniform-state model starts with noise in its blanks, so the start's tokens alone cannot say."""
+
+    def begin(self, pinned: Tensor, process: NoisingProcess) -> None:
+        """pinned (B, L): the positions that never change; process: what the positions' changes mean."""
+
+    def __call__(self, tokens: Tensor, step: int, time: Tensor) -> None: ...
 
 
 @dataclass
@@ -82,10 +94,12 @@ def run_sampler(
     plans = strategy.plan(num_steps, ~pinned, process.undecided(tokens, ~pinned))
     time = torch.ones(tokens.shape[0], dtype=torch.float64, device=tokens.device)
     context = SamplerContext(mask_id, generator, time, schedule, process=process)
-    recorder = TrajectoryRecorder(tokens, pinned, mask_id) if record else None
+    recorder = TrajectoryRecorder(tokens, pinned, process) if record else None
     predicted: Tensor | None = None  # SUBS log-probabilities of the last call: (B, L, V), or (2B, L, V) guided
     log_probs: Tensor | None = None  # what the strategy sees: guided and filtered
     calls = 0
+    if isinstance(on_step, StepWatcher):
+        on_step.begin(pinned, process)
     if on_step is not None:
         on_step(tokens, -1, context.time)  # the start: a watcher learns the blanks and that a new run began
     for number, plan in enumerate(plans):
