@@ -17,6 +17,7 @@ from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.generation import generate
 from discrete_diff.inference import load_model, read_checkpoint
 from discrete_diff.infill import infill
+from discrete_diff.noising import Uniform
 from discrete_diff.pipeline import DiffusionPipeline
 from discrete_diff.sampling import SamplingSettings
 from discrete_diff.training.distillation import DistillationModule
@@ -136,6 +137,32 @@ def test_resume_restores_the_rounds_teacher(distilled, corpus, teacher, tmp_path
     assert all(torch.equal(restored[key].cpu(), first[key]) for key in first)
     original = read_checkpoint(teacher)["state_dict"]
     assert any(not torch.equal(restored[key].cpu(), original[WEIGHTS_PREFIX + key]) for key in first)
+
+
+def test_a_uniform_state_teacher_distils_through_the_same_command(corpus, tmp_path):
+    """One round, 8 -> 4 steps, from a uniform-state teacher: the student keeps its objective, its weights move and
+    stay finite (the last step's law is 0 at [MASK], which must not make a gradient nan), and it samples with the
+    uniform process in 4 calls."""
+    config = tmp_path / "uniform.yaml"
+    config.write_text(
+        "include: tiny\nmodel:\n  objective: {class_path: discrete_diff.objectives.UniformDiffusion}\n"
+        "  network: {time_conditioning: true}\n"
+    )
+    teacher_args = tiny(corpus, tmp_path / "teacher", "--trainer.max_steps", "4")
+    cli = build_cli(["--config", str(config), *teacher_args[2:]])  # the tiny config with a uniform-state objective
+    fit(cli)
+    teacher = cli.trainer.checkpoint_callback.last_model_path
+    rounds = ["--model.start_steps", "8", "--model.final_steps", "4", "--trainer.max_steps", "2"]
+    out = tmp_path / "distill"
+    rounds += ["--trainer.val_check_interval", "2"]  # the student's uniform-state bound is validated too
+    assert main(["distill", "--teacher", teacher, *tiny(corpus, out, *rounds)]) == 0
+    student = load_model(next(out.rglob("student-4-steps.ckpt")))
+    assert isinstance(student.process, Uniform) and student.sampling_steps == 4
+    before, after = load_model(teacher).network.state_dict(), student.network.state_dict()
+    assert all(torch.isfinite(value).all() for value in after.values())
+    assert any(not torch.equal(before[key], after[key]) for key in before)
+    run = generate(student, [20, 20])
+    assert run.network_calls == 4 and "steps=4 " in run.records[0].description
 
 
 @pytest.mark.parametrize(

@@ -10,14 +10,9 @@ from toy import ExactDenoiser, ToyDistribution, toy_batch
 
 from discrete_diff.denoiser import Bidirectional, DenoiserInput, select_scored
 from discrete_diff.errors import UserInputError
+from discrete_diff.noising import Absorbing
 from discrete_diff.objectives import Autoregressive, MaskedDiffusion
-from discrete_diff.objectives.distillation import (
-    MaskedDiffusionSteps,
-    StepDistillation,
-    step_process,
-    two_step_target,
-    two_steps,
-)
+from discrete_diff.objectives.distillation import MaskedDiffusionSteps, StepDistillation, step_process, two_steps
 from discrete_diff.objectives.divergences import DIVERGENCES
 from discrete_diff.sampling import Ancestral, StepPlan
 from discrete_diff.schedules import CosineSchedule, LogLinearSchedule, PolynomialSchedule
@@ -99,13 +94,13 @@ def test_target_is_the_teachers_two_step_law(row, steps, index):
     p1 = teacher_probs(row)[masked[0]]
     assert (truth - p1).abs().max() > 1e-3  # the calls disagree: p1 alone would miss by 1,000x the tolerance below
 
-    process = MaskedDiffusionSteps(MaskedDiffusion(schedule))
+    process = MaskedDiffusionSteps(MaskedDiffusion(schedule), Absorbing(M))
     plan = two_steps(torch.tensor([index]), steps, schedule)
     tokens = torch.tensor([row])
     expected, kept = torch.zeros_like(truth), torch.zeros(masked.sum(), dtype=torch.float64)
     for middle, p in outcomes(row, first, teacher_probs(row)):  # the first half-step, every outcome given
-        target, scored = two_step_target(
-            TEACHER, process, toy_batch(tokens), tokens, masked, M, plan, middle_tokens=torch.tensor([middle])
+        target, scored = process.target(
+            TEACHER, toy_batch(tokens), tokens, masked, plan, middle_tokens=torch.tensor([middle])
         )
         on = scored[masked].double()  # (N,)
         expected += p * on[:, None] * target.double().exp()[:, : TOY.vocab]
@@ -124,10 +119,10 @@ def test_drawn_half_step_gives_the_same_target_on_average():
     tokens = torch.tensor([row] * count)
     masked = tokens == M
     plan = two_steps(torch.full((count,), index), steps, schedule)
-    target, scored = two_step_target(
-        TEACHER, MaskedDiffusionSteps(MaskedDiffusion(schedule)), toy_batch(tokens), tokens, masked, M, plan,
-        generator=torch.Generator().manual_seed(0),
-    )  # fmt: skip
+    process = MaskedDiffusionSteps(MaskedDiffusion(schedule), Absorbing(M))
+    target, scored = process.target(
+        TEACHER, toy_batch(tokens), tokens, masked, plan, generator=torch.Generator().manual_seed(0)
+    )
     probs = target.double().exp()[:, : TOY.vocab].reshape(count, TOY.length, TOY.vocab)
     on = scored.double()  # (B, L)
     mean = (probs * on[..., None]).sum(0) / on.sum(0)[:, None]  # (L, V)
@@ -163,8 +158,8 @@ def test_student_steps_are_stratified_over_the_grid():
             return super().forward(inputs)
 
     x0 = toy.sequences[torch.randint(len(toy.sequences), (64,), generator=torch.Generator().manual_seed(0))]
-    process = MaskedDiffusionSteps(MaskedDiffusion())
-    distillation.loss(Recorder(toy), ExactDenoiser(toy), toy_batch(x0), toy.mask_id, process=process, student_steps=8)
+    process = MaskedDiffusionSteps(MaskedDiffusion(), Absorbing(toy.mask_id))
+    distillation.loss(Recorder(toy), ExactDenoiser(toy), toy_batch(x0), process=process, student_steps=8)
     counts = torch.bincount(((1 - seen[0].double()) * 8).round().long(), minlength=8)
     assert counts.tolist() == [8] * 8
 
@@ -199,4 +194,4 @@ def test_unknown_divergence_and_stepless_teacher_are_one_line_errors():
     with pytest.raises(UserInputError, match="divergence 'kl' is unknown; choose from reverse-kl"):
         StepDistillation("kl")
     with pytest.raises(UserInputError, match="objective, Autoregressive, takes no diffusion steps"):
-        step_process(Autoregressive())
+        step_process(Autoregressive(), Absorbing(M))

@@ -10,6 +10,7 @@ import torch
 from toy import ExactDenoiser, ToyDistribution, toy_batch
 
 from discrete_diff.denoiser import Bidirectional, DenoiserInput, select_scored
+from discrete_diff.noising import Absorbing
 from discrete_diff.objectives import MaskedDiffusion
 from discrete_diff.objectives.distillation import MaskedDiffusionSteps, StepDistillation
 from discrete_diff.sampling import Ancestral, StepPlan, run_sampler
@@ -84,13 +85,12 @@ def distil(student, teacher, student_steps: int, divergence: str, updates: int =
     generator = torch.Generator().manual_seed(student_steps)
     optimizer = torch.optim.Adam(student.parameters(), lr=0.05)
     loss = StepDistillation(divergence)
-    process = MaskedDiffusionSteps(MaskedDiffusion(SCHEDULE))
+    process = MaskedDiffusionSteps(MaskedDiffusion(SCHEDULE), Absorbing(TOY.mask_id))
     for _ in range(updates):
         x0 = TOY.sequences[torch.multinomial(TOY.probs, 512, replacement=True, generator=generator)]
         value = loss.loss(
-            student, teacher, toy_batch(x0), TOY.mask_id, process=process, student_steps=student_steps,
-            generator=generator,
-        ).value  # fmt: skip
+            student, teacher, toy_batch(x0), process=process, student_steps=student_steps, generator=generator
+        ).value
         optimizer.zero_grad()
         value.backward()
         optimizer.step()

@@ -18,7 +18,7 @@ from ..training.distillation import DistillationModule
 from .train import TrainCLI, build_cli, fit
 
 NAME = "distill"
-HELP = "distil a masked-diffusion checkpoint into a student that samples in few steps (LightningCLI, as train)"
+HELP = "distil a masked or uniform-state diffusion checkpoint into a student that samples in few steps (LightningCLI)"
 PASSTHROUGH = True
 LIGHTNING_HELP = True
 """Every argument after `distill` goes to LightningCLI, `--help` included."""

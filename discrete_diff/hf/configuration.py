@@ -27,9 +27,10 @@ class DiscreteDiffConfig(PretrainedConfig):
     vocab_size: int = 0
     """Tokens the denoiser predicts: the tokenizer's length (a backbone's embedding table may be larger)."""
     mask_token_id: int = 0
-    """The absorbing [MASK] state."""
+    """[MASK]: the absorbing state of a masked-diffusion model; where a uniform-state model's layouts draw noise."""
     objective: dict[str, Any] | None = None
-    """discrete_diff.specs spec of the Objective, noise schedule included."""
+    """discrete_diff.specs spec of the Objective, noise schedule included; it names the noising process (e.g.
+    UniformDiffusion: uniform-state), which sampling a loaded model follows."""
     data: dict[str, Any] | None = None
     """What the training data module recorded (data module spec, length distribution, ...); a distilled model's
     `sampling_steps`, the default step count of its samplers."""

@@ -11,6 +11,8 @@ from transformers.modeling_outputs import MaskedLMOutput
 from ..denoiser import Bidirectional, DenoiserInput
 from ..models.pretrained import MaskedLMAdapter
 from ..models.transformer import Rotary, TimeEmbedding, Transformer, TransformerConfig
+from ..objectives import Objective
+from ..specs import build
 from .configuration import DiscreteDiffConfig
 
 IGNORE_INDEX = -100
@@ -21,6 +23,8 @@ class DiscreteDiffForMaskedLM(PreTrainedModel):
     """Logits of p(x0 | x_t) before SUBS (the caller sets the [MASK] logit to -inf and copies unmasked tokens).
 
     `denoiser` is the engine's network, called through `DenoiserInput`; samplers and objectives use it directly.
+    A uniform-state model (its objective's noising process `revises`) never saw [MASK]: `forward` refuses inputs
+    holding it, so the masked-LM conventions (fill-mask) cannot query it for what it does not know.
     """
 
     config_class = DiscreteDiffConfig
@@ -34,6 +38,10 @@ class DiscreteDiffForMaskedLM(PreTrainedModel):
             self.denoiser = Transformer(TransformerConfig(**config.network), vocab_size=config.vocab_size)
         else:
             self.denoiser = MaskedLMAdapter(AutoModelForMaskedLM.from_config(config.backbone), config.vocab_size)
+        self.revises = (
+            bool(config.objective)
+            and build(config.objective, Objective).noising(config.mask_token_id, config.vocab_size).revises
+        )
         self.post_init()
         if isinstance(self.denoiser, MaskedLMAdapter):  # post_init only looks one module deep for tied weights
             tied = self.denoiser.backbone.all_tied_weights_keys
@@ -63,6 +71,11 @@ class DiscreteDiffForMaskedLM(PreTrainedModel):
         """input_ids: (B, L); attention_mask: (B, L), nonzero at real tokens; labels: (B, L) target ids, -100 where
         not scored (the masked-LM loss `Trainer` and fine-tuning loops expect); t: (B,) for time-conditioned
         models; class_labels: (B,) for label-conditioned ones."""
+        if self.revises and bool((input_ids == self.config.mask_token_id).any()):
+            raise ValueError(
+                "a uniform-state diffusion model never sees [MASK]: masked-LM queries (fill-mask) do not apply to it; "
+                "sample or infill it with discrete_diff (DiffusionPipeline.from_pretrained)"
+            )
         padding = None if attention_mask is None else attention_mask.bool()
         inputs = DenoiserInput(input_ids, Bidirectional(padding), t=t, class_labels=class_labels)
         logits = self.denoiser(inputs)  # (B, L, V)

@@ -61,16 +61,18 @@ class Uniform(NoisingProcess):
     def undecided(self, tokens: Tensor, editable: Tensor) -> Tensor:
         return editable
 
-    def posterior(self, log_probs: Tensor, tokens: Tensor, alpha_t: float, alpha_s: float) -> Tensor:
-        """log q(x_s | x_t, x0 = x_theta) (B, L, V) float64 for tokens x_t (B, L) and log x_theta (B, L, V):
-        proportional to [alpha_t|s 1{x_s = x_t} + (1 - alpha_t|s) / N] * [alpha_s x_theta(x_s) + (1 - alpha_s) / N]."""
+    def posterior(self, log_probs: Tensor, tokens: Tensor, alpha_t: float | Tensor, alpha_s: float | Tensor) -> Tensor:
+        """log q(x_s | x_t, x0 = x_theta) (..., V) float64 for tokens x_t (...) and log x_theta (..., V), alpha_t and
+        alpha_s numbers or float64 tensors (..., 1) (a time per row): proportional to
+        [alpha_t|s 1{x_s = x_t} + (1 - alpha_t|s) / N] * [alpha_s x_theta(x_s) + (1 - alpha_s) / N]."""
         n = self.states
         states = self.state_mask(tokens.device)  # (V,)
         ratio = alpha_t / alpha_s
-        to_t = torch.full(log_probs.shape, (1.0 - ratio) / n, dtype=torch.float64, device=tokens.device)
-        to_t.scatter_add_(-1, tokens[..., None], torch.full_like(to_t[..., :1], ratio))  # (B, L, V)
-        from_s = alpha_s * log_probs.double().exp() + (1.0 - alpha_s) / n  # (B, L, V)
-        return torch.where(states, torch.log(to_t * from_s), -math.inf)
+        stay = torch.nn.functional.one_hot(tokens, log_probs.shape[-1]).double()  # (..., V)
+        to_t = ratio * stay + (1.0 - ratio) / n  # (..., V)
+        from_s = alpha_s * log_probs.double().exp() + (1.0 - alpha_s) / n  # (..., V)
+        product = torch.where(states, to_t * from_s, 1.0)  # 1 at [MASK]: log(0) there would make gradients nan
+        return torch.where(states, product.log(), -math.inf)
 
     def reverse_step(
         self, tokens: Tensor, log_probs: Tensor, active: Tensor, times: tuple[float, float], schedule: NoiseSchedule

@@ -114,7 +114,7 @@ class DistillationModule(DiffusionModule):
         if not isinstance(datamodule, SequenceDataModule):
             raise UserInputError("distillation needs a discrete-diff data module (TextDataModule, ProteinDataModule)")
         teacher = self._load_teacher(datamodule)
-        self.process = step_process(teacher.objective)
+        self.process = step_process(teacher.objective, teacher.process)
         self.start_steps = self.start_steps or teacher.default_settings().steps
         self.rounds = round_count(self.start_steps, self.final_steps)
         self.domain, self.objective = datamodule.domain, teacher.objective
@@ -179,9 +179,8 @@ class DistillationModule(DiffusionModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss = self.distillation.loss(
-            self.network, self.teacher.network, batch, self.mask_id, process=self.process,
-            student_steps=self.student_steps,
-        )  # fmt: skip
+            self.network, self.teacher.network, batch, process=self.process, student_steps=self.student_steps
+        )
         self.log("train/loss", loss.value, prog_bar=True)
         self.log("distill/student_steps", float(self.student_steps))
         return loss.value
