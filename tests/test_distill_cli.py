@@ -155,6 +155,7 @@ def test_a_uniform_state_teacher_distils_through_the_same_command(corpus, tmp_pa
     rounds = ["--model.start_steps", "8", "--model.final_steps", "4", "--trainer.max_steps", "2"]
     out = tmp_path / "distill"
     rounds += ["--trainer.val_check_interval", "2"]  # the student's uniform-state bound is validated too
+    rounds += ["--model.network.time_conditioning", "true"]  # the tiny config names a network: it must be the teacher's
     assert main(["distill", "--teacher", teacher, *tiny(corpus, out, *rounds)]) == 0
     student = load_model(next(out.rglob("student-4-steps.ckpt")))
     assert isinstance(student.process, Uniform) and student.sampling_steps == 4
