@@ -19,6 +19,7 @@ Command: `python benchmarks/guidance.py [--quick | --smoke] [--parts proteins,te
 
 from __future__ import annotations
 
+import json
 import statistics
 import string
 import sys
@@ -30,6 +31,7 @@ import common
 import torch
 from genre_classifier import CharNgramClassifier, accuracy, chunks, unigram_entropy
 
+from discrete_diff.atomic_files import atomic_write_text
 from discrete_diff.commands.config_files import CONFIG_DIR, load_config
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.generation import GenerationRun, generate
@@ -69,8 +71,30 @@ COST_SHAPES = {"proteins": ("families", 100), "text": ("shakespeare_genre", 256)
 sample of the genre part)."""
 
 
+FINISHED = "finished.json"
+"""Written beside a run's folders when its training ended: a later invocation reuses the run instead of training."""
+
+
 def train(config: str, overrides: list[str], size: dict, budget: float, out: Path):
-    """Train a config for `budget` seconds; (the CLI with its data module, the last checkpoint, seconds)."""
+    """Train a config for `budget` seconds; (the CLI with its data module, the last checkpoint, seconds). A run that
+    an earlier invocation finished in `out` with the same arguments is reused: its data module is set up, not
+    trained on."""
+    args = train_args(config, overrides, size, budget, out)
+    cli = build_cli(args)
+    marker = out / FINISHED
+    if marker.exists() and (done := json.loads(marker.read_text()))["args"] == args:
+        cli.datamodule.prepare_data()
+        cli.datamodule.setup("validate")
+        return cli, done["checkpoint"], done["seconds"]
+    started = time.perf_counter()
+    fit(cli)
+    checkpoint, seconds = cli.trainer.checkpoint_callback.last_model_path, time.perf_counter() - started
+    atomic_write_text(marker, json.dumps({"args": args, "checkpoint": checkpoint, "seconds": seconds}))
+    return cli, checkpoint, seconds
+
+
+def train_args(config: str, overrides: list[str], size: dict, budget: float, out: Path) -> list[str]:
+    """The train command's arguments for a run of `config` for `budget` seconds, logged under `out`."""
     args = ["--config", config, *overrides, "--trainer.max_time", duration(budget)]
     args += ["--trainer.logger.init_args.save_dir", str(out / "runs"), "--trainer.enable_progress_bar", "false"]
     args += ["--trainer.enable_model_summary", "false"]
@@ -79,10 +103,7 @@ def train(config: str, overrides: list[str], size: dict, budget: float, out: Pat
         args += ["--trainer.max_steps", str(10**6), "--model.optimizer.warmup_steps", "2"]
     for key, value in size["network"].items():
         args += [f"--model.network.{key}", str(value)]
-    cli = build_cli(args)
-    started = time.perf_counter()
-    fit(cli)
-    return cli, cli.trainer.checkpoint_callback.last_model_path, time.perf_counter() - started
+    return args
 
 
 def duration(seconds: float) -> str:

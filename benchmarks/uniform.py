@@ -76,7 +76,7 @@ def text_part(size: dict, args, out: Path) -> dict:
     for name, (config, _) in PROCESSES.items():
         cli, checkpoint, seconds = train(config, overrides, size, args.budget, out / name)
         model = load_model(checkpoint)
-        bounds.append({"process": name, "train seconds": seconds, "steps": cli.trainer.global_step,
+        bounds.append({"process": name, "train seconds": seconds, "steps": model.global_step,
                        **held_out(cli, model, size)})  # fmt: skip
         rows += sample_rows(name, model, judge, size)
     return {"held_out": bounds, "samples": rows}
