@@ -419,3 +419,31 @@ def test_uniform_smoke(tmp_path):
             assert [r["w"] for r in rows if (r["process"], r["label"]) == (process, label)] == list(uniform.SCALES)
     assert all(0 <= r["HMM hit"] <= 1 for r in rows)
     assert {t["target"].split(":")[0].split(" ")[0] for t in result["targets"]} == {"uniform", "w"}
+
+
+def test_an_interrupted_uniform_run_reuses_the_models_it_finished(tmp_path):
+    """A second invocation with the same arguments trains nothing (guidance.train's finished.json): the same
+    checkpoints, untouched, and the same held-out bounds; another budget trains again."""
+    corpus = tmp_path / "corpus"
+    sonnet_corpus(corpus)
+    out = tmp_path / "out"
+    argv = [
+        "--smoke",
+        "--parts",
+        "text",
+        "--corpus",
+        str(corpus),
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--out",
+        str(out),
+    ]
+    assert uniform.run(argv) == 0
+    first = report(out, "uniform")["text"]["held_out"]
+    checkpoints = {path: path.stat().st_mtime_ns for path in out.rglob("*.ckpt")}
+    assert uniform.run(argv) == 0
+    assert {path: path.stat().st_mtime_ns for path in out.rglob("*.ckpt")} == checkpoints
+    again = report(out, "uniform")["text"]["held_out"]
+    assert [(r["steps"], r["train seconds"]) for r in again] == [(r["steps"], r["train seconds"]) for r in first]
+    assert uniform.run([*argv, "--budget", "2"]) == 0
+    assert len(list(out.rglob("*.ckpt"))) > len(checkpoints)
