@@ -182,6 +182,17 @@ def traced_reading(pid: int, path: Path, timeout: float = 300.0) -> dict:
     return json.loads(path.read_text())
 
 
+def environment(assignments: list[str]) -> dict[str, str]:
+    """`--server-env NAME=VALUE` words as a mapping; a word without a name and "=" is a UserInputError."""
+    found = {}
+    for word in assignments:
+        name, equals, value = word.partition("=")
+        if not name or not equals:
+            raise UserInputError(f"--server-env {word!r}: expected NAME=VALUE")
+        found[name] = value
+    return found
+
+
 def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
@@ -214,7 +225,15 @@ def run(argv: list[str] | None = None) -> int:
         action="store_true",
         help="trace the server's allocations from the warm-up on and report the sites that grew by the end",
     )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for the server (repeatable), e.g. GLIBC_TUNABLES=glibc.malloc.arena_max=2",
+    )
     args = parser.parse_args(argv)
+    server_env = environment(args.server_env)
     size = SIZES[common.mode(args)]
     clients, requests, every, steps = (
         size[name] if getattr(args, name) is None else getattr(args, name)
@@ -241,7 +260,10 @@ def run(argv: list[str] | None = None) -> int:
         traces = Path(scratch) / "traces" if args.trace_memory else None
         if traces is not None:
             traces.mkdir()
-        with serving(args.checkpoint, Path(scratch) / "serve.log", *options, trace_to=traces) as (url, pid):
+        with serving(args.checkpoint, Path(scratch) / "serve.log", *options, env=server_env, trace_to=traces) as (
+            url,
+            pid,
+        ):
             data = request_data(url, task, prompt, steps=steps)
             warm_up = one_request(url, task, data, args.timeout)
             if warm_up:
@@ -270,6 +292,7 @@ def run(argv: list[str] | None = None) -> int:
         "clients": clients,
         "sample every": every,
         "max concurrent": args.max_concurrent,
+        "server environment": server_env,
         "requests": len(latencies),
         "errors": len(errors),
         "error examples": sorted(set(errors))[:5],
@@ -319,6 +342,8 @@ def tables(payload: dict) -> dict[str, str]:
         f"{payload['clients']} clients, {payload['requests']} requests, {payload['task']} "
         f"({payload['steps']} steps), at most {payload['max concurrent']} generations at once"
     )
+    if payload["server environment"]:
+        title += ", server environment " + " ".join(f"{k}={v}" for k, v in payload["server environment"].items())
     found = {
         title: common.markdown_table([payload], latency),
         "Server memory": common.markdown_table([payload], memory),

@@ -19,9 +19,12 @@ def test_serve_load_smoke(tmp_path, monkeypatch, one_thread):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the server process: a tiny model runs fastest on one thread
     corpus = sonnet_corpus(tmp_path / "corpus")
     out = tmp_path / "out"
-    assert serve_load.run(["--smoke", "--corpus", str(corpus), "--out", str(out), "--prompt", "So [MASK:6] thee"]) == 0
+    argv = ["--smoke", "--corpus", str(corpus), "--out", str(out), "--prompt", "So [MASK:6] thee"]
+    assert serve_load.run([*argv, "--server-env", "MALLOC_ARENA_MAX=2"]) == 0
     result = json.loads((out / "serve_load.json").read_text())
     assert (out / "serve_load.md").read_text().startswith("# serve_load")
+    assert result["server environment"] == {"MALLOC_ARENA_MAX": "2"}
+    assert "server environment MALLOC_ARENA_MAX=2" in (out / "serve_load.md").read_text()
     size = serve_load.SIZES["smoke"]
     assert result["task"] == "infill" and result["requests"] == size["requests"] and result["errors"] == 0
     assert 0 < result["p50 latency s"] <= result["p95 latency s"] <= result["max latency s"] < 60
@@ -66,3 +69,5 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert len(err) == 1 and "--checkpoint is required" in err[0]
     assert serve_load.common.main_guard("serve_load", serve_load.run, ["--smoke", "--clients", "0"]) == 2
     assert "--clients must be positive" in capsys.readouterr().err
+    assert serve_load.common.main_guard("serve_load", serve_load.run, ["--smoke", "--server-env", "ARENAS"]) == 2
+    assert "--server-env 'ARENAS': expected NAME=VALUE" in capsys.readouterr().err

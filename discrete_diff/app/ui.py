@@ -12,6 +12,7 @@ import gradio as gr
 
 from .backend import Backend, RequestError, save_picture
 from .live import Frame
+from .native_memory import release_freed_memory
 from .scratch import Scratch
 from .tasks import Setting, Task
 from .view import CSS, frame_html, samples_html, status_html
@@ -49,7 +50,7 @@ def _widget(task: Task, setting: Setting) -> gr.components.Component:
 
 def _handler(backend: Backend, task: Task, names: list[str], outputs: dict[str, Any], limits: Limits, scratch: Scratch):
     """A generator for Gradio: a working notice, the live frames as the run makes them, then the result (or the
-    one-line error)."""
+    one-line error); at its end, stopped or not, the memory the run freed is released (`native_memory`)."""
     status, live, results, picture = outputs["status"], outputs["live"], outputs["results"], outputs["picture"]
     fasta = outputs.get("fasta")
     cleared = {live: "", results: "", picture: None, **({fasta: None} if fasta is not None else {})}
@@ -73,6 +74,8 @@ def _handler(backend: Backend, task: Task, names: list[str], outputs: dict[str, 
                 yield update
         except RequestError as error:
             yield {status: status_html(f"error: {error}", error=True), **cleared}
+        finally:
+            release_freed_memory()  # what the run freed goes back to the system, not to the heap's growth
 
     # Named as the command's options (prompt or template first): the API's description names each input so.
     words = ([task.input_flag.removeprefix("--")] if task.input_label else []) + names
