@@ -162,6 +162,7 @@ def family_alignment(corpus: str | None, label: str | None, train, data_dir: str
 
 def protein_part(size: dict, args, out: Path) -> dict:
     overrides = ["--data.init_args.corpus", args.protein_corpus, "--data.init_args.data_dir", args.data_dir]
+    overrides += [word for key, value in args.protein_option for word in (f"--{key}", value)]
     cli, checkpoint, seconds = train("families", overrides, size, args.budget, out)
     model = load_model(checkpoint)
     families = scored_families(model, cli.datamodule, args.protein_corpus, args.data_dir, size["proteins"])
@@ -332,6 +333,16 @@ def targets(proteins: dict | None, text: dict | None, cost: list[dict]) -> list[
     return found
 
 
+def training_option(word: str) -> tuple[str, str]:
+    """`--protein-option KEY=VALUE` as (KEY, VALUE); anything else is a UserInputError."""
+    key, equals, value = word.partition("=")
+    if not key or not equals or key.startswith("-"):
+        raise common.UserInputError(
+            f"--protein-option {word!r}: expected KEY=VALUE, e.g. data.init_args.label_balance=1"
+        )
+    return key, value
+
+
 def run(argv: list[str] | None = None) -> int:
     options = common.parser(NAME, __doc__.splitlines()[0])
     options.add_argument("--parts", default="proteins,text,cost", help="comma-separated: proteins, text, cost")
@@ -342,7 +353,11 @@ def run(argv: list[str] | None = None) -> int:
     options.add_argument("--text-labels", default=str(CONFIG_DIR / "shakespeare_genres.csv"),
                          help="CSV of corpus file -> genre")  # fmt: skip
     options.add_argument("--data-dir", default=str(common.REPO / "data"), help="where built-in sets are kept")
+    options.add_argument("--protein-option", action="append", default=[], metavar="KEY=VALUE",
+                         help="a training option of the protein model, a lever to measure (repeatable), e.g. "
+                         "data.init_args.label_balance=1 or model.label_dropout=0.3")  # fmt: skip
     args = options.parse_args(argv)
+    args.protein_option = [training_option(word) for word in args.protein_option]
     mode = common.mode(args)
     size = SIZES[mode]
     parts = common.choices(args.parts, ("proteins", "text", "cost"), "--parts")
@@ -361,7 +376,8 @@ def run(argv: list[str] | None = None) -> int:
     cost = cost_part(size) if "cost" in parts else []
     found = targets(proteins, text, cost)
     payload = {"benchmark": NAME, "mode": mode, "machine": common.machine(), "size": size, "scales": SCALES,
-               "proteins": proteins, "text": text, "cost": cost, "split from rows (measured)": split_rule(cost),
+               "protein options": dict(args.protein_option), "proteins": proteins, "text": text, "cost": cost,
+               "split from rows (measured)": split_rule(cost),
                "split from rows (in code)": SPLIT_FROM_ROWS, "targets": found}  # fmt: skip
     tables = {}
     if proteins is not None:

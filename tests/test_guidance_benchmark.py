@@ -8,6 +8,8 @@ import pytest
 from conftest import REPO, SONNETS
 from protein_family import stand_in_families
 
+from discrete_diff.inference import load_model
+
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import guidance  # noqa: E402
@@ -37,9 +39,13 @@ def stand_in_data(data_dir, tmp_path):
 def test_smoke_run_reports_every_table_and_target(tmp_path, capsys):
     corpus, labels = stand_in_data(tmp_path / "data", tmp_path)
     argv = ["--smoke", "--data-dir", str(tmp_path / "data"), "--text-corpus", str(corpus), "--text-labels",
-            str(labels), "--out", str(tmp_path / "out")]  # fmt: skip
+            str(labels), "--out", str(tmp_path / "out"), "--protein-option",
+            "data.init_args.label_balance=1"]  # fmt: skip
     assert guidance.run(argv) == 0
     result = json.loads((tmp_path / "out/guidance.json").read_text())
+    assert result["protein options"] == {"data.init_args.label_balance": "1"}
+    trained = load_model(result["proteins"]["checkpoint"]).data["datamodule"]["init_args"]
+    assert trained["label_balance"] == 1.0  # the lever reached the protein model's training
     rows = result["proteins"]["rows"]
     assert {row["label"] for row in rows} <= {"hemopexin", "adeno_fiber"} and rows  # the background is not scored
     for label in {row["label"] for row in rows}:
@@ -91,7 +97,8 @@ def test_the_split_rule_is_the_smallest_batch_from_which_two_calls_always_won():
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
-    for argv, message in ((["--parts", "images"], "--parts: unknown"), (["--text-labels", "nope.csv"], "not found")):
+    for argv, message in ((["--parts", "images"], "--parts: unknown"), (["--text-labels", "nope.csv"], "not found"),
+                          (["--protein-option", "label_balance"], "expected KEY=VALUE")):  # fmt: skip
         assert guidance.common.main_guard("guidance", guidance.run, [*argv, "--out", str(tmp_path)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err

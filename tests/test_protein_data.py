@@ -164,3 +164,45 @@ def test_common_residues_bound_identity_and_close_to_any_is_exact():
     queries = family[:3] + strangers
     flags = close_to_any(queries, family[3:], 0.5)
     assert flags == [max(identity(q, r) for r in family[3:]) >= 0.5 for q in queries] == [True] * 3 + [False] * 3
+
+
+def labelled_fasta(path, counts: dict[str, int]):
+    proteins = random_proteins(sum(counts.values()), 20, 60, seed=5)
+    labels = [label for label, count in counts.items() for _ in range(count)]
+    records = enumerate(zip(proteins, labels, strict=True))
+    path.write_text("".join(f">p{i} family={label}\n{s}\n" for i, (s, label) in records))
+    return path
+
+
+@pytest.mark.parametrize("balance, small_share", [(0.0, 0.1), (0.5, 10**0.5 / (90**0.5 + 10**0.5)), (1.0, 0.5)])
+def test_label_balance_draws_each_label_in_proportion_to_its_count_to_the_one_minus_beta(
+    tmp_path, balance, small_share
+):
+    """A label's share of the training draws is n^(1 - beta) / sum n^(1 - beta): 0.1 for 10 of 100 at beta 0, 0.5 at
+    beta 1; an epoch keeps the set's size, and its draws are a function of (seed, epoch)."""
+    path = labelled_fasta(tmp_path / "labelled.fasta", {"large": 90, "small": 10})
+    data = ready(str(path), max_length=64, batch_size=10, val_fraction=0.01, label_field="family",
+                 label_balance=balance)  # fmt: skip
+    small = data.vocabulary.ids(["small"])[0]
+    loader = data.train_dataloader()
+    epochs = [torch.cat([batch.class_labels for batch in _epoch(loader, epoch)]) for epoch in range(20)]
+    assert {len(labels) for labels in epochs} == {len(data.train_records)}  # an epoch keeps the set's size
+    share = (torch.cat(epochs) == small).double().mean().item()
+    assert share == pytest.approx(small_share, abs=0.035)
+    plan = loader.sampler.plan
+    assert plan.batches(0, 3) == plan.batches(0, 3) and plan.batches(0, 3) != plan.batches(0, 4)
+
+
+def _epoch(loader, epoch: int):
+    loader.sampler.set_epoch(epoch)
+    return iter(loader)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"label_balance": 1.5, "label_field": "family"}, "data.label_balance must be in [0, 1], got 1.5"),
+     ({"label_balance": 0.5}, "data.label_balance balances labels: give data.labels or data.label_field too")],
+)  # fmt: skip
+def test_bad_label_balance_is_a_clear_error(tmp_path, kwargs, message):
+    with pytest.raises(UserInputError, match=message.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+        ProteinDataModule(str(tmp_path / "x.fasta"), **kwargs)

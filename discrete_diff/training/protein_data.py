@@ -6,11 +6,13 @@ import hashlib
 import math
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch.utils.data import DataLoader
 
 from ..errors import UserInputError
@@ -121,17 +123,29 @@ class ProteinDataModule(SequenceDataModule):
         num_workers: int = 0,
         labels: dict[str, str] | None = None,
         label_field: str | None = None,
+        label_balance: float = 0.0,
     ) -> None:
-        """corpus: a FASTA path or built-in set name (default: hemopexin; not with `labels`)."""
+        """corpus: a FASTA path or built-in set name (default: hemopexin; not with `labels`).
+
+        label_balance: how evenly a labelled set's labels are drawn in training, beta in [0, 1]. Each epoch draws as
+        many training proteins as the set has, protein i with probability proportional to n(label_i)^-beta, so a
+        label's share of the draws is proportional to n(label)^(1 - beta): 0 is the data as it is (each protein once
+        per epoch), 1 every label equally often (a small family's proteins repeated, a large one's subsampled).
+        """
         super().__init__()
         if labels is not None and (corpus is not None or label_field is not None):
             raise UserInputError("data.labels names the FASTA file of each label: give no data.corpus or label_field")
         if labels is not None and not labels:
             raise UserInputError("data.labels is empty: map each label to a FASTA file or built-in set")
+        if not 0.0 <= label_balance <= 1.0:
+            raise UserInputError(f"data.label_balance must be in [0, 1], got {label_balance}")
+        if label_balance and labels is None and label_field is None:
+            raise UserInputError("data.label_balance balances labels: give data.labels or data.label_field too")
         self.init_args = {
             "corpus": corpus,
             "labels": labels,
             "label_field": label_field,
+            "label_balance": label_balance,
             "max_length": max_length,
             "batch_size": batch_size,
             "val_fraction": val_fraction,
@@ -152,6 +166,7 @@ class ProteinDataModule(SequenceDataModule):
         self.corpus = "hemopexin" if corpus is None and labels is None else corpus
         self.labels = {str(label): str(source) for label, source in labels.items()} if labels else None
         self.label_field = label_field
+        self.label_balance = label_balance
         self.data_dir = data_dir
         self.max_length = max_length
         self.batch_size = batch_size
@@ -226,13 +241,19 @@ class ProteinDataModule(SequenceDataModule):
         windows = ProteinWindows(self.proteins[split], tokenizer.bos_token_id, tokenizer.eos_token_id, self.max_length)
         training = split == "train"
         lengths = [windows.window_length(i) for i in range(len(windows))]
-        plan = LengthBuckets(lengths, batch_size, shuffle=training and self.shuffles_training())
+        weights = self.draw_weights() if training and self.label_balance else None
+        plan = LengthBuckets(lengths, batch_size, shuffle=training and self.shuffles_training(), weights=weights)
         sampler = self.share(plan, split, training=training, seed=self.seed)
         items = windows
         if self.vocabulary is not None:
             records = self.train_records if training else self.validation_records
             items = Labelled(windows, self.vocabulary.ids([r.label for r in records]))
         return resumable_loader(items, sampler, partial(pad_and_batch, tokenizer=tokenizer), self.num_workers)
+
+    def draw_weights(self) -> list[float]:
+        """Each training protein's draw weight, n(its label)^-label_balance (see `__init__`)."""
+        counts = Counter(r.label for r in self.train_records)
+        return [counts[r.label] ** -self.label_balance for r in self.train_records]
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", batch_size=self.batch_size)
@@ -245,10 +266,18 @@ class ProteinDataModule(SequenceDataModule):
 
 
 class LengthBuckets:
-    """The epoch plan of proteins: shuffled length buckets with window crops, or one pass in length order."""
+    """The epoch plan of proteins: shuffled length buckets with window crops, or one pass in length order.
 
-    def __init__(self, lengths: list[int], batch_size: int, shuffle: bool) -> None:
-        self.lengths, self.batch_size, self.shuffle = lengths, batch_size, shuffle
+    With `weights` (shuffled plans only) an epoch is as many draws with replacement, protein i with probability
+    proportional to weights[i], in length buckets as well; the draws are a function of (seed, epoch), so a resumed
+    run draws what the uninterrupted one would."""
+
+    def __init__(
+        self, lengths: list[int], batch_size: int, shuffle: bool, weights: Sequence[float] | None = None
+    ) -> None:
+        if weights is not None and (not shuffle or len(weights) != len(lengths)):
+            raise ValueError("weights need a shuffled plan and one weight per protein")
+        self.lengths, self.batch_size, self.shuffle, self.weights = lengths, batch_size, shuffle, weights
 
     def __len__(self) -> int:
         return math.ceil(len(self.lengths) / self.batch_size)  # every pool but the last fills whole batches
@@ -256,4 +285,10 @@ class LengthBuckets:
     def batches(self, seed: int, epoch: int) -> list[list]:
         if not self.shuffle:
             return length_sorted_batches(self.lengths, self.batch_size)
-        return length_bucket_batches(self.lengths, self.batch_size, epoch_generator(seed, epoch))
+        generator = epoch_generator(seed, epoch)
+        if self.weights is None:
+            return length_bucket_batches(self.lengths, self.batch_size, generator)
+        weights = torch.tensor(self.weights, dtype=torch.float64)  # (N,)
+        drawn = torch.multinomial(weights, len(self.lengths), replacement=True, generator=generator).tolist()
+        batches = length_bucket_batches([self.lengths[i] for i in drawn], self.batch_size, generator)
+        return [[(drawn[draw], crop) for draw, crop in batch] for batch in batches]
