@@ -66,9 +66,11 @@ def test_smoke_run_reports_every_table_and_target(tmp_path, capsys):
     assert {(row["model"], row["batch"]) for row in result["cost"]} == {(m, b) for m in ("proteins", "text")
                                                                         for b in (1, 4)}  # fmt: skip
     assert all(row["ratio"] > 0 for row in result["cost"])
-    assert [t["target"].split(":")[0] for t in result["targets"]] == ["hemopexin", "text", "cost"]
+    assert [t["target"].split(":")[0] for t in result["targets"]] == ["every family", "every family", "text", "cost"]
+    at_zero = {row["label"]: row["HMM hit"] for row in rows if row["w"] == 0.0}  # the target read from the rows
+    assert result["targets"][0]["met"] == all(hit >= 0.8 for hit in at_zero.values())
     printed = capsys.readouterr().out
-    assert sum(line.startswith("target ") for line in printed.splitlines()) == 3 and "# guidance" in printed
+    assert sum(line.startswith("target ") for line in printed.splitlines()) == 4 and "# guidance" in printed
     report = (tmp_path / "out/guidance.md").read_text()
     assert "Proteins: samples per family label" in report and "Text: the genre classifier" in report
 
@@ -98,7 +100,9 @@ def test_the_split_rule_is_the_smallest_batch_from_which_two_calls_always_won():
 
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     for argv, message in ((["--parts", "images"], "--parts: unknown"), (["--text-labels", "nope.csv"], "not found"),
-                          (["--protein-option", "label_balance"], "expected KEY=VALUE")):  # fmt: skip
+                          (["--protein-option", "label_balance"], "expected KEY=VALUE"),
+                          (["--scales", "1,2"], "give 0"),
+                          (["--scales", "0,x"], "comma-separated numbers")):  # fmt: skip
         assert guidance.common.main_guard("guidance", guidance.run, [*argv, "--out", str(tmp_path)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err
