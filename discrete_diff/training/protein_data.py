@@ -241,8 +241,9 @@ class ProteinDataModule(SequenceDataModule):
         windows = ProteinWindows(self.proteins[split], tokenizer.bos_token_id, tokenizer.eos_token_id, self.max_length)
         training = split == "train"
         lengths = [windows.window_length(i) for i in range(len(windows))]
-        weights = self.draw_weights() if training and self.label_balance else None
-        plan = LengthBuckets(lengths, batch_size, shuffle=training and self.shuffles_training(), weights=weights)
+        shuffle = training and self.shuffles_training()
+        weights = self.draw_weights() if shuffle and self.label_balance else None  # an unshuffled pass stays in order
+        plan = LengthBuckets(lengths, batch_size, shuffle=shuffle, weights=weights)
         sampler = self.share(plan, split, training=training, seed=self.seed)
         items = windows
         if self.vocabulary is not None:
