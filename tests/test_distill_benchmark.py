@@ -5,15 +5,18 @@ import json
 import sys
 
 import pytest
+import torch
 from conftest import REPO, sonnet_corpus
 from protein_family import fasta_text, make_family
 
 from discrete_diff.commands.train import build_cli, fit
+from discrete_diff.inference import load_model
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import common  # noqa: E402
 import distill  # noqa: E402
+import distill_gap  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -98,3 +101,35 @@ def test_missing_inputs_are_one_line(argv, message, tmp_path, capsys):
     assert common.main_guard(distill.NAME, distill.run, [*argv, "--out", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and message in error
+
+
+def test_gap_smoke_reports_each_round(inputs, tmp_path):
+    """distill_gap: one row per student step count, each a per-row mean over the held-out windows, both directions
+    of the divergence non-negative and a trained teacher's one and two calls disagreeing."""
+    argv = ["--smoke", "--teacher", inputs["teacher"], "--out", str(tmp_path)]
+    assert distill_gap.run(argv) == 0
+    result = json.loads((tmp_path / "distill_gap.json").read_text())
+    size = distill_gap.SIZES["smoke"]
+    assert [row["student steps"] for row in result["rows"]] == list(size["steps"])
+    for row in result["rows"]:
+        assert 1 <= row["rows"] <= size["batches"] * size["batch"]
+        for key in ("KL(target || one call) bits/char", "KL(one call || target) bits/char"):
+            assert row[key]["n"] == row["rows"] and row[key]["min"] >= -1e-6 and row[key]["mean"] > 1e-6
+    assert result["sum over rounds, bits/char"] == pytest.approx(
+        sum(row["KL(target || one call) bits/char"]["mean"] for row in result["rows"])
+    )
+    assert (tmp_path / "distill_gap.md").read_text().startswith("# distill_gap")
+
+
+def test_gap_is_zero_for_a_teacher_that_ignores_its_input(inputs):
+    """A network whose logits do not depend on x_t (its output layer zeroed) predicts the same law at x_t and at x_m:
+    nothing for a student to learn, so every per-character gap is 0 up to rounding."""
+    model = load_model(inputs["teacher"])
+    with torch.no_grad():
+        model.network.head.weight.zero_()
+    data = distill_gap.held_out(model, str(REPO / "data"), 2)
+    size = {"batches": 2, "batch": 2}
+    row = distill_gap.gap_row(model, data, 8, size, torch.Generator().manual_seed(0))
+    assert row["rows"] > 0
+    assert row["KL(target || one call) bits/char"]["max"] == pytest.approx(0.0, abs=1e-6)
+    assert row["KL(one call || target) bits/char"]["max"] == pytest.approx(0.0, abs=1e-6)
