@@ -68,7 +68,9 @@ def gap_row(model, data: SequenceDataModule, steps: int, size: dict, generator: 
         keep = kept[scored]  # (N,)
         for values, out in ((forward_kl(one_call, target), forward), (reverse_kl(one_call, target), reverse)):
             total = torch.zeros(batch.size, dtype=torch.float64).index_add(0, row_of[keep], values[keep].double())
-            count = torch.zeros(batch.size, dtype=torch.float64).index_add(0, row_of[keep], torch.ones(int(keep.sum())))
+            count = torch.zeros(batch.size, dtype=torch.float64).index_add(
+                0, row_of[keep], torch.ones(int(keep.sum()), dtype=torch.float64)
+            )
             out.extend((total[count > 0] / count[count > 0] * BITS).tolist())  # per row: mean bits per kept position
     return {"student steps": steps, "rows": len(forward),
             "KL(target || one call) bits/char": common.spread(forward),
