@@ -179,7 +179,7 @@ def plot(rows: list[dict], reference: dict, batch_key: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    for axis, key, title in zip(axes, ("batch_1_seconds", batch_key), ("batch 1", batch_key.split("_")[1]),
+    for axis, key, title in zip(axes, ("batch_1_seconds", batch_key), ("1", batch_key.split("_")[1]),
                                 strict=True):  # fmt: skip
         for group in dict.fromkeys(r["group"] for r in rows):
             own = sorted((r for r in rows if r["group"] == group), key=lambda r: _seconds(r[key]))
