@@ -14,8 +14,9 @@ guided with the two passes as one call on 2B rows and as two calls of B rows; th
 are faster is the rule `discrete_diff.sampling.guidance.SPLIT_FROM_ROWS` should hold, and the target is read with
 the rule in code.
 Command: `python benchmarks/guidance.py [--quick | --smoke] [--parts proteins,text,cost] [--scales 0,1,2]
-[--protein-option KEY=VALUE ...] [--out DIR]` (full: about 70 min, 28.5 of them training); prints whether each target
-is met. `--quick --parts cost` picks the rule in minutes.
+[--schedule late] [--protein-option KEY=VALUE ...] [--out DIR]` (full: about 2 h, 28.5 min of them training: the
+text samples ~40 min, the cost part ~35); prints whether each target is met. `--quick --parts cost` picks the rule
+in minutes.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from discrete_diff.inference import TrainedModel, load_model
 from discrete_diff.protein.alignment import align_sequences, read_alignment
 from discrete_diff.protein.builtin_sets import DATASETS, alignment_paths
 from discrete_diff.protein_report import evaluate_proteins
-from discrete_diff.sampling import SamplingSettings
+from discrete_diff.sampling import GUIDANCE_SCHEDULES, SamplingSettings
 from discrete_diff.sampling.guidance import SPLIT_FROM_ROWS
 from discrete_diff.text.degeneration import loop_share
 from discrete_diff.text.labels import read_label_csv
@@ -103,8 +104,9 @@ def duration(seconds: float) -> str:
     return f"00:{hours:02d}:{minutes:02d}:{seconds:02d}"
 
 
-def sample_texts(model: TrainedModel, count: int, size: dict, label: str | None, w: float, seed: int = 0) -> list[str]:
-    settings = SamplingSettings(steps=size["text_steps"], guidance_scale=w)
+def sample_texts(model: TrainedModel, count: int, size: dict, label: str | None, w: float, seed: int = 0,
+                 schedule: str = "constant") -> list[str]:  # fmt: skip
+    settings = SamplingSettings(steps=size["text_steps"], guidance_scale=w, guidance_schedule=schedule)
     run = generate(model, [size["text_length"]] * count, settings=settings, label=label, seed=seed, at_eos="ban")
     return [record.text for record in run.records]
 
@@ -131,7 +133,7 @@ def text_part(size: dict, args, out: Path) -> dict:
     rows = []
     for genre in model.labels.names:
         for w in args.scales:
-            samples = sample_texts(model, size["texts"], size, genre, w)
+            samples = sample_texts(model, size["texts"], size, genre, w, schedule=args.schedule)
             rows.append({"label": genre, "w": w, "genre accuracy": accuracy(classifier, samples, genre),
                          "entropy bits/char": statistics.fmean(map(unigram_entropy, samples)),
                          "loop share": loop_share(samples),
@@ -160,7 +162,8 @@ def protein_part(size: dict, args, out: Path) -> dict:
     rows = []
     for label, family in families.items():
         null = family.metrics(model, size, None, 0.0)
-        rows += [protein_row(label, w, family.metrics(model, size, label, w), null) for w in args.scales]
+        rows += [protein_row(label, w, family.metrics(model, size, label, w, args.schedule), null)
+                 for w in args.scales]  # fmt: skip
     return {"train_seconds": seconds, "steps": cli.trainer.global_step, "checkpoint": checkpoint, "rows": rows,
             "model": model}  # fmt: skip
 
@@ -201,8 +204,8 @@ class Family:
         generated = [r.text for r in run.records]
         return evaluate_proteins(generated, self.train, self.held_out, alignment_rows=self.alignment, model=None)
 
-    def metrics(self, model: TrainedModel, size: dict, label: str | None, w: float) -> dict:
-        settings = SamplingSettings(steps=size["protein_steps"], guidance_scale=w)
+    def metrics(self, model: TrainedModel, size: dict, label: str | None, w: float, schedule: str = "constant") -> dict:
+        settings = SamplingSettings(steps=size["protein_steps"], guidance_scale=w, guidance_schedule=schedule)
         return self.score(self.sample(model, settings, label))
 
 
@@ -296,6 +299,12 @@ def run(argv: list[str] | None = None) -> int:
     options.add_argument("--protein-option", action="append", default=[], metavar="KEY=VALUE",
                          help="a training option of the protein model, a lever to measure (repeatable), e.g. "
                          "data.init_args.label_balance=1 or model.label_dropout=0.3")  # fmt: skip
+    options.add_argument(
+        "--schedule",
+        default="constant",
+        choices=GUIDANCE_SCHEDULES,
+        help="how w follows the run (late: the later half only); a trained model is reused",
+    )
     options.add_argument("--scales", default=",".join(f"{w:g}" for w in SCALES),
                          help="comma-separated guidance scales w to sample at, 0 among them")  # fmt: skip
     args = options.parse_args(argv)
@@ -319,6 +328,7 @@ def run(argv: list[str] | None = None) -> int:
     cost = cost_part(size) if "cost" in parts else []
     found = targets(proteins, text, cost, args.scales)
     payload = {"benchmark": NAME, "mode": mode, "machine": common.machine(), "size": size, "scales": args.scales,
+               "schedule": args.schedule,
                "protein options": dict(args.protein_option), "proteins": proteins, "text": text, "cost": cost,
                "split from rows (measured)": split_rule(cost),
                "split from rows (in code)": SPLIT_FROM_ROWS, "targets": found}  # fmt: skip

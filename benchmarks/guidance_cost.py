@@ -1,6 +1,8 @@
 """The cost part of benchmarks/guidance.py: guided against unguided sampling time of fresh networks shaped as the
 labelled configs (time depends on the network's shape, not its weights), the two passes as one call on 2B rows and
-as two calls of B rows, and the batch size from which two calls win (`SPLIT_FROM_ROWS`'s rule)."""
+as two calls of B rows, and the batch size from which two calls win (`SPLIT_FROM_ROWS`'s rule); beside them the
+`late` schedule (guidance in the later half only: the unconditional pass skipped in the first), with the rule in
+code."""
 
 from __future__ import annotations
 
@@ -39,12 +41,13 @@ def cost_network(part: str, overrides: dict) -> tuple[torch.nn.Module, int]:
 
 def sampling_cost(network: torch.nn.Module, mask_id: int, length: int, batch: int, steps: int, repeats: int) -> dict:
     """Median seconds of ancestral sampling of `batch` rows: unguided, and guided (w = 2, label 0) with the passes
-    as one call on 2B rows and as two calls of B rows; each way once to warm up, then the ways interleaved."""
+    as one call on 2B rows and as two calls of B rows, and with the late schedule (the rule in code); each way once
+    to warm up, then the ways interleaved."""
     labels = torch.zeros(batch, dtype=torch.long)  # (B,)
     tokens = torch.full((batch, length), mask_id)  # (B, L)
     guidance = Guidance(2.0, labels=torch.full_like(labels, 2))  # the null label
     ways = {"unguided": None, "one call": replace(guidance, split_from=batch + 1),
-            "two calls": replace(guidance, split_from=batch)}  # fmt: skip
+            "two calls": replace(guidance, split_from=batch), "late": replace(guidance, schedule="late")}  # fmt: skip
 
     def once(way: Guidance | None) -> None:
         run_sampler(network, tokens, mask_id=mask_id, strategy=Ancestral(), num_steps=steps,
@@ -63,7 +66,8 @@ def sampling_cost(network: torch.nn.Module, mask_id: int, length: int, batch: in
             "one call ratio": median["one call"] / median["unguided"],
             "two calls ratio": median["two calls"] / median["unguided"],
             "faster": min(("one call", "two calls"), key=median.get), "in code": in_code,
-            "ratio": median[in_code] / median["unguided"]}  # fmt: skip
+            "ratio": median[in_code] / median["unguided"], "late s": median["late"],
+            "late ratio": median["late"] / median["unguided"]}  # fmt: skip
 
 
 def cost_part(size: dict) -> list[dict]:

@@ -50,9 +50,11 @@ class LabelledExact(torch.nn.Module):
         super().__init__()
         self.toys = [*toys, mixture(toys, weights)]
         self.rows: list[int] = []
+        self.times: list[float] = []
 
     def forward(self, inputs: DenoiserInput) -> torch.Tensor:
         self.rows.append(inputs.batch_size)
+        self.times.append(float(inputs.t[0]))
         labels = inputs.class_labels
         logits = torch.empty(*inputs.ids.shape, self.toys[0].vocab + 1)
         for label, toy in enumerate(self.toys):
@@ -84,7 +86,7 @@ def toys():
     return [ToyDistribution(vocab=3, length=3, seed=seed) for seed in (21, 22)], [0.6, 0.4]
 
 
-@pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])
+@pytest.mark.parametrize("schedule", ["constant", "linear", "cosine", "late"])
 @pytest.mark.parametrize("steer", ["label", "prompt"])
 def test_each_step_sees_the_closed_form_guided_distribution(toys, steer, schedule):
     """Every step of a cached run: the log-probabilities at masked positions are exactly the renormalised
@@ -103,7 +105,12 @@ def test_each_step_sees_the_closed_form_guided_distribution(toys, steer, schedul
         network, tokens, mask_id=3, strategy=strategy, num_steps=6, schedule=LogLinearSchedule(),
         class_labels=labels, guidance=guidance, generator=torch.Generator().manual_seed(0),
     )  # fmt: skip
-    assert set(network.rows) == {8}  # one call per step, conditional and unconditional rows together
+    # One call per step, conditional and unconditional rows together, but where w(t) = 0 (the conditional alone).
+    for rows, time in zip(network.rows, network.times, strict=True):
+        assert rows == (8 if schedule_factor(schedule, torch.tensor([time])) > 0 else 4)
+    assert {8} <= set(network.rows) <= ({8} if schedule == "constant" else {4, 8})
+    if schedule == "late":
+        assert network.rows.count(4) >= 2  # t = 1, 5/6, 4/6 are in the unguided half
     checked = 0
     for seen, log_probs, time in strategy.seen:
         assert not log_probs.isnan().any() and torch.isneginf(log_probs[..., 3]).all()
@@ -126,8 +133,9 @@ def test_the_schedules_grow_from_nothing_to_the_full_scale():
     assert schedule_factor("linear", time).tolist() == [0.0, 0.25, 0.5, 1.0]
     cosine = schedule_factor("cosine", time)
     assert cosine[0] == 0 and cosine[-1] == 1 and cosine[2] == pytest.approx(0.5) and cosine[1] < 0.25
-    with pytest.raises(InvalidArgument, match="guidance_schedule 'late' is unknown"):
-        schedule_factor("late", time)
+    assert schedule_factor("late", time).tolist() == [0.0, 0.0, 1.0, 1.0]  # the later half only, from t = 1/2
+    with pytest.raises(InvalidArgument, match="guidance_schedule 'sudden' is unknown"):
+        schedule_factor("sudden", time)
 
 
 def test_impossible_tokens_stay_impossible_without_nan():
@@ -201,15 +209,33 @@ def test_every_strategy_samples_with_guidance(toys, strategy):
     """Guided runs of every strategy finish with every blank filled and reveal the way their unguided runs do."""
     toys, weights = toys
     network = LabelledExact(toys, weights)
-    tokens = torch.full((64, 3), 3)
+    tokens = torch.full((48, 3), 3)  # below SPLIT_FROM_ROWS: the passes as one call
     tokens[:, 0] = 1  # a given token: pinned
-    guidance = Guidance(2.0, "linear", labels=torch.full((64,), 2), hidden=tokens != 3)
+    guidance = Guidance(2.0, "linear", labels=torch.full((48,), 2), hidden=tokens != 3)
     result = run_sampler(
         network, tokens, mask_id=3, strategy=strategy, num_steps=8, schedule=LogLinearSchedule(),
-        class_labels=torch.zeros(64, dtype=torch.long), guidance=guidance,
+        class_labels=torch.zeros(48, dtype=torch.long), guidance=guidance,
     )  # fmt: skip
     assert (result.tokens[:, 0] == 1).all() and (result.tokens < 3).all()
-    assert set(network.rows) == {128}
+    # Paired rows at every call but one made at t = 1, where linear guidance is 0: the conditional rows alone.
+    assert [rows for rows, time in zip(network.rows, network.times, strict=True) if time < 1] != []
+    for rows, time in zip(network.rows, network.times, strict=True):
+        assert rows == (48 if time == 1.0 else 96)
+
+
+def test_skipping_the_unconditional_pass_changes_no_sample(toys):
+    """Where late guidance's w(t) is 0 a network runs the conditional rows alone; a wrapper, which always gets both
+    passes (it may hold a cache of 2B rows), draws the same tokens: the skipped pass could not change the mix."""
+    toys, weights = toys
+    tokens = torch.full((40, 3), 3)
+    guidance = Guidance(2.0, "late", labels=torch.full((40,), 2))
+    common = dict(mask_id=3, strategy=Ancestral(), num_steps=6, schedule=LogLinearSchedule(),
+                  class_labels=torch.zeros(40, dtype=torch.long), guidance=guidance)  # fmt: skip
+    network, wrapped = LabelledExact(toys, weights), LabelledExact(toys, weights)
+    skipping = run_sampler(network, tokens, generator=torch.Generator().manual_seed(5), **common)
+    always = run_sampler(lambda inputs: wrapped(inputs), tokens, generator=torch.Generator().manual_seed(5), **common)
+    assert torch.equal(skipping.tokens, always.tokens) and skipping.network_calls == always.network_calls
+    assert network.rows.count(40) >= 1 and set(wrapped.rows) == {80}
 
 
 def test_guidance_needs_something_to_steer_toward():

@@ -40,9 +40,10 @@ def test_smoke_run_reports_every_table_and_target(tmp_path, capsys):
     corpus, labels = stand_in_data(tmp_path / "data", tmp_path)
     argv = ["--smoke", "--data-dir", str(tmp_path / "data"), "--text-corpus", str(corpus), "--text-labels",
             str(labels), "--out", str(tmp_path / "out"), "--protein-option",
-            "data.init_args.label_balance=1"]  # fmt: skip
+            "data.init_args.label_balance=1", "--schedule", "late"]  # fmt: skip
     assert guidance.run(argv) == 0
     result = json.loads((tmp_path / "out/guidance.json").read_text())
+    assert result["schedule"] == "late"
     assert result["protein options"] == {"data.init_args.label_balance": "1"}
     trained = load_model(result["proteins"]["checkpoint"]).data["datamodule"]["init_args"]
     assert trained["label_balance"] == 1.0  # the lever reached the protein model's training
@@ -84,6 +85,7 @@ def test_the_cost_part_times_both_ways_to_run_the_passes_without_training(tmp_pa
         assert row["faster"] == ("one call" if row["one call s"] <= row["two calls s"] else "two calls")
         assert row["ratio"] == row[f"{row['in code']} ratio"]  # the target is read with the rule in code
         assert row["in code"] == ("two calls" if row["batch"] >= guidance.SPLIT_FROM_ROWS else "one call")
+        assert row["late s"] > 0 and row["late ratio"] == row["late s"] / row["unguided s"]
     assert result["split from rows (measured)"] == guidance.split_rule(result["cost"])
     assert "two calls vs one" in (tmp_path / "guidance.md").read_text()
 
@@ -102,7 +104,8 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     for argv, message in ((["--parts", "images"], "--parts: unknown"), (["--text-labels", "nope.csv"], "not found"),
                           (["--protein-option", "label_balance"], "expected KEY=VALUE"),
                           (["--scales", "1,2"], "give 0"),
-                          (["--scales", "0,x"], "comma-separated numbers")):  # fmt: skip
+                          (["--scales", "0,x"], "comma-separated numbers"),
+                          (["--schedule", "sudden"], "invalid choice: 'sudden'")):  # fmt: skip
         assert guidance.common.main_guard("guidance", guidance.run, [*argv, "--out", str(tmp_path)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err

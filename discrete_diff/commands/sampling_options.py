@@ -73,7 +73,8 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--guidance-schedule",
         choices=GUIDANCE_SCHEDULES,
-        help="guidance over the run: constant, or weak early and w at the end (linear, cosine) "
+        help="guidance over the run: constant, weak early and w at the end (linear, cosine), or none in the first half "
+        "(late: skips the unconditional pass there) "
         f"(default: {default.guidance_schedule})",
     )
 

@@ -29,13 +29,16 @@ from torch import Tensor
 from ..denoiser import Bidirectional, DenoiserInput
 from ..errors import InvalidArgument
 
-SPLIT_FROM_ROWS = 1_000_000
+SPLIT_FROM_ROWS = 64
 """Guided calls of at least this many rows per pass run the passes as two calls of B rows, below it as one call of 2B
-rows. It is to hold the batch size from which two calls are faster, as `benchmarks/guidance.py --quick --parts cost`
-reports it ("split from rows (measured)", 2-core CPU, fp32). Not measured yet: 1,000,000 keeps the one call at
-every batch size, as before the choice existed. Both ways give the same logits: rows never interact."""
-GUIDANCE_SCHEDULES = ("constant", "linear", "cosine")
-"""How the scale grows as t goes from 1 to 0: constant w; linear w (1 - t); cosine w (1 - cos(pi (1 - t))) / 2."""
+rows: the batch size from which two calls are faster, as `benchmarks/guidance.py --parts cost` measured it (2-core
+CPU, fp32; both network shapes, batch sizes 1, 4, 16, 64: one call faster up to 16 rows, two calls at 64). Both ways
+give the same logits: rows never interact."""
+GUIDANCE_SCHEDULES = ("constant", "linear", "cosine", "late")
+"""How the scale grows as t goes from 1 to 0: constant w; linear w (1 - t); cosine w (1 - cos(pi (1 - t))) / 2; late:
+0 until t = 1/2, w from there on (guidance in the later half of the run only, the limited interval of Kynkaanniemi
+et al. 2024). Where w(t) is 0 for every row a network skips the unconditional pass (Guidance.needs_unconditional):
+late guidance costs about 1.5 calls per step, not 2."""
 
 
 def schedule_factor(schedule: str, time: Tensor) -> Tensor:
@@ -47,6 +50,8 @@ def schedule_factor(schedule: str, time: Tensor) -> Tensor:
         return progress
     if schedule == "cosine":
         return (1.0 - torch.cos(math.pi * progress)) / 2.0
+    if schedule == "late":
+        return (progress >= 0.5).double()
     raise InvalidArgument("guidance_schedule", f"{schedule!r} is unknown; choose from {', '.join(GUIDANCE_SCHEDULES)}")
 
 
@@ -97,6 +102,12 @@ class Guidance:
     def weight(self, time: Tensor) -> Tensor:
         """w(t) per row: (B,) float64."""
         return self.scale * schedule_factor(self.schedule, time)
+
+    def needs_unconditional(self, denoiser: Callable[[DenoiserInput], Tensor], time: Tensor) -> bool:
+        """Whether a call at time (B,) must run the unconditional pass: not where w(t) is 0 for every row (the mix is
+        then the conditional itself), unless the denoiser is a wrapper holding a cache of 2B rows (block diffusion's,
+        the prefix and dKV caches), which every call must feed as it was filled."""
+        return not isinstance(denoiser, torch.nn.Module) or bool((self.weight(time) > 0).any())
 
     def unconditional(self, inputs: DenoiserInput, mask_id: int) -> DenoiserInput:
         """What the unconditional pass sees (B rows): the null label, and the `hidden` positions masked."""

@@ -71,8 +71,9 @@ def run_sampler(
     only for a time-independent denoiser: a time-conditioned one is called at every step), and steps left after
     everything is revealed are skipped. Caching changes no sample: every step draws its random numbers and sets
     its time whether it is skipped or not. The network sees the step's time t and `class_labels` (B,) if given.
-    With `guidance`, each call also runs the unconditional rows (Guidance.predict) and the strategy sees the
-    guided distribution at the step's time (guidance.py); the filters act on it.
+    With `guidance`, each call also runs the unconditional rows (Guidance.predict; not where the scheduled w(t) is 0
+    for every row) and the strategy sees the guided distribution at the step's time (guidance.py); the filters act
+    on it.
 
     `process` (default: absorbing, [MASK] = mask_id) is how the model noises tokens: it draws the blanks' start
     (uniform noise for a uniform-state model) and says which positions stay undecided (for uniform: every unpinned
@@ -96,6 +97,7 @@ def run_sampler(
     context = SamplerContext(mask_id, generator, time, schedule, process=process)
     recorder = TrajectoryRecorder(tokens, pinned, process) if record else None
     predicted: Tensor | None = None  # SUBS log-probabilities of the last call: (B, L, V), or (2B, L, V) guided
+    paired = False  # whether `predicted` holds the unconditional rows too
     log_probs: Tensor | None = None  # what the strategy sees: guided and filtered
     calls = 0
     if isinstance(on_step, StepWatcher):
@@ -108,14 +110,17 @@ def run_sampler(
         strategy.begin(plan, context)
         if cache and not strategy.remasks and not process.undecided(tokens, plan.active).any():
             continue  # nothing left to reveal in this step's positions: no network call needed
-        if predicted is None or not reuse:
+        guided = guidance is not None and guidance.needs_unconditional(denoiser, context.time)
+        if predicted is None or not reuse or (guided and not paired):
             inputs = DenoiserInput(tokens, attention, t=context.time.float(), class_labels=class_labels)
-            logits = denoiser(inputs) if guidance is None else guidance.predict(denoiser, inputs, mask_id)
-            predicted = process.log_probs(logits)
+            logits = guidance.predict(denoiser, inputs, mask_id) if guided else denoiser(inputs)
+            predicted, paired = process.log_probs(logits), guided
             log_probs = None
             calls += 1
         if log_probs is None or (guidance is not None and guidance.varies):  # a scheduled weight mixes anew
-            mixed = predicted if guidance is None else guidance.combine(predicted, context.time)
+            mixed = guidance.combine(predicted, context.time) if paired else predicted
+            if guidance is not None and not paired:
+                mixed = mixed.double()  # w(t) = 0: the conditional, in the dtype a mix at w = 0 gives
             log_probs = apply_filters(mixed, filters, tokens)  # (B, L, V)
         updated = torch.where(pinned, tokens, strategy.step(tokens, log_probs, plan, context))  # (B, L)
         if not torch.equal(updated, tokens):

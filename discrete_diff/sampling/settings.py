@@ -53,7 +53,7 @@ class SamplingSettings:
     guidance_scale: float = 0.0
     """Classifier-free guidance w toward the label (and, when infilling, the prompt); 0 samples conditionally."""
     guidance_schedule: str = "constant"
-    """How w grows over the run (guidance.GUIDANCE_SCHEDULES): constant, or weak early and w at the end."""
+    """How w grows over the run (guidance.GUIDANCE_SCHEDULES): constant, weak early and w at the end, or late."""
     cache: str | None = None
     """An approximate key-value cache (bidirectional_cache.CACHE_KINDS): prefix, dual (both with the spans
     strategy) or dkv; None runs every position at every call."""
