@@ -139,6 +139,8 @@ class Guidance:
         return torch.cat((denoiser(inputs), denoiser(self.unconditional(inputs, mask_id))))  # (2B, L, V)
 
     def combine(self, log_probs: Tensor, time: Tensor) -> Tensor:
-        """SUBS log-probabilities of the paired rows (2B, L, V) -> the guided ones (B, L, V) at time (B,)."""
+        """SUBS log-probabilities of the paired rows (2B, L, V) -> the guided ones (B, L, V) at time (B,), mixed in
+        float64 and returned in the dtype of `log_probs`, the one unguided sampling draws from (a row at w = 0 gets
+        its conditional unrounded: float32 -> float64 -> float32 is exact)."""
         conditional, unconditional = log_probs.chunk(2)
-        return guided_log_probs(conditional, unconditional, self.weight(time))
+        return guided_log_probs(conditional, unconditional, self.weight(time)).to(log_probs.dtype)

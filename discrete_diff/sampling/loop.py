@@ -119,8 +119,6 @@ def run_sampler(
             calls += 1
         if log_probs is None or (guidance is not None and guidance.varies):  # a scheduled weight mixes anew
             mixed = guidance.combine(predicted, context.time) if paired else predicted
-            if guidance is not None and not paired:
-                mixed = mixed.double()  # w(t) = 0: the conditional, in the dtype a mix at w = 0 gives
             log_probs = apply_filters(mixed, filters, tokens)  # (B, L, V)
         updated = torch.where(pinned, tokens, strategy.step(tokens, log_probs, plan, context))  # (B, L)
         if not torch.equal(updated, tokens):
