@@ -63,6 +63,14 @@ def positive(value: float, option: str) -> float:
     return value
 
 
+def key_value(word: str, option: str, example: str) -> tuple[str, str]:
+    """A training lever given as `option KEY=VALUE` (a config key and its value); anything else is a UserInputError."""
+    key, equals, value = word.partition("=")
+    if not key or not equals or key.startswith("-"):
+        raise UserInputError(f"{option} {word!r}: expected KEY=VALUE, e.g. {example}")
+    return key, value
+
+
 def spread(values: Sequence[float]) -> dict[str, float]:
     """Mean, sample standard deviation, min and max over repeats."""
     values = [float(v) for v in values]

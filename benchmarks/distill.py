@@ -8,8 +8,11 @@ distilled with distill/hemopexin (80 -> 10 steps in 3 rounds); the student at 10
 and at 10: HMM hit rate, novelty, diversity, degeneration (low-complexity and homopolymer fractions, the held-out
 naturals' beside them). Targets (printed met or missed): the 8-call student within 3% of the teacher at 256 calls in
 judge bits and within 5% in entropy, clearly better than the teacher at 8 calls; the protein student's hit rate at
-least the teacher's at 100 calls less 0.02, its diversity no more than 10% lower.
-Command: `python benchmarks/distill.py --teacher C --judge C --protein-teacher C [--quick] [--out DIR]`.
+least the teacher's at 100 calls less 0.02, its diversity no more than 10% lower. `--option KEY=VALUE` sets a lever of
+the distillation (e.g. model.divergence=forward-kl, model.optimizer.lr=0.001, trainer.max_steps=6000), recorded in
+the report.
+Command: `python benchmarks/distill.py --teacher C --judge C --protein-teacher C [--option KEY=VALUE ...] [--quick]
+[--out DIR]`.
 """
 
 from __future__ import annotations
@@ -68,6 +71,11 @@ def distill(config: str, teacher: str, size: dict, out: Path, extra: list[str]) 
     return Path(cli.trainer.checkpoint_callback.dirpath), list(cli.model.round_seconds), seconds
 
 
+def levers(args) -> list[str]:
+    """`--option KEY=VALUE` as the distill command's `--KEY VALUE`, after the benchmark's own so that they win."""
+    return [word for key, value in args.option for word in (f"--{key}", value)]
+
+
 def round_rows(round_seconds: list[float], start: int) -> list[dict]:
     return [
         {"round": r + 1, "teacher steps": start >> r, "student steps": start >> (r + 1), "seconds": s}
@@ -84,7 +92,7 @@ def text_part(args, size: dict, out: Path) -> dict:
     extra = ["--data.init_args.data_dir", args.data_dir, "--data.init_args.max_length", str(teacher.max_length)]
     extra += ["--data.init_args.corpus", args.corpus] if args.corpus else []
     extra += ["--trainer.precision", "32-true"] if args.smoke else []
-    folder, round_seconds, seconds = distill("shakespeare_char", args.teacher, size, out, extra)
+    folder, round_seconds, seconds = distill("shakespeare_char", args.teacher, size, out, extra + levers(args))
     rows = []
     for who, model, calls in [("teacher", teacher, TEACHER_CALLS)] + [
         ("student", load_model(folder / f"student-{n}-steps.ckpt"), (n,)) for n in STUDENT_CALLS
@@ -128,7 +136,7 @@ def target(name: str, value: float, threshold: float, at_least: bool = False) ->
 def protein_part(args, size: dict, out: Path) -> dict:
     extra = ["--data.init_args.data_dir", args.data_dir]
     extra += ["--trainer.precision", "32-true"] if args.smoke else []
-    folder, round_seconds, seconds = distill("hemopexin", args.protein_teacher, size, out, extra)
+    folder, round_seconds, seconds = distill("hemopexin", args.protein_teacher, size, out, extra + levers(args))
     student = load_model(folder / f"student-{PROTEIN_STUDENT_CALLS}-steps.ckpt")
     data = protein_data(student.data["datamodule"], args.data_dir)
     train_ids = {r.id for r in data.train_records}
@@ -213,7 +221,10 @@ def run(argv: list[str] | None = None) -> int:
     options.add_argument("--parts", default="text,proteins", help="comma-separated: text, proteins")
     options.add_argument("--corpus", default=None, help="text corpus (default: the distill config's, shakespeare)")
     options.add_argument("--data-dir", default=str(common.REPO / "data"), help="where built-in sets are kept")
+    options.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                         help="a distillation lever, e.g. model.divergence=forward-kl (repeatable)")  # fmt: skip
     args = options.parse_args(argv)
+    args.option = [common.key_value(word, "--option", "model.divergence=forward-kl") for word in args.option]
     mode = common.mode(args)
     parts = common.choices(args.parts, ("text", "proteins"), "--parts")
     for part, needed in (("text", ("teacher", "judge")), ("proteins", ("protein_teacher",))):
@@ -230,6 +241,7 @@ def run(argv: list[str] | None = None) -> int:
         results["proteins"] = protein_part(args, SIZES[mode]["protein"], out)
     payload = {"benchmark": NAME, "mode": mode, "machine": common.machine(), "sizes": SIZES[mode],
                "checkpoints": {"teacher": args.teacher, "judge": args.judge, "protein_teacher": args.protein_teacher},
+               "options": dict(args.option),
                **results}  # fmt: skip
     targets = [t for part in results.values() for t in part["targets"]]
     report = common.write_report(out, NAME, payload, markdown_tables(results, targets))

@@ -3,9 +3,11 @@ writes complete JSON, Markdown and PNG; missing inputs are one-line errors."""
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from conftest import REPO, sonnet_corpus
 from protein_family import fasta_text, make_family
 
@@ -52,8 +54,13 @@ def inputs(tmp_path_factory):
 def test_smoke_run_reports_every_number(inputs, tmp_path):
     argv = ["--smoke", "--teacher", inputs["teacher"], "--judge", inputs["judge"], "--protein-teacher"]
     argv += [inputs["protein"], "--corpus", str(inputs["corpus"]), "--data-dir", str(inputs["data"])]
+    argv += ["--option", "model.divergence=forward-kl"]
     assert distill.run([*argv, "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "distill.json").read_text())
+    assert result["options"] == {"model.divergence": "forward-kl"}
+    for part in ("text", "proteins"):  # the lever reached both distillations
+        config = yaml.safe_load((Path(result[part]["students"]).parent / "config.yaml").read_text())
+        assert config["model"]["divergence"] == "forward-kl"
     assert (tmp_path / "distill.md").read_text().startswith("# distill")
     assert (tmp_path / "distill.png").read_bytes()[:4] == b"\x89PNG"
     text = result["text"]
@@ -95,6 +102,7 @@ def test_smoke_run_reports_every_number(inputs, tmp_path):
         (["--teacher", "t.ckpt"], "--judge: needed for the text part"),
         (["--parts", "proteins"], "--protein-teacher: needed for the proteins part"),
         (["--parts", "images"], "--parts: unknown ['images']"),
+        (["--option", "forward-kl"], "--option 'forward-kl': expected KEY=VALUE"),
     ],
 )
 def test_missing_inputs_are_one_line(argv, message, tmp_path, capsys):

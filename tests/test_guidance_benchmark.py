@@ -120,3 +120,17 @@ def test_the_genre_classifier_recognises_unseen_text_and_entropy_measures_repeti
     assert classifier.log_likelihood(second[:64], "sonnet") > classifier.log_likelihood(second[:64], "noise")
     assert unigram_entropy("aaaa") == 0.0 and unigram_entropy("abab") == 1.0
     assert len(chunks("x" * 100, 10, limit=4)) == 4
+
+
+def test_a_finished_run_is_the_same_run_from_another_checkout_only_if_its_files_match(tmp_path):
+    """The genre labels are named by absolute path: a copy in another checkout is the same run, an edited one not."""
+    first, second = tmp_path / "a" / "genres.csv", tmp_path / "b" / "genres.csv"
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_text("file,label\nhamlet.txt,tragedy\n")
+    finished = ["--config", "shakespeare_genre", "--data.init_args.label_csv", str(first)]
+    assert guidance.same_run(finished, [*finished[:3], str(second)])
+    assert not guidance.same_run(finished, [*finished[:3], str(second), "--trainer.max_time", "00:00:01:00"])
+    assert not guidance.same_run(finished, ["--config", "families", *finished[2:]])
+    second.write_text("file,label\nhamlet.txt,comedy\n")
+    assert not guidance.same_run(finished, [*finished[:3], str(second)])
