@@ -22,6 +22,8 @@ from discrete_diff.atomic_files import atomic_write_text
 from discrete_diff.batch import Batch
 from discrete_diff.errors import UserInputError
 from discrete_diff.objectives import Objective
+from discrete_diff.specs import build
+from discrete_diff.training.data import SequenceDataModule
 from discrete_diff.training.optimizer import OptimizerConfig, build_optimizer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,6 +71,15 @@ def key_value(word: str, option: str, example: str) -> tuple[str, str]:
     if not key or not equals or key.startswith("-"):
         raise UserInputError(f"{option} {word!r}: expected KEY=VALUE, e.g. {example}")
     return key, value
+
+
+def trained_data(spec: dict[str, Any], data_dir: str) -> SequenceDataModule:
+    """A checkpoint's data module (`model.data["datamodule"]`: its split and tokenizer) read again from `data_dir`,
+    set up for validation."""
+    data = build({**spec, "init_args": {**spec["init_args"], "data_dir": data_dir}}, SequenceDataModule)
+    data.prepare_data()
+    data.setup("validate")
+    return data
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:

@@ -35,9 +35,7 @@ from discrete_diff.protein.alignment import read_alignment
 from discrete_diff.protein.builtin_sets import alignment_paths
 from discrete_diff.protein_report import evaluate_proteins
 from discrete_diff.sampling import SamplingSettings
-from discrete_diff.specs import build
 from discrete_diff.training.distillation import DistillationModule
-from discrete_diff.training.protein_data import ProteinDataModule
 
 NAME = "distill"
 SIZES = {
@@ -138,7 +136,7 @@ def protein_part(args, size: dict, out: Path) -> dict:
     extra += ["--trainer.precision", "32-true"] if args.smoke else []
     folder, round_seconds, seconds = distill("hemopexin", args.protein_teacher, size, out, extra + levers(args))
     student = load_model(folder / f"student-{PROTEIN_STUDENT_CALLS}-steps.ckpt")
-    data = protein_data(student.data["datamodule"], args.data_dir)
+    data = common.trained_data(student.data["datamodule"], args.data_dir)
     train_ids = {r.id for r in data.train_records}
     rows_hmm = read_alignment(alignment_paths("hemopexin", args.data_dir)[0], keep=train_ids)
     train, held_out = [r.sequence for r in data.train_records], [r.sequence for r in data.validation_records]
@@ -169,14 +167,6 @@ def protein_part(args, size: dict, out: Path) -> dict:
     ]  # fmt: skip
     return {"rows": rows, "rounds": round_rows(round_seconds, size["start"]), "distillation_seconds": seconds,
             "students": str(folder), "targets": targets}  # fmt: skip
-
-
-def protein_data(spec: dict, data_dir: str) -> ProteinDataModule:
-    """The data module the student was distilled on (the teacher's split), read again."""
-    data = build({**spec, "init_args": {**spec["init_args"], "data_dir": data_dir}}, ProteinDataModule)
-    data.prepare_data()
-    data.setup("validate")
-    return data
 
 
 def plot(rows: list[dict], path: Path) -> None:

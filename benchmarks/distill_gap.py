@@ -27,7 +27,6 @@ from discrete_diff.inference import load_model
 from discrete_diff.objectives.distillation import per_position, step_process, two_steps
 from discrete_diff.objectives.divergences import forward_kl, reverse_kl
 from discrete_diff.process import stratified_uniforms
-from discrete_diff.specs import build
 from discrete_diff.training.data import SequenceDataModule
 
 NAME = "distill_gap"
@@ -38,15 +37,6 @@ SIZES = {
     "smoke": {"steps": (8,), "batches": 1, "batch": 2},
 }  # fmt: skip
 BITS = 1.0 / math.log(2.0)
-
-
-def held_out(model, data_dir: str, batch: int) -> SequenceDataModule:
-    """The teacher's data module (its split and tokenizer) read from `data_dir`."""
-    spec = model.data["datamodule"]
-    data = build({**spec, "init_args": {**spec["init_args"], "data_dir": data_dir}}, SequenceDataModule)
-    data.prepare_data()
-    data.setup("validate")
-    return data
 
 
 @torch.no_grad()
@@ -85,7 +75,7 @@ def run(argv: list[str] | None = None) -> int:
     mode = common.mode(args)
     size = SIZES[mode]
     model = load_model(args.teacher)
-    data = held_out(model, args.data_dir, size["batch"])
+    data = common.trained_data(model.data["datamodule"], args.data_dir)
     generator = torch.Generator().manual_seed(0)
     rows = []
     for steps in size["steps"]:

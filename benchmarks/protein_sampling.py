@@ -25,7 +25,6 @@ from pathlib import Path
 
 import common
 import torch
-from distill import protein_data
 from guidance import Family, diversity_ratio, scored_families
 
 from discrete_diff.commands.checkpoint_argument import checkpoint_path
@@ -210,7 +209,7 @@ def run(argv: list[str] | None = None) -> int:
     size = SIZES[mode]
     chosen = grid(size["steps"], common.choices(args.levers, LEVERS, "--levers"))
     model = load(args.checkpoint)
-    data = protein_data(model.data["datamodule"], args.data_dir)
+    data = common.trained_data(model.data["datamodule"], args.data_dir)
     families = scored_families(model, data, data.corpus, args.data_dir, size["proteins"])
     names = {label: label or Path(data.corpus).stem for label in families}  # an unlabelled model: its set's name
     if args.families is not None:

@@ -135,7 +135,7 @@ def test_gap_is_zero_for_a_teacher_that_ignores_its_input(inputs):
     model = load_model(inputs["teacher"])
     with torch.no_grad():
         model.network.head.weight.zero_()
-    data = distill_gap.held_out(model, str(REPO / "data"), 2)
+    data = common.trained_data(model.data["datamodule"], str(REPO / "data"))
     size = {"batches": 2, "batch": 2}
     row = distill_gap.gap_row(model, data, 8, size, torch.Generator().manual_seed(0))
     assert row["rows"] > 0
