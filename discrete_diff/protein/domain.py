@@ -21,7 +21,7 @@ def alphabet(allow_noncanonical: bool) -> str:
 class ProteinDomain(Domain):
     name = "protein"
     unit = "residue"
-    recommended_guidance_scale = 1.0  # a family is in every residue: a mild push
+    recommended_guidance_scale = 1.0  # raised every family's HMM hit rate; w = 4 lowered them all
 
     def framing(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return (self.tokenizer.bos_token_id,), (self.tokenizer.eos_token_id,)

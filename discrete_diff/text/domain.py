@@ -16,7 +16,7 @@ from .sources import find_documents
 class TextDomain(Domain):
     name = "text"
     unit = "character"
-    recommended_guidance_scale = 2.0  # a genre is faint in each character: a stronger push
+    recommended_guidance_scale = 4.0  # a genre is faint in each character: genre accuracy still rose at w = 4
 
     def framing(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return (), ()  # training blocks are cut from documents joined by [EOS]: no token frames a block
