@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,11 @@ def key_value(word: str, option: str, example: str) -> tuple[str, str]:
     if not key or not equals or key.startswith("-"):
         raise UserInputError(f"{option} {word!r}: expected KEY=VALUE, e.g. {example}")
     return key, value
+
+
+def as_arguments(pairs: Iterable[tuple[str, Any]], prefix: str = "") -> list[str]:
+    """(KEY, VALUE) pairs as command-line words `--{prefix}KEY VALUE`, in order (a later one wins)."""
+    return [word for key, value in pairs for word in (f"--{prefix}{key}", str(value))]
 
 
 def trained_data(spec: dict[str, Any], data_dir: str) -> SequenceDataModule:

@@ -117,8 +117,9 @@ def train(name: str, split: str, model: str, seed: int, scale: int, size: dict, 
     max_length = size["text_block"] if spec.kind == "text" else spec.max_length
     overrides = ["--config", config, "--seed_everything", str(seed), *data_overrides(name, split, size, args, out)]
     overrides += ["--model.network.max_length", str(max_length)]
-    for key, value in {**size["network"], "d_model": width(config, size, scale)}.items():
-        overrides += [f"--model.network.{key}", str(value)]
+    overrides += common.as_arguments(
+        {**size["network"], "d_model": width(config, size, scale)}.items(), "model.network."
+    )
     # Validation after every epoch (or every few steps at the small sizes), each a candidate best checkpoint.
     every = ["1.0", "--trainer.check_val_every_n_epoch", "1"] if size["every"] is None else [str(size["every"])]
     overrides += ["--trainer.val_check_interval", *every]

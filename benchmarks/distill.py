@@ -71,7 +71,7 @@ def distill(config: str, teacher: str, size: dict, out: Path, extra: list[str]) 
 
 def levers(args) -> list[str]:
     """`--option KEY=VALUE` as the distill command's `--KEY VALUE`, after the benchmark's own so that they win."""
-    return [word for key, value in args.option for word in (f"--{key}", value)]
+    return common.as_arguments(args.option)
 
 
 def round_rows(round_seconds: list[float], start: int) -> list[dict]:

@@ -104,8 +104,7 @@ def train_args(config: str, overrides: list[str], size: dict, budget: float, out
     if size["block"] is not None:  # seconds-long runs: validate once at the end, no learning-rate decay
         args += ["--trainer.val_check_interval", "5", "--trainer.limit_val_batches", "2"]
         args += ["--trainer.max_steps", str(10**6), "--model.optimizer.warmup_steps", "2"]
-    for key, value in size["network"].items():
-        args += [f"--model.network.{key}", str(value)]
+    args += common.as_arguments(size["network"].items(), "model.network.")
     return args
 
 
@@ -166,7 +165,7 @@ def family_alignment(corpus: str | None, label: str | None, train, data_dir: str
 
 def protein_part(size: dict, args, out: Path) -> dict:
     overrides = ["--data.init_args.corpus", args.protein_corpus, "--data.init_args.data_dir", args.data_dir]
-    overrides += [word for key, value in args.protein_option for word in (f"--{key}", value)]
+    overrides += common.as_arguments(args.protein_option)
     cli, checkpoint, seconds = train("families", overrides, size, args.budget, out)
     model = load_model(checkpoint)
     families = scored_families(model, cli.datamodule, args.protein_corpus, args.data_dir, size["proteins"])

@@ -201,8 +201,7 @@ def train_phase(
         str(size["batch"]),
     ]
     overrides += ["--model.network.max_length", str(size["block"])]
-    for key, value in size["network"].items():
-        overrides += [f"--model.network.{key}", str(value)]
+    overrides += common.as_arguments(size["network"].items(), "model.network.")
     # Wall-clock runs stop on time; the cosine follows the share of max_time spent, so both end annealed.
     overrides += ["--trainer.max_time", duration(budget) if wall else "null"]
     overrides += ["--trainer.max_steps", str(10**6 if wall else steps)]

@@ -56,8 +56,7 @@ def train(dataset: str, size: dict, args, out: Path):
     overrides += ["--trainer.val_check_interval", str(size["every"]), "--trainer.enable_model_summary", "false"]
     if size["warmup"] is not None:  # short runs: stop on time with a flat learning rate after a short warm-up
         overrides += ["--trainer.max_steps", str(10**6), "--model.optimizer.warmup_steps", str(size["warmup"])]
-    for key, value in size["network"].items():
-        overrides += [f"--model.network.{key}", str(value)]
+    overrides += common.as_arguments(size["network"].items(), "model.network.")
     cli = build_cli(overrides)
     started = time.perf_counter()
     fit(cli)

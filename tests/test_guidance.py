@@ -23,7 +23,7 @@ from discrete_diff.sampling import (
     run_sampler,
 )
 from discrete_diff.sampling.block_diffusion import generate_blocks
-from discrete_diff.sampling.guidance import guided_log_probs, schedule_factor
+from discrete_diff.sampling.guidance import guided_logits, schedule_factor
 from discrete_diff.schedules import LogLinearSchedule
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -143,11 +143,24 @@ def test_impossible_tokens_stay_impossible_without_nan():
     unconditional rules out keeps its conditional log-probability, not +inf."""
     conditional = torch.log(torch.tensor([[[0.5, 0.5, 0.0, 0.0]]]))
     unconditional = torch.log(torch.tensor([[[0.25, 0.0, 0.75, 0.0]]]))
-    guided = guided_log_probs(conditional, unconditional, torch.tensor([3.0]))
+    guided = torch.log_softmax(guided_logits(conditional, unconditional, torch.tensor([3.0])), dim=-1)
     assert not guided.isnan().any() and torch.isneginf(guided[..., 2:]).all()
     # token 0: 0.5^4 / 0.25^3; token 1 keeps 0.5 (the unconditional has no opinion on it)
-    expected = torch.tensor([0.5**4 / 0.25**3, 0.5], dtype=torch.float64)
+    expected = torch.tensor([0.5**4 / 0.25**3, 0.5])
     assert torch.allclose(guided[0, 0, :2].exp(), expected / expected.sum())
+
+
+def test_mixing_logits_equals_mixing_normalised_predictions():
+    """The log-partition terms cancel: normalising the logits' mix gives the mix of the normalised predictions,
+    renormalised; a row at w = 0 gets the conditional logits bit for bit."""
+    generator = torch.Generator().manual_seed(5)
+    conditional, unconditional = (4 * torch.randn(3, 7, 11, generator=generator, dtype=torch.float64) for _ in "cu")
+    weight = torch.tensor([0.0, 1.5, 16.0], dtype=torch.float64)
+    mixed = guided_logits(conditional, unconditional, weight)  # (3, 7, 11)
+    w = weight[:, None, None]
+    normalised = (1 + w) * conditional.log_softmax(-1) - w * unconditional.log_softmax(-1)
+    assert torch.allclose(mixed.log_softmax(-1), normalised.log_softmax(-1), atol=1e-10)
+    assert torch.equal(mixed[0], conditional[0])
 
 
 def samples_of_one_token(toys, weights, w: float, strategy, seed: int = 0) -> torch.Tensor:

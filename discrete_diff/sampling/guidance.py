@@ -5,13 +5,13 @@ position the guided distribution mixes the two normalised predictions,
 
     log p_w(x) = (1 + w) log p(x | x_t, c) - w log p(x | x_t, null) - log Z,
 
-renormalised over x (Schiff et al. 2024). Mixing normalised per-token distributions, not unnormalised transition
-rates, leaves how many tokens a step reveals to the strategy: the rate mix would unmask faster than the schedule
-(Rojas et al. 2025). w = 0 is plain conditional sampling. With SUBS the [MASK] token is at -inf in both
-predictions and stays there (its (1 + w)(-inf) - w(-inf) would be NaN). The two predictions come from one network
-call on 2B rows, or from two calls of B rows where a CPU runs those faster (SPLIT_FROM_ROWS). The scale may follow
-a schedule over time, weak early (t near 1, when little is known and a strong push collapses diversity) and strong
-late.
+renormalised over x (Schiff et al. 2024). It is computed as the same mix of the two passes' logits, normalised once
+(guided_logits): SUBS then puts [MASK] at -inf in the mix. Mixing normalised per-token distributions, not
+unnormalised transition rates, leaves how many tokens a step reveals to the strategy: the rate mix would unmask
+faster than the schedule (Rojas et al. 2025). w = 0 is plain conditional sampling. The two predictions come from
+one network call on 2B rows, or from two calls of B rows where a CPU runs those faster (SPLIT_FROM_ROWS). The scale
+may follow a schedule over time, weak early (t near 1, when little is known and a strong push collapses diversity)
+and strong late.
 
 What the unconditional pass sees: the null label instead of the asked-for one, and, for infilling, the prompt's
 given tokens masked (prompt guidance, as in LLaDA), so a fill is steered toward what the prompt implies.
@@ -55,19 +55,26 @@ def schedule_factor(schedule: str, time: Tensor) -> Tensor:
     raise InvalidArgument("guidance_schedule", f"{schedule!r} is unknown; choose from {', '.join(GUIDANCE_SCHEDULES)}")
 
 
-def guided_log_probs(conditional: Tensor, unconditional: Tensor, weight: Tensor) -> Tensor:
-    """(1 + w) log p_c - w log p_u, renormalised: (B, L, V) float64; `weight` (B,).
+def guided_logits(conditional: Tensor, unconditional: Tensor, weight: Tensor) -> Tensor:
+    """The guided mix of the two passes' logits, c + w (c - u) = (1 + w) c - w u: (B, L, V), `weight` (B,).
 
-    A token impossible under the conditional (-inf: [MASK], anything SUBS rules out) stays impossible; one that only
-    the unconditional rules out keeps its conditional log-probability instead of becoming +inf. A row at w = 0 gets
-    the conditional itself, unrounded: exactly what unguided sampling sees.
+    Normalised (SUBS: [MASK] at -inf, then log-softmax) it is the module docstring's mix of normalised predictions:
+    the log-partition terms of both passes are constant over x at each position and cancel in the renormalisation,
+    so one log-softmax of B rows does the work of three (2B rows, then B). A row at w = 0 gets the conditional
+    logits unrounded: exactly what unguided sampling normalises. Denoisers that already return log-probabilities
+    with -inf (an exact toy's zeros) are mixed as the formula says for them: a token impossible under the
+    conditional stays impossible, and one that only the unconditional rules out keeps its conditional value
+    instead of becoming +inf.
     """
-    conditional, unconditional = conditional.double(), unconditional.double()
-    w = weight.double()[:, None, None]  # (B, 1, 1)
-    impossible = torch.isneginf(conditional)  # (B, L, V)
+    w = weight.to(conditional.dtype)[:, None, None]  # (B, 1, 1)
+    mixed = conditional + w * (conditional - unconditional)  # (B, L, V)
+    if torch.isfinite(mixed).all():
+        return mixed
     unconditional = torch.where(torch.isneginf(unconditional), conditional, unconditional)
-    mixed = torch.where(impossible, -math.inf, (1.0 + w) * conditional - w * unconditional)  # no -inf arithmetic
-    return torch.where(w == 0, conditional, torch.log_softmax(mixed, dim=-1))
+    impossible = torch.isneginf(conditional)  # (B, L, V)
+    finite = torch.where(impossible, 0.0, conditional)  # no -inf arithmetic
+    mixed = finite + w * (finite - torch.where(impossible, 0.0, unconditional))
+    return torch.where(impossible, -math.inf, mixed)
 
 
 @dataclass(frozen=True)
@@ -138,9 +145,8 @@ class Guidance:
             return denoiser(self.paired(inputs, mask_id))
         return torch.cat((denoiser(inputs), denoiser(self.unconditional(inputs, mask_id))))  # (2B, L, V)
 
-    def combine(self, log_probs: Tensor, time: Tensor) -> Tensor:
-        """SUBS log-probabilities of the paired rows (2B, L, V) -> the guided ones (B, L, V) at time (B,), mixed in
-        float64 and returned in the dtype of `log_probs`, the one unguided sampling draws from (a row at w = 0 gets
-        its conditional unrounded: float32 -> float64 -> float32 is exact)."""
-        conditional, unconditional = log_probs.chunk(2)
-        return guided_log_probs(conditional, unconditional, self.weight(time)).to(log_probs.dtype)
+    def combine(self, logits: Tensor, time: Tensor) -> Tensor:
+        """Logits of the paired rows (2B, L, V) -> the guided logits (B, L, V) at time (B,), for the noising
+        process to normalise as it does unguided ones (guided_logits)."""
+        conditional, unconditional = logits.chunk(2)
+        return guided_logits(conditional, unconditional, self.weight(time))

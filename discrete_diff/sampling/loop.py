@@ -96,7 +96,7 @@ def run_sampler(
     time = torch.ones(tokens.shape[0], dtype=torch.float64, device=tokens.device)
     context = SamplerContext(mask_id, generator, time, schedule, process=process)
     recorder = TrajectoryRecorder(tokens, pinned, process) if record else None
-    predicted: Tensor | None = None  # SUBS log-probabilities of the last call: (B, L, V), or (2B, L, V) guided
+    predicted: Tensor | None = None  # the last call's SUBS log-probabilities (B, L, V), or guided its logits (2B, L, V)
     paired = False  # whether `predicted` holds the unconditional rows too
     log_probs: Tensor | None = None  # what the strategy sees: guided and filtered
     calls = 0
@@ -114,11 +114,11 @@ def run_sampler(
         if predicted is None or not reuse or (guided and not paired):
             inputs = DenoiserInput(tokens, attention, t=context.time.float(), class_labels=class_labels)
             logits = guidance.predict(denoiser, inputs, mask_id) if guided else denoiser(inputs)
-            predicted, paired = process.log_probs(logits), guided
+            predicted, paired = (logits if guided else process.log_probs(logits)), guided
             log_probs = None
             calls += 1
         if log_probs is None or (guidance is not None and guidance.varies):  # a scheduled weight mixes anew
-            mixed = guidance.combine(predicted, context.time) if paired else predicted
+            mixed = process.log_probs(guidance.combine(predicted, context.time)) if paired else predicted
             log_probs = apply_filters(mixed, filters, tokens)  # (B, L, V)
         updated = torch.where(pinned, tokens, strategy.step(tokens, log_probs, plan, context))  # (B, L)
         if not torch.equal(updated, tokens):
