@@ -14,9 +14,11 @@ from discrete_diff.cli import main
 from discrete_diff.commands.config_files import config_names
 from discrete_diff.commands.distill import DistillCLI
 from discrete_diff.commands.train import build_cli, fit
+from discrete_diff.denoiser import Bidirectional, DenoiserInput
 from discrete_diff.generation import generate
 from discrete_diff.inference import load_model, read_checkpoint
 from discrete_diff.infill import infill
+from discrete_diff.models import with_time_embedding
 from discrete_diff.noising import Uniform
 from discrete_diff.pipeline import DiffusionPipeline
 from discrete_diff.sampling import SamplingSettings
@@ -137,6 +139,33 @@ def test_resume_restores_the_rounds_teacher(distilled, corpus, teacher, tmp_path
     assert all(torch.equal(restored[key].cpu(), first[key]) for key in first)
     original = read_checkpoint(teacher)["state_dict"]
     assert any(not torch.equal(restored[key].cpu(), original[WEIGHTS_PREFIX + key]) for key in first)
+
+
+def test_a_time_embedding_added_to_a_network_changes_nothing_until_trained(teacher):
+    network = load_model(teacher).network
+    timed = with_time_embedding(network)
+    ids = torch.randint(0, network.vocab_size - 1, (3, 12), generator=torch.Generator().manual_seed(0))
+    for t in (0.05, 0.5, 1.0):
+        inputs = DenoiserInput(ids, Bidirectional(None), t=torch.full((3,), t))
+        assert torch.equal(timed(inputs), network(inputs))
+    assert timed.time_conditioned and not network.time_conditioned
+    with pytest.raises(ValueError, match="time-conditioned already"):
+        with_time_embedding(timed)
+
+
+def test_a_student_with_its_own_time_conditioning_learns_it(corpus, teacher, tmp_path):
+    """The student's time embedding starts at zero and moves; the checkpoint records a time-conditioned network, so
+    the student loads with it and is called at every sampling step (no reuse of a pass: its output depends on t)."""
+    args = distill_args(corpus, tmp_path, teacher, "--model.student_time_conditioning", "true")
+    assert main(["distill", *args]) == 0
+    student = load_model(next(tmp_path.rglob("student-4-steps.ckpt")))
+    assert (
+        student.network.time_conditioned
+        and read_checkpoint(teacher)["discrete_diff"]["network"]
+        != (read_checkpoint(next(tmp_path.rglob("student-4-steps.ckpt")))["discrete_diff"]["network"])
+    )
+    assert student.network.time.mlp[-1].weight.abs().sum() > 0
+    assert generate(student, [30]).network_calls == 4  # 30 blanks in 4 steps: a call at each
 
 
 def test_a_uniform_state_teacher_distils_through_the_same_command(corpus, tmp_path):

@@ -222,9 +222,9 @@ def test_every_strategy_samples_with_guidance(toys, strategy):
     """Guided runs of every strategy finish with every blank filled and reveal the way their unguided runs do."""
     toys, weights = toys
     network = LabelledExact(toys, weights)
-    tokens = torch.full((48, 3), 3)  # below SPLIT_FROM_ROWS: the passes as one call
+    tokens = torch.full((48, 3), 3)
     tokens[:, 0] = 1  # a given token: pinned
-    guidance = Guidance(2.0, "linear", labels=torch.full((48,), 2), hidden=tokens != 3)
+    guidance = Guidance(2.0, "linear", labels=torch.full((48,), 2), hidden=tokens != 3, split_from=10**9)  # one call
     result = run_sampler(
         network, tokens, mask_id=3, strategy=strategy, num_steps=8, schedule=LogLinearSchedule(),
         class_labels=torch.zeros(48, dtype=torch.long), guidance=guidance,

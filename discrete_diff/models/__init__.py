@@ -2,6 +2,6 @@
 
 from .build import build_network, describe_network
 from .kv_cache import KVCache
-from .transformer import Transformer, TransformerConfig
+from .transformer import Transformer, TransformerConfig, with_time_embedding
 
-__all__ = ["KVCache", "Transformer", "TransformerConfig", "build_network", "describe_network"]
+__all__ = ["KVCache", "Transformer", "TransformerConfig", "build_network", "describe_network", "with_time_embedding"]

@@ -7,7 +7,7 @@ so one set of weights serves every objective; a `KVCache` lets a call run only n
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from einops import rearrange
@@ -277,3 +277,19 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
     """The dtype the attention projections produce: autocast's when it is on, else the activations'."""
     device_type = x.device.type
     return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else x.dtype
+
+
+def with_time_embedding(network: Transformer) -> Transformer:
+    """A copy of a time-independent `network` given a time embedding whose output layer is zero: it computes what
+    `network` does, exactly, until training moves that layer (a few-step student's jumps depend on t even where
+    its teacher's predictions do not)."""
+    if network.time_conditioned:
+        raise ValueError("the network is time-conditioned already")
+    timed = Transformer(replace(network.config, time_conditioning=True), network.vocab_size)
+    missing, unexpected = timed.load_state_dict(network.state_dict(), strict=False)
+    if unexpected or not all(key.startswith("time.") for key in missing):
+        raise ValueError(f"the copy lacks weights of the network: {unexpected or missing}")
+    last = timed.time.mlp[-1]
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return timed.to(next(network.parameters()).device)

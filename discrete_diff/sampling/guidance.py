@@ -29,11 +29,11 @@ from torch import Tensor
 from ..denoiser import Bidirectional, DenoiserInput
 from ..errors import InvalidArgument
 
-SPLIT_FROM_ROWS = 64
+SPLIT_FROM_ROWS = 16
 """Guided calls of at least this many rows per pass run the passes as two calls of B rows, below it as one call of 2B
 rows: the batch size from which two calls are faster, as `benchmarks/guidance.py --parts cost` measured it (2-core
-CPU, fp32; both network shapes, batch sizes 1, 4, 16, 64: one call faster up to 16 rows, two calls at 64). Both ways
-give the same logits: rows never interact."""
+CPU, fp32; the labelled configs' shapes, proteins at width 64 and text at width 256; batch sizes 1, 4, 16, 64: one
+call faster up to 4 rows, two calls from 16). Both ways give the same logits: rows never interact."""
 GUIDANCE_SCHEDULES = ("constant", "linear", "cosine", "late")
 """How the scale grows as t goes from 1 to 0: constant w; linear w (1 - t); cosine w (1 - cos(pi (1 - t))) / 2; late:
 0 until t = 1/2, w from there on (guidance in the later half of the run only, the limited interval of Kynkaanniemi

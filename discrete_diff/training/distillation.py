@@ -24,7 +24,7 @@ from ..batch import Batch
 from ..checkpoint_format import CHECKPOINT_KEY
 from ..errors import UserInputError
 from ..inference import TrainedModel, load_model
-from ..models import TransformerConfig, describe_network
+from ..models import Transformer, TransformerConfig, describe_network, with_time_embedding
 from ..models.pretrained import PretrainedMaskedLM
 from ..objectives import Objective
 from ..objectives.distillation import StepDistillation, StepProcess, step_process
@@ -74,6 +74,7 @@ class DistillationModule(DiffusionModule):
         objective: Objective | None = None,
         optimizer: OptimizerConfig | None = None,
         ema_decay: float | None = 0.995,
+        student_time_conditioning: bool = False,
     ) -> None:
         """Settings of a distillation run.
 
@@ -86,12 +87,16 @@ class DistillationModule(DiffusionModule):
             objective: leave out: the student keeps the teacher's objective (a config may only repeat it).
             optimizer: AdamW settings; the warm-up and cosine restart at every round.
             ema_decay: decay of the weight average (None: none); each round's average becomes the next teacher.
+            student_time_conditioning: give a time-independent teacher's student a time embedding of its own (zero
+                at the start: the student starts as the teacher), so that its jumps can depend on where in the run
+                they are; the student is then called at every sampling step.
         """
         super().__init__(network, objective, optimizer, ema_decay)
         self.teacher_path = teacher
         self.given = {"network": network, "objective": objective}
         self.start_steps = start_steps
         self.final_steps = final_steps
+        self.student_time_conditioning = student_time_conditioning
         if start_steps is not None:
             round_count(start_steps, final_steps)
         self.distillation = StepDistillation(divergence)
@@ -118,8 +123,20 @@ class DistillationModule(DiffusionModule):
         self.start_steps = self.start_steps or teacher.default_settings().steps
         self.rounds = round_count(self.start_steps, self.final_steps)
         self.domain, self.objective = datamodule.domain, teacher.objective
-        self.network = teacher.network.train().requires_grad_(True)
-        self.teacher = FrozenTeacher(copy.deepcopy(teacher.network).eval().requires_grad_(False))
+        network = self._student_network(teacher.network)
+        self.network = network.train().requires_grad_(True)
+        self.teacher = FrozenTeacher(copy.deepcopy(network).eval().requires_grad_(False))
+
+    def _student_network(self, network: nn.Module) -> nn.Module:
+        """The teacher's network, given its own time embedding if asked (the round's teacher gets the same: zero, it
+        changes nothing, and every round's teacher is then the last round's student, weight for weight)."""
+        if not self.student_time_conditioning or getattr(network, "time_conditioned", False):
+            return network
+        if not isinstance(network, Transformer):
+            raise UserInputError(
+                f"model.student_time_conditioning: a {type(network).__name__} teacher takes no time embedding"
+            )
+        return with_time_embedding(network)
 
     def _load_teacher(self, datamodule: SequenceDataModule) -> TrainedModel:
         try:
