@@ -26,8 +26,8 @@ from pathlib import Path
 
 import common
 import yaml
-from likelihood import Curve, duration, finished_runs
 from matplotlib.figure import Figure
+from training_runs import Curve, duration, finished_runs
 
 from discrete_diff.atomic_files import atomic_save_figure, atomic_write_text
 from discrete_diff.commands.config_files import load_config

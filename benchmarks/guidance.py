@@ -32,6 +32,7 @@ import common
 import torch
 from genre_classifier import CharNgramClassifier, accuracy, chunks, unigram_entropy
 from guidance_cost import cost_part, split_rule
+from training_runs import duration
 
 from discrete_diff.atomic_files import atomic_write_text
 from discrete_diff.commands.config_files import CONFIG_DIR
@@ -106,12 +107,6 @@ def train_args(config: str, overrides: list[str], size: dict, budget: float, out
         args += ["--trainer.max_steps", str(10**6), "--model.optimizer.warmup_steps", "2"]
     args += common.as_arguments(size["network"].items(), "model.network.")
     return args
-
-
-def duration(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"00:{hours:02d}:{minutes:02d}:{seconds:02d}"
 
 
 def sample_texts(model: TrainedModel, count: int, size: dict, label: str | None, w: float, seed: int = 0,

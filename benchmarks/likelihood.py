@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import common
-import lightning as L
 import yaml
 from matplotlib.figure import Figure
+from training_runs import Curve, duration, finished_runs
 
 from discrete_diff.atomic_files import atomic_save_figure, atomic_write_text
 from discrete_diff.commands.config_files import load_config
@@ -131,33 +131,6 @@ SIZES = {
     "smoke": {"network": {"d_model": 16, "n_layers": 1, "n_heads": 2}, "block": 32, "batch": 4, "budget": 2,
               "steps": 4, "every": 2, "val": 1, "draws": 2, "eval_batches": 1},
 }  # fmt: skip
-
-
-class Curve(L.Callback):
-    """(seconds since training started, validation bits/char, step, epochs) at every validation; `unit` names the
-    logged number, val/bits_per_UNIT, and the key it is kept under (bits_per_UNIT)."""
-
-    def __init__(self, unit: str = "character") -> None:
-        self.points: list[dict] = []
-        self.start = 0.0
-        self.key = f"bits_per_{unit}"
-
-    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self.start = time.perf_counter()
-
-    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        bits = trainer.callback_metrics.get(f"val/{self.key}")
-        if bits is not None and not trainer.sanity_checking:
-            point = {"seconds": time.perf_counter() - self.start, self.key: float(bits), "step": trainer.global_step}
-            self.points.append({**point, "epochs": trainer.global_step / max(1, trainer.num_training_batches)})
-
-
-def duration(seconds: int) -> str:
-    """Lightning's DD:HH:MM:SS."""
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    return f"{days:02d}:{hours:02d}:{minutes:02d}:{seconds:02d}"
 
 
 def train(model: str, comparison: str, seed: int, size: dict, args, out: Path) -> dict:
@@ -298,13 +271,6 @@ def run_key(comparison: str, model: str, seed: int, mode: str, args) -> dict:
         recipe += [run_key(comparison, source, seed, mode, args)["recipe"], str(share)]
     return {"comparison": comparison, "model": model, "seed": seed, "mode": mode, "corpus": args.corpus,
             "limit": limit, "recipe": hashlib.sha256("\n".join(recipe).encode()).hexdigest()}  # fmt: skip
-
-
-def finished_runs(path: Path) -> list[dict]:
-    """The runs an earlier invocation recorded in `path` whose checkpoints are still there."""
-    if not path.exists():
-        return []
-    return [r for r in json.loads(path.read_text(encoding="utf-8")) if Path(r["checkpoint"]).exists()]
 
 
 def run(argv: list[str] | None = None) -> int:

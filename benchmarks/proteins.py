@@ -16,6 +16,7 @@ from pathlib import Path
 
 import common
 import torch
+from training_runs import duration
 
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.generation import choose_lengths, generate
@@ -38,14 +39,6 @@ SIZES = {
               "generated": 4, "steps": 4, "speed": (4, 20), "draws": 1},
 }  # fmt: skip
 TEMPERATURES = (1.0, 0.9)  # sampling temperatures for the hemopexin samples; the first is the model's own
-
-
-def duration(seconds: int) -> str:
-    """Lightning's DD:HH:MM:SS."""
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    return f"{days:02d}:{hours:02d}:{minutes:02d}:{seconds:02d}"
 
 
 def train(dataset: str, size: dict, args, out: Path):

@@ -23,6 +23,7 @@ import scaling  # noqa: E402
 import speed  # noqa: E402
 import standard_error  # noqa: E402
 import throughput  # noqa: E402
+import training_runs  # noqa: E402
 import uniform  # noqa: E402
 from test_guidance_benchmark import stand_in_data  # noqa: E402
 
@@ -447,3 +448,8 @@ def test_an_interrupted_uniform_run_reuses_the_models_it_finished(tmp_path):
     assert [(r["steps"], r["train seconds"]) for r in again] == [(r["steps"], r["train seconds"]) for r in first]
     assert uniform.run([*argv, "--budget", "2"]) == 0
     assert len(list(out.rglob("*.ckpt"))) > len(checkpoints)
+
+
+@pytest.mark.parametrize(("seconds", "limit"), [(0, "00:00:00:00"), (59.9, "00:00:00:59"), (90_061, "01:01:01:01")])
+def test_duration_is_lightnings_days_hours_minutes_seconds(seconds, limit):
+    assert training_runs.duration(seconds) == limit  # 90,061 s = 1 day + 1 h + 1 min + 1 s

@@ -12,7 +12,9 @@ from discrete_diff.inference import load_model
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+import common  # noqa: E402
 import guidance  # noqa: E402
+import label_prefix  # noqa: E402
 from genre_classifier import CharNgramClassifier, chunks, unigram_entropy  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
@@ -134,3 +136,27 @@ def test_a_finished_run_is_the_same_run_from_another_checkout_only_if_its_files_
     assert not guidance.same_run(finished, ["--config", "families", *finished[2:]])
     second.write_text("file,label\nhamlet.txt,comedy\n")
     assert not guidance.same_run(finished, [*finished[:3], str(second)])
+
+
+def test_label_prefix_marks_each_record_and_samples_each_family_after_its_marker(tmp_path):
+    stand_in_families(tmp_path / "data")
+    out = tmp_path / "out"
+    assert label_prefix.run(["--smoke", "--data-dir", str(tmp_path / "data"), "--out", str(out)]) == 0
+    result = json.loads((out / "label_prefix.json").read_text())
+    markers = result["markers"]  # one letter per label, in sorted label order
+    assert markers == dict(zip(["adeno_fiber", "hemopexin", "proteome"], label_prefix.MARKERS, strict=False))
+    records = [r.splitlines() for r in (out / "data/families_prefixed.faa").read_text().split(">")[1:]]
+    assert len(records) == 90  # every record of the stand-in set, its marker in front
+    assert all(sequence[0] == markers[header.split("family=")[1]] for header, sequence in records)
+    trained = load_model(result["checkpoint"])
+    assert trained.data["datamodule"]["init_args"]["corpus"] == str(out / "data/families_prefixed.faa")
+    assert {row["label"] for row in result["rows"]} <= {"hemopexin", "adeno_fiber"} and result["rows"]
+    assert all(row["marker"] == markers[row["label"]] and 0 <= row["HMM hit"] <= 1 for row in result["rows"])
+    data = common.trained_data(trained.data["datamodule"], str(tmp_path / "data"))
+    families = label_prefix.scored_families(trained, data, str(tmp_path / "data"), 5)
+    assert set(families) == {"hemopexin", "adeno_fiber"}  # the background has no HMM to score against
+    for label, family in families.items():
+        assert not any(s[0] in label_prefix.MARKERS for s in family.train + family.held_out)  # markers cut off
+        samples = label_prefix.prefixed_samples(trained, family, markers[label], steps=2)
+        assert [len(s) for s in samples] == family.lengths  # the marker given, then exactly the drawn length
+        assert not set("".join(samples)) & set(label_prefix.MARKERS)  # never generated past the first position
