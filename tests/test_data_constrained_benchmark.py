@@ -62,13 +62,15 @@ def curve(steps_per_epoch, bits):
                       enumerate(bits)]}  # fmt: skip
 
 
-def test_crossover_is_the_first_validation_where_the_mean_bound_is_below_ar():
+def test_crossover_is_where_the_mean_bound_goes_below_ar_for_good():
     ar = [curve(4, [2.6, 2.4, 2.5, 2.7]), curve(4, [2.6, 2.4, 2.5, 2.7])]
     assert data_constrained.crossover_epoch([curve(4, [3.0, 2.5, 2.4, 2.3]), curve(4, [3.0, 2.5, 2.6, 2.3])], ar) == 2.0
     assert data_constrained.crossover_epoch([curve(4, [3.0, 2.5, 2.6, 2.8])], ar) is None
     long, short = curve(4, [3.0, 2.5, 2.0, 2.0]), curve(4, [3.0, 2.6])  # the short seed validated twice
     assert data_constrained.crossover_epoch([long], ar) == 1.5
     assert data_constrained.crossover_epoch([long, short], ar) is None  # only the steps every seed reached count
+    dip = curve(4, [2.5, 2.5, 2.6, 2.3])  # below at the first validation, above at the next two, then below
+    assert data_constrained.crossover_epoch([dip], ar) == 2.0
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):

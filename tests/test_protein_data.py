@@ -102,6 +102,19 @@ def test_identity_split_keeps_near_duplicates_on_one_side():
     assert {r.id.split("_")[0] for r in plain_validation} & {r.id.split("_")[0] for r in plain_train}
 
 
+def test_one_large_cluster_never_takes_the_held_out_set():
+    """A family with one dominant subfamily (a real halorhodopsin set: ~85 of 100 in one 50%-identity cluster) must
+    still hold out about val_fraction of its records; a cluster that would take the held-out set past twice its
+    target is passed over."""
+    for seed in range(8):
+        giant = make_family(40, length=50, mutation_rate=0.1, seed=seed)
+        records = [ProteinRecord(f"g{i}", "", s) for i, s in enumerate(giant)]
+        records += [ProteinRecord(f"s{i}", "", s) for i, s in enumerate(random_proteins(10, 40, 60, seed=seed))]
+        train, validation = split_records(records, 0.1, identity_threshold=0.5)  # target: 5 held out
+        assert 1 <= len(validation) <= 10 and not any(r.id.startswith("g") for r in validation)
+        assert len(train) >= 40
+
+
 def test_description_holds_lengths_and_rebuilds_the_same_data(fasta):
     data = ready(str(fasta), max_length=64, batch_size=8)
     described = data.description()

@@ -43,7 +43,8 @@ def resolve_fasta(corpus: str, data_dir: str) -> Path:
 def split_records(
     records: list[ProteinRecord], val_fraction: float, identity_threshold: float | None = None
 ) -> tuple[list[ProteinRecord], list[ProteinRecord]]:
-    """Deterministic validation split by sequence: groups are ranked by a hash, the first ones held out.
+    """Deterministic validation split by sequence: groups are ranked by a hash, the first ones held out (a group
+    that would take the held-out share past twice `val_fraction` is passed over).
 
     A group is one distinct sequence (duplicates stay together) or, with `identity_threshold`, one identity
     cluster; then training proteins at that identity or more to a held-out one are left out of both sides, so no
@@ -65,13 +66,18 @@ def split_records(
     if len(sizes) < 2:
         raise UserInputError("cannot split: all records fall in one sequence group; add more distinct proteins")
     target = max(1, round(val_fraction * len(records)))
+    ranked = sorted(sizes, key=lambda k: hashlib.sha256(k.encode()).hexdigest())
     held_out: set[str] = set()
     count = 0
-    for key in sorted(sizes, key=lambda k: hashlib.sha256(k.encode()).hexdigest()):
+    for key in ranked:
         if count >= target or len(held_out) == len(sizes) - 1:
             break
+        if count + sizes[key] > 2 * target:  # one dominant cluster would leave almost nothing to train on
+            continue
         held_out.add(key)
         count += sizes[key]
+    if not held_out:  # every group is larger than twice the target: the smallest one
+        held_out.add(min(ranked, key=lambda k: sizes[k]))
     train = [r for r, k in zip(records, keys, strict=True) if k not in held_out]
     validation = [r for r, k in zip(records, keys, strict=True) if k in held_out]
     if identity_threshold is not None:
