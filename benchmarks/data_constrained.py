@@ -32,6 +32,7 @@ from training_runs import Curve, duration, finished_runs
 from discrete_diff.atomic_files import atomic_save_figure, atomic_write_text
 from discrete_diff.commands.config_files import load_config
 from discrete_diff.commands.train import build_cli, fit
+from discrete_diff.errors import UserInputError
 from discrete_diff.inference import load_model
 from discrete_diff.inference.run_folders import best_checkpoint
 from discrete_diff.protein.builtin_sets import sequences_path
@@ -67,6 +68,7 @@ SETS = {
     "halorhodopsin": DataSet("protein", PROTEIN_CONFIGS, 320, "100 halorhodopsins, mostly 250-300 residues"),
     "text": DataSet("text", ("shakespeare_char", "shakespeare_char_ar"), 256, "Shakespeare, training works capped"),
 }
+ALL_SPLITS = tuple(dict.fromkeys(split for data in SETS.values() for split in data.splits()))
 SIZES = {
     # budget: training seconds per run; every: validate every N steps (None: after every epoch); draws: K of the
     # held-out NELBO; characters: the text's training cap; overhead: seconds per run besides training (estimate).
@@ -259,10 +261,12 @@ def run_key(name: str, split: str, model: str, seed: int, scale: int, mode: str,
             "budget": args.budget, "corpus": corpus, "recipe": recipe}  # fmt: skip
 
 
-def plan(sets: list[str], seeds: int, scales: list[int]) -> list[tuple[str, str, str, int, int]]:
-    """Every (set, split, model, seed, scale) to train, in order."""
+def plan(
+    sets: list[str], seeds: int, scales: list[int], splits: tuple[str, ...] | None = None
+) -> list[tuple[str, str, str, int, int]]:
+    """Every (set, split, model, seed, scale) to train, in order; `splits` keeps only those (None: every split)."""
     return [(name, split, model, seed, scale) for scale in scales for name in sets for split in SETS[name].splits()
-            for model in MODELS for seed in range(seeds)]  # fmt: skip
+            if splits is None or split in splits for model in MODELS for seed in range(seeds)]  # fmt: skip
 
 
 def estimate(runs: int, budget: float, overhead: float) -> str:
@@ -276,6 +280,9 @@ def run(argv: list[str] | None = None) -> int:
     options.add_argument("--budget", type=float, default=None, help="training seconds per run (default 1200)")
     options.add_argument("--seeds", type=int, default=None, help="training seeds per model (default 2; quick 1)")
     options.add_argument("--scale", default="1", help="1 (the configs' width), 4 (double width) or 1,4")
+    options.add_argument(
+        "--splits", default=None, help=f"comma-separated, from: {', '.join(ALL_SPLITS)} (default: all)"
+    )
     options.add_argument("--corpus", default="shakespeare", help="the text set's corpus (default shakespeare)")
     options.add_argument("--data-dir", default=str(common.REPO / "data"), help="where built-in data sets live")
     args = options.parse_args(argv)
@@ -285,7 +292,10 @@ def run(argv: list[str] | None = None) -> int:
     seeds = int(common.positive(({"full": 2}.get(mode, 1)) if args.seeds is None else args.seeds, "--seeds"))
     sets = common.choices(args.sets, SETS, "--sets")
     scales = [int(s) for s in common.choices(args.scale, ("1", "4"), "--scale")]
-    todo = plan(sets, seeds, scales)
+    splits = None if args.splits is None else tuple(common.choices(args.splits, ALL_SPLITS, "--splits"))
+    todo = plan(sets, seeds, scales, splits)
+    if not todo:
+        raise UserInputError(f"--splits {args.splits}: none of the sets {', '.join(sets)} has that split")
     full = plan(list(SETS), 2, [1])
     print(f"this run: {estimate(len(todo), args.budget, size['overhead'])}", file=sys.stderr)
     print(f"the full run (scale 1; twice that with --scale 1,4): {estimate(len(full), 1200, 60)}", file=sys.stderr)
