@@ -41,6 +41,8 @@ LEVERS = {
     "warmup-20": {"model.optimizer.warmup_steps": 20},
     "width-128": {"model.network.d_model": 128, "model.optimizer.warmup_steps": 20},
     "width-64": {"model.network.d_model": 64, "model.optimizer.warmup_steps": 20},
+    "width-64-warmup-200": {"model.network.d_model": 64},
+    "width-64-batch-32": {"model.network.d_model": 64, "data.init_args.batch_size": 32},
     "width-128-lr-4e-3": {"model.network.d_model": 128, "model.optimizer.warmup_steps": 20,
                           "model.optimizer.lr": 0.004},
     "width-128-batch-32": {"model.network.d_model": 128, "model.optimizer.warmup_steps": 20,
