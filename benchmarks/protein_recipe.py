@@ -35,19 +35,19 @@ SETS = {
     "hemopexin": (("hemopexin",), 224, "4,188 domains, 21-210 residues (median 45)"),
     "pooled": (FAMILIES, 320, "the three families in one set: 4,530 proteins"),
 }
+WIDE, NARROW = {"data.init_args.batch_size": 64}, {"data.init_args.batch_size": 32}
 LEVERS = {
-    # name: config overrides on top of CONFIG (later keys win over the config's); each names its width, so that a
-    # change of the config's width leaves every lever but `config` the same run
+    # name: config overrides on top of CONFIG (later keys win over the config's); each names its width and batch
+    # (64 proteins unless the name says 32), so that a change of the config leaves every lever but `config` the same
     "config": {},
-    "width-256": {"model.network.d_model": 256},
-    "width-256-warmup-20": {"model.network.d_model": 256, "model.optimizer.warmup_steps": 20},
-    "width-128": {"model.network.d_model": 128},
-    "width-128-warmup-20": {"model.network.d_model": 128, "model.optimizer.warmup_steps": 20},
+    "width-256": {"model.network.d_model": 256, **WIDE},
+    "width-256-warmup-20": {"model.network.d_model": 256, "model.optimizer.warmup_steps": 20, **WIDE},
+    "width-128-warmup-20": {"model.network.d_model": 128, "model.optimizer.warmup_steps": 20, **WIDE},
     "width-128-warmup-20-lr-4e-3": {"model.network.d_model": 128, "model.optimizer.warmup_steps": 20,
-                                    "model.optimizer.lr": 0.004},
-    "width-64": {"model.network.d_model": 64},
-    "width-64-warmup-20": {"model.network.d_model": 64, "model.optimizer.warmup_steps": 20},
-    "width-64-batch-32": {"model.network.d_model": 64, "data.init_args.batch_size": 32},
+                                    "model.optimizer.lr": 0.004, **WIDE},
+    "width-64": {"model.network.d_model": 64, **WIDE},
+    "width-64-warmup-20": {"model.network.d_model": 64, "model.optimizer.warmup_steps": 20, **WIDE},
+    "width-64-batch-32": {"model.network.d_model": 64, **NARROW},
 }  # fmt: skip
 SIZES = {
     # budget: training seconds per run; draws: K of the held-out NELBO; network/batch: the small sizes' shrinking.
