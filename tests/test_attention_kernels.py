@@ -11,6 +11,9 @@ from discrete_diff.models import Transformer, TransformerConfig
 HALF = 150
 """Positions per half: more than two chunks, and not a multiple of 4, 8 or 16 (a partial last block)."""
 BLOCK_SIZES = (1, 4, 8, 16, HALF)
+# Gradients sum over chunks in another order than the dense path: fp32 rounding differs by up to ~2e-6 on some CPUs'
+# kernels (AVX-512); one key wrongly let in or kept out moves them by ~1 / keys, 1e-3 here.
+GRADIENT_TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
 
 
 def dense(block_size: int, padding: torch.Tensor | None) -> Explicit:
@@ -41,7 +44,7 @@ def test_chunks_match_the_dense_mask_in_values_and_gradients(block_size, padded)
     grads_fast = torch.autograd.grad((fast * weights).sum(), (q, k, v))
     grads_slow = torch.autograd.grad((slow * weights).sum(), (q, k, v))
     for a, b in zip(grads_fast, grads_slow, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(a, b, **GRADIENT_TOLERANCE)
 
 
 def test_a_wrong_pattern_is_caught():
@@ -135,7 +138,7 @@ def test_chunks_over_noisy_copies_match_the_dense_mask_in_values_and_gradients(b
     grads_fast = torch.autograd.grad((fast * weights).sum(), (q, k, v))
     grads_slow = torch.autograd.grad((slow * weights).sum(), (q, k, v))
     for a, b in zip(grads_fast, grads_slow, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(a, b, **GRADIENT_TOLERANCE)
 
 
 def test_each_noisy_copy_sees_the_one_copy_pattern_and_no_other_copy():
