@@ -4,7 +4,7 @@ Each lever (config overrides on `hemopexin`, the protein family config: width 25
 200 warm-up steps) trains for --budget seconds on each chosen family of the built-in `families` set, validated after
 every epoch; its best checkpoint by validation is scored on the held-out tenth (whole sequences, by sequence) with
 the NELBO bound. Reported: optimizer steps, seconds per step, epochs, held-out perplexity per residue (a bound) next
-to the held-out set's unigram perplexity, and their ratio (the issue's target: <= 0.6 within the default budget).
+to the held-out set's unigram perplexity, and their ratio (target: <= 0.6 within the default budget).
 `pooled` is the three families in one set (4,530 proteins). Command:
 `python benchmarks/protein_recipe.py [--sets halorhodopsin,adeno_fiber] [--levers config,width-128] [--budget 300]`.
 """
