@@ -17,17 +17,17 @@ Command: `python benchmarks/data_constrained.py [--quick] [--sets ...] [--seeds 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import statistics
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import common
 import yaml
 from matplotlib.figure import Figure
-from training_runs import Curve, duration, finished_runs
+from training_runs import Curve, duration, finished_runs, reuse_or_train
 
 from discrete_diff.atomic_files import atomic_save_figure, atomic_write_text
 from discrete_diff.commands.config_files import load_config
@@ -305,13 +305,9 @@ def run(argv: list[str] | None = None) -> int:
     runs = []
     for name, split, model, seed, scale in todo:
         key = run_key(name, split, model, seed, scale, mode, args)
-        earlier = [r for r in finished if r["key"] == key]
-        if earlier:
-            runs.append(earlier[-1])
-        else:
-            runs.append({**train(name, split, model, seed, scale, size, args, out), "key": key})
-            finished.append(runs[-1])
-            atomic_write_text(record, json.dumps(finished, indent=1))
+        runs.append(
+            reuse_or_train(record, finished, key, partial(train, name, split, model, seed, scale, size, args, out))[0]
+        )
         done = runs[-1]
         print(f"{name} {split} {model} x{scale} seed {seed}: {done['held_out_bits']:.4f} bits/{done['unit']} "
               f"at epoch {done['best_epoch']:.1f} of {done['epochs']:.1f}", file=sys.stderr)  # fmt: skip

@@ -17,14 +17,15 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import common
 import yaml
 from matplotlib.figure import Figure
-from training_runs import Curve, duration, finished_runs
+from training_runs import Curve, duration, finished_runs, reuse_or_train
 
-from discrete_diff.atomic_files import atomic_save_figure, atomic_write_text
+from discrete_diff.atomic_files import atomic_save_figure
 from discrete_diff.commands.config_files import load_config
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.inference import load_model
@@ -309,17 +310,13 @@ def run(argv: list[str] | None = None) -> int:
         for model in models:
             for seed in seeds:
                 key = run_key(comparison, model, seed, mode, args)
-                earlier = [r for r in finished if r["key"] == key]
-                if earlier:
-                    runs.append(earlier[-1])
-                    reused = "reused"
-                else:
-                    runs.append({**train(model, comparison, seed, size, args, out), "key": key})
-                    finished.append(runs[-1])
-                    atomic_write_text(record, json.dumps(finished, indent=1))
-                    reused = "trained"
+                done, reused = reuse_or_train(
+                    record, finished, key, partial(train, model, comparison, seed, size, args, out)
+                )
+                runs.append(done)
                 print(
-                    f"{comparison} {model} seed {seed}: {runs[-1]['bits_per_character']:.4f} ({reused})",
+                    f"{comparison} {model} seed {seed}: {done['bits_per_character']:.4f} "
+                    f"({'reused' if reused else 'trained'})",
                     file=sys.stderr,
                 )
     summary = [

@@ -11,14 +11,14 @@ to the held-out set's unigram perplexity, and their ratio (target: <= 0.6 within
 
 from __future__ import annotations
 
-import json
 import sys
+from functools import partial
 from pathlib import Path
 
 import common
 from data_constrained import family_fasta
 from proteins import held_out_likelihood
-from training_runs import Curve, duration, finished_runs
+from training_runs import Curve, duration, finished_runs, reuse_or_train
 
 from discrete_diff.atomic_files import atomic_write_text
 from discrete_diff.commands.train import build_cli, fit
@@ -120,11 +120,9 @@ def run(argv: list[str] | None = None) -> int:
     for name in sets:
         for lever in levers:
             key = {"set": name, "lever": lever, "budget": args.budget, "mode": mode, "seed": args.seed}
-            earlier = [r for r in finished if r["key"] == key]
-            runs.append(earlier[-1] if earlier else {**train(name, corpora[name], lever, size, args, out), "key": key})
-            if not earlier:
-                finished.append(runs[-1])
-                atomic_write_text(record, json.dumps(finished, indent=1))
+            runs.append(
+                reuse_or_train(record, finished, key, partial(train, name, corpora[name], lever, size, args, out))[0]
+            )
             print(f"{name} {lever}: ppl {runs[-1]['held-out ppl <=']:.2f} (ratio {runs[-1]['ratio']:.3f}) after "
                   f"{runs[-1]['steps']} steps", file=sys.stderr)  # fmt: skip
     payload = {"benchmark": NAME, "mode": mode, "machine": common.machine(), "size": size,

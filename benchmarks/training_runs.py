@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
+
+from discrete_diff.atomic_files import atomic_write_text
 
 
 class Curve(L.Callback):
@@ -42,3 +45,14 @@ def finished_runs(path: Path) -> list[dict]:
     if not path.exists():
         return []
     return [r for r in json.loads(path.read_text(encoding="utf-8")) if Path(r["checkpoint"]).exists()]
+
+
+def reuse_or_train(record: Path, finished: list[dict], key: dict, train: Callable[[], dict]) -> tuple[dict, bool]:
+    """The run recorded under `key` in `finished` (the latest), or a new one from `train()`, added to `finished` and
+    written to `record` at once (so an interrupted invocation keeps it); also whether it was reused."""
+    earlier = [r for r in finished if r["key"] == key]
+    if earlier:
+        return earlier[-1], True
+    finished.append({**train(), "key": key})
+    atomic_write_text(record, json.dumps(finished, indent=1))
+    return finished[-1], False
