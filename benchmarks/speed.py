@@ -1,15 +1,16 @@
 """Is diffusion still slow? One table of quality against time for every way this package samples, on one model.
 
 The default model and its AR twin, one AR judge, samples of 256 characters: the AR model with its key-value cache;
-ancestral sampling at 8..256 steps; adaptive parallel decoding (`threshold`) at several thresholds; semi-autoregressive
-decoding (`spans`, blocks of 32) with threshold and confidence decoding inside each block, with no cache and with each
-approximate cache (prefix, dual, dKV; `discrete_diff.sampling.bidirectional_cache`); dKV without spans; optionally a
-block-diffusion checkpoint with its own key-value cache (`--blocks`) and distilled students (`--students`, each at
-its own step count). For each: network calls, seconds at batch 1 and batch N, tokens per second, judge bits/char,
-entropy, the share of samples in a repetition loop and, for a cache, the share of positions it ran. The quality
-rule: judge bits within 5% of the same diffusion model's ancestral samples at the most steps (256; a student is held
-to its teacher's, the --diffusion model's); speed-ups are against AR + KV cache, in this run. `speed.png`: judge bits
-against seconds at batch 1 and at batch N. Measurements reuse benchmarks/sampling.py's (`measure`, `judge_bits`).
+ancestral sampling at 8..256 steps, and at few steps with a temperature; adaptive parallel decoding (`threshold`) at
+several thresholds; semi-autoregressive decoding (`spans`, blocks of 32) with threshold and confidence decoding
+inside each block, with no cache and with each approximate cache (prefix, dual, dKV;
+`discrete_diff.sampling.bidirectional_cache`); dKV without spans; optionally a block-diffusion checkpoint with its own
+key-value cache (`--blocks`) and distilled students (`--students`, each at its own step count). For each: network
+calls, seconds at batch 1 and batch N, tokens per second, judge bits/char, entropy, the share of samples in a
+repetition loop and, for a cache, the share of positions it ran. The quality rule: judge bits within 5% of the same
+diffusion model's ancestral samples at the most steps (256, no temperature; a student is held to its teacher's, the
+--diffusion model's); speed-ups are against AR + KV cache, in this run. `speed.png`: judge bits against seconds at
+batch 1 and at batch N. Measurements reuse benchmarks/sampling.py's (`measure`, `judge_bits`).
 Command: `python benchmarks/speed.py --diffusion C --ar C --judge C [--blocks C] [--students C1,C2] [--quick]`.
 """
 
@@ -34,6 +35,7 @@ from discrete_diff.sampling import (
     ConfidenceUnmasking,
     Spans,
     Strategy,
+    Temperature,
     ThresholdUnmasking,
     run_sampler,
 )
@@ -44,15 +46,19 @@ SIZES = {
     # span: positions per block of semi-autoregressive decoding; confidence_steps: calls of confidence decoding
     # over the whole sample (spread over the blocks); dkv_refresh: calls between the dKV cache's full refreshes;
     # block_steps: steps per block of a --blocks checkpoint.
-    "full": {"length": 256, "samples": 64, "repeats": 3, "steps": [8, 16, 32, 64, 128, 256],
+    "full": {"length": 256, "samples": 64, "repeats": 3, "steps": [8, 12, 16, 20, 24, 32, 64, 128, 256],
+             "temperatures": [0.9, 0.8], "temperature_steps": [8, 16],
              "thresholds": [0.05, 0.1, 0.2, 0.3, 0.5, 0.9], "cache_thresholds": [0.1, 0.9], "span": 32,
              "confidence_steps": 64, "dkv_refresh": 8, "block_steps": [1, 2, 4, 8]},
-    "quick": {"length": 128, "samples": 16, "repeats": 2, "steps": [8, 32, 128], "thresholds": [0.1, 0.5],
+    "quick": {"length": 128, "samples": 16, "repeats": 2, "steps": [8, 32, 128], "temperatures": [0.9],
+              "temperature_steps": [8], "thresholds": [0.1, 0.5],
               "cache_thresholds": [0.1], "span": 32, "confidence_steps": 32, "dkv_refresh": 8, "block_steps": [2, 8]},
-    "smoke": {"length": 16, "samples": 2, "repeats": 2, "steps": [4, 8], "thresholds": [0.9],
+    "smoke": {"length": 16, "samples": 2, "repeats": 2, "steps": [4, 8], "temperatures": [0.5],
+              "temperature_steps": [4], "thresholds": [0.9],
               "cache_thresholds": [0.9], "span": 8, "confidence_steps": 4, "dkv_refresh": 2, "block_steps": [2]},
 }  # fmt: skip
 TOLERANCE = 0.05  # judge bits within 5% of the same model's ancestral samples at the most steps
+# Temperatures at few steps: a sharper law per call trades entropy for judge bits where few calls lose quality.
 # Thresholds reach low: the default (character) model is rarely sure of a character, so at 0.3 a 128-character
 # sample still took 111 calls of 128 (measured), and only low thresholds reveal many per call.
 
@@ -72,9 +78,11 @@ class Setting:
 
 
 def loop_sampler(model: TrainedModel, strategy: Strategy, steps: int, cache: str | None, refresh: int | None,
-                 shares: dict) -> Callable:  # fmt: skip
-    """The sampling loop over blank rows, with `cache` (or none); records the share of positions run per batch."""
-    filters = [BanTokens(model.domain.banned_ids(document_breaks=True))]
+                 shares: dict, temperature: float | None = None) -> Callable:  # fmt: skip
+    """The sampling loop over blank rows, with `cache` (or none) and a temperature (or none); records the share of
+    positions run per batch."""
+    filters: list = [BanTokens(model.domain.banned_ids(document_breaks=True))]
+    filters += [Temperature(temperature)] if temperature is not None else []
 
     def sample(batch: int, length: int, generator: torch.Generator) -> tuple[Tensor, int]:
         tokens = torch.full((batch, length), model.mask_id, dtype=torch.long, device=generator.device)
@@ -94,14 +102,16 @@ def loop_sampler(model: TrainedModel, strategy: Strategy, steps: int, cache: str
 def diffusion_settings(model: TrainedModel, size: dict) -> list[Setting]:
     """Ancestral at each step count, threshold at each threshold, spans with each cache, dKV without spans."""
 
-    def row(label, group, strategy, steps, cache=None, base=None) -> Setting:
+    def row(label, group, strategy, steps, cache=None, base=None, temperature=None) -> Setting:
         shares: dict = {}
         refresh = size["dkv_refresh"] if cache == "dkv" else None
-        sample = loop_sampler(model, strategy, steps, cache, refresh, shares)
+        sample = loop_sampler(model, strategy, steps, cache, refresh, shares, temperature)
         return Setting(label, group, sample, "diffusion", cache, base, shares)
 
     length, span = size["length"], size["span"]
     rows = [row(f"ancestral@{n}", "ancestral", Ancestral(), n) for n in size["steps"]]
+    rows += [row(f"ancestral@{n} + temperature {t}", "ancestral + temperature", Ancestral(), n, temperature=t)
+             for t in size["temperatures"] for n in size["temperature_steps"]]  # fmt: skip
     rows += [row(f"threshold {t}", "threshold", ThresholdUnmasking(t), length) for t in size["thresholds"]]
     inner: list[tuple[str, Strategy, int]] = [(f"threshold {t}", ThresholdUnmasking(t), length)
                                                for t in size["cache_thresholds"]]  # fmt: skip
@@ -141,8 +151,9 @@ def student_settings(students: list[TrainedModel], paths: list[str]) -> list[Set
 
 
 def quality_reference(rows: list[dict], model: str) -> dict:
-    """The model's ancestral row at the most steps (for block diffusion: the most steps per block)."""
-    own = [r for r in rows if r["model"] == model and "ancestral@" in r["sampler"]]
+    """The model's ancestral row at the most steps (for block diffusion: the most steps per block), no temperature."""
+    plain = (r for r in rows if "temperature" not in r["sampler"])
+    own = [r for r in plain if r["model"] == model and "ancestral@" in r["sampler"]]
     return max(own, key=lambda r: r["network_calls"])
 
 

@@ -320,6 +320,8 @@ def test_speed_smoke(likelihood_run, block_runs, tmp_path):
     size, rows = result["size"], result["rows"]
     labels = [r["sampler"] for r in rows]
     assert [f"ancestral@{n}" for n in size["steps"]] == labels[: len(size["steps"])]
+    tempered = {f"ancestral@{n} + temperature {t}": n for t in size["temperatures"] for n in size["temperature_steps"]}
+    assert {r["sampler"]: r["network_calls"] for r in rows if r["group"] == "ancestral + temperature"} == tempered
     assert {r["cache"] for r in rows} == {None, "prefix", "dual", "dkv"}
     assert {r["group"] for r in rows} >= {"ancestral", "threshold", "spans", "block diffusion", "students"}
     samples, length = size["samples"], size["length"]
