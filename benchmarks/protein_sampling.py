@@ -3,13 +3,14 @@
 For each family the checkpoint is scored on (its recorded data: a built-in set such as hemopexin or the labelled
 `families`, or a FASTA file; each label of a labelled model but the background) and each setting of the levers (the
 ancestral sampler, the library's default strategy; fewer steps; temperature; top-p; the repetition penalty; ReMDM
-remasking; the confidence order; threshold decoding; the exact first-hitting sampler), N proteins at the family's
-training lengths: the low-complexity and homopolymer fractions beside the held-out naturals' and their ratio, the
-family profile HMM's hit rate, median identity to the nearest training sequence (novelty), diversity (1 - mean
-pairwise identity) over the naturals', seconds and network calls. Each row is marked against issue 23's targets
-(low-complexity within 1.5x of the naturals', HMM hit >= 0.9, novelty <= 0.6, diversity >= 0.8x); the best setting
-meets the most targets on every family, then has the lowest low-complexity ratio. First-hitting draws exactly from
-the model, so its row tells whether degeneration comes from the model or from the sampler.
+remasking; the confidence order; threshold decoding; the exact first-hitting sampler; classifier-free guidance
+towards the family's label, for a labelled model), N proteins at the family's training lengths: the low-complexity
+and homopolymer fractions beside the held-out naturals' and their ratio, the family profile HMM's hit rate, median
+identity to the nearest training sequence (novelty), diversity (1 - mean pairwise identity) over the naturals',
+seconds and network calls. Each row is marked against the targets for generated proteins (low-complexity within 1.5x
+of the naturals', HMM hit >= 0.9, novelty <= 0.6, diversity >= 0.8x); the best setting meets the most targets on
+every family, then has the lowest low-complexity ratio. First-hitting draws exactly from the model, so its row tells
+whether degeneration comes from the model or from the sampler.
 Command: `python benchmarks/protein_sampling.py --checkpoint C [--families A,B] [--levers ...] [--quick | --smoke]
 [--out DIR]` (full: 64 proteins per setting at 128 steps, hours for three families; the estimate for the given model
 is printed first).
@@ -48,10 +49,12 @@ SIZES = {
     "smoke": {"proteins": 4, "steps": 4},
 }
 TEMPERATURES, TOP_PS, PENALTIES, ETAS, THRESHOLDS = (0.8, 0.9, 1.1), (0.9, 0.95), (1.1, 1.3), (0.05, 0.1), (0.9, 0.7)
+GUIDANCE_SCALES = (1.0, 2.0)  # where guidance raised every family's hit rate (benchmarks/README.md "Guidance")
 LEVERS = ("steps", "temperature", "top-p", "repetition-penalty", "remasking", "confidence", "threshold",
-          "first-hitting")  # fmt: skip
-"""What --levers chooses from; the baseline (the default ancestral sampler) always runs."""
-LOW_COMPLEXITY, HMM_HIT, NOVELTY, DIVERSITY = 1.5, 0.9, 0.6, 0.8  # issue 23's targets for generated proteins
+          "first-hitting", "guidance")  # fmt: skip
+"""What --levers chooses from; the baseline (the default ancestral sampler) always runs. `guidance` (classifier-free,
+constant schedule) needs a labelled model: the default list leaves it out for an unlabelled one."""
+LOW_COMPLEXITY, HMM_HIT, NOVELTY, DIVERSITY = 1.5, 0.9, 0.6, 0.8  # the targets for generated proteins
 TARGETS = ("low-complexity <= 1.5x", "HMM hit >= 0.9", "novelty <= 0.6", "diversity >= 0.8x")
 
 
@@ -69,6 +72,7 @@ def grid(steps: int, levers: list[str]) -> list[tuple[str, str, SamplingSettings
         "confidence": [(f"confidence {name}", replace(base, strategy=c)) for name, c in confidence.items()],
         "threshold": [(f"threshold {t}", replace(base, strategy=ThresholdUnmasking(threshold=t))) for t in THRESHOLDS],
         "first-hitting": [("first-hitting (exact)", replace(base, strategy=FirstHitting()))],
+        "guidance": [(f"guidance {w:g}", replace(base, guidance_scale=w)) for w in GUIDANCE_SCALES],
     }
     rows = [("baseline", f"ancestral, {steps} steps", base)]
     return rows + [(lever, name, value) for lever in levers for name, value in settings[lever]]
@@ -207,8 +211,13 @@ def run(argv: list[str] | None = None) -> int:
     args = options.parse_args(argv)
     mode = common.mode(args)
     size = SIZES[mode]
-    chosen = grid(size["steps"], common.choices(args.levers, LEVERS, "--levers"))
+    levers = common.choices(args.levers, LEVERS, "--levers")
     model = load(args.checkpoint)
+    if "guidance" in levers and model.labels is None:
+        if args.levers != options.get_default("levers"):
+            raise common.UserInputError(f"--levers guidance: {args.checkpoint} has no labels to guide towards")
+        levers.remove("guidance")
+    chosen = grid(size["steps"], levers)
     data = common.trained_data(model.data["datamodule"], args.data_dir)
     families = scored_families(model, data, data.corpus, args.data_dir, size["proteins"])
     names = {label: label or Path(data.corpus).stem for label in families}  # an unlabelled model: its set's name

@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import REPO
 from protein_family import fasta_text, make_family, stand_in_families
-from tiny_checkpoints import train
+from tiny_checkpoints import protein_checkpoint, train
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 
@@ -48,7 +48,7 @@ def test_smoke_sweeps_every_lever_and_picks_the_best_by_the_rule(families_model,
     assert result["families"] == ["adeno_fiber", "hemopexin"]  # the background proteome: no family to score
     size = protein_sampling.SIZES["smoke"]
     settings = [name for _, name, _ in protein_sampling.grid(size["steps"], list(protein_sampling.LEVERS))]
-    assert len(settings) == 17 and len(set(settings)) == 17
+    assert len(settings) == 19 and len(set(settings)) == 19
     for family in result["families"]:
         rows = [r for r in result["rows"] if r["family"] == family]
         assert [r["setting"] for r in rows] == ["held-out naturals", *settings]
@@ -63,6 +63,7 @@ def test_smoke_sweeps_every_lever_and_picks_the_best_by_the_rule(families_model,
                 assert row[f"{kind} held-out"] == naturals[f"{kind} gen"]
                 assert row[f"{kind} ratio"] == expected_ratio(row[f"{kind} gen"], row[f"{kind} held-out"])
         calls = {r["setting"]: r["network calls"] for r in samples}
+        assert 1 <= calls["guidance 2"] <= size["steps"]  # both passes of a guided step: one call of a doubled batch
         assert calls["ancestral, 1 steps"] == 1  # one step reveals everything in one call
         assert calls["first-hitting (exact)"] > size["steps"] >= calls["ancestral, 4 steps"]  # one call per residue
     for row in result["rows"]:  # every mark read from the row's own values
@@ -115,3 +116,15 @@ def test_bad_inputs_are_one_line_errors(families_model, tmp_path, capsys):
         assert error.startswith("benchmarks/protein_sampling.py: error: ") and message in error
         assert error.count("\n") == 1
     assert not (tmp_path / "protein_sampling.json").exists()
+
+
+def test_guidance_needs_labels_named_and_is_left_out_of_the_default_levers(tmp_path, capsys):
+    (tmp_path / "model").mkdir()
+    checkpoint = protein_checkpoint(tmp_path / "model")
+    base = ["--smoke", "--checkpoint", checkpoint, "--out", str(tmp_path)]
+    argv = [*base, "--levers", "temperature,guidance"]
+    assert protein_sampling.common.main_guard(protein_sampling.NAME, protein_sampling.run, argv) == 2
+    assert "--levers guidance: " in capsys.readouterr().err and not (tmp_path / "protein_sampling.json").exists()
+    assert protein_sampling.run(base) == 0
+    settings = {r["setting"] for r in json.loads((tmp_path / "protein_sampling.json").read_text())["rows"]}
+    assert "temperature 0.9" in settings and not any(s.startswith("guidance") for s in settings)
