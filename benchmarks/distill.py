@@ -10,9 +10,10 @@ naturals' beside them). Targets (printed met or missed): the 8-call student with
 judge bits and within 5% in entropy, clearly better than the teacher at 8 calls; the protein student's hit rate at
 least the teacher's at 100 calls less 0.02, its diversity no more than 10% lower. `--option KEY=VALUE` sets a lever of
 the distillation (e.g. model.divergence=forward-kl, model.optimizer.lr=0.001, trainer.max_steps=6000), recorded in
-the report.
-Command: `python benchmarks/distill.py --teacher C --judge C --protein-teacher C [--option KEY=VALUE ...] [--quick]
-[--out DIR]`.
+the report. `--lever NAME:KEY=VALUE[,KEY=VALUE]` adds a student distilled with those settings on top (repeatable):
+the levers are measured side by side in one run, against one set of teacher rows.
+Command: `python benchmarks/distill.py --teacher C --judge C --protein-teacher C [--option KEY=VALUE ...]
+[--lever NAME:KEY=VALUE ...] [--quick] [--out DIR]`.
 """
 
 from __future__ import annotations
@@ -56,22 +57,47 @@ HIT_RATE_SLACK, DIVERSITY_TOLERANCE = 0.02, 0.10
 CPU = torch.device("cpu")
 
 
-def distill(config: str, teacher: str, size: dict, out: Path, extra: list[str]) -> tuple[Path, list[float], float]:
-    """Run `discrete-diff distill` with the config at this size; (checkpoint folder, seconds per round, total)."""
-    rounds = int(math.log2(size["start"] // size["final"]))
+def distill(config: str, teacher: str, size: dict, out: Path, extra: list[str], options: dict[str, str]):
+    """Run `discrete-diff distill` with the config at this size and these options; (checkpoint folder, round rows,
+    total seconds). Validation runs once per round, however many rounds the options make."""
+    start = int(options.get("model.start_steps", size["start"]))
+    final = int(options.get("model.final_steps", size["final"]))
+    max_steps = int(options.get("trainer.max_steps", size["max_steps"]))
+    rounds = int(math.log2(start // final)) if start >= 2 * final else 1
     args = ["--config", f"distill/{config}", "--teacher", teacher]
     args += ["--trainer.logger.init_args.save_dir", str(out / "runs"), "--trainer.enable_progress_bar", "false"]
     args += ["--trainer.max_steps", str(size["max_steps"]), "--trainer.val_check_interval"]
-    args += [str(max(1, size["max_steps"] // rounds)), "--model.start_steps", str(size["start"])]
+    args += [str(max(1, max_steps // rounds)), "--model.start_steps", str(size["start"])]
     args += ["--model.final_steps", str(size["final"]), "--model.optimizer.warmup_steps", str(size["warmup"]), *extra]
+    args += common.as_arguments(options.items())  # after the benchmark's own, so that they win
     cli = build_cli(args, cli_class=DistillCLI, model_class=DistillationModule, prog="discrete-diff distill")
     seconds, _ = common.timed(lambda: fit(cli))
-    return Path(cli.trainer.checkpoint_callback.dirpath), list(cli.model.round_seconds), seconds
+    rows = round_rows(list(cli.model.round_seconds), cli.model.start_steps)
+    return Path(cli.trainer.checkpoint_callback.dirpath), rows, seconds
 
 
-def levers(args) -> list[str]:
-    """`--option KEY=VALUE` as the distill command's `--KEY VALUE`, after the benchmark's own so that they win."""
-    return common.as_arguments(args.option)
+def distillations(args) -> list[tuple[str, dict[str, str]]]:
+    """(lever name, options) for every student to distil: the baseline ('', the --option settings) first, then each
+    --lever with its settings on top of them."""
+    base = dict(args.option)
+    return [("", base)] + [(name, {**base, **dict(pairs)}) for name, pairs in args.lever]
+
+
+def parse_lever(word: str) -> tuple[str, list[tuple[str, str]]]:
+    """`NAME:KEY=VALUE[,KEY=VALUE]` as (name, pairs); anything else is a UserInputError naming the word."""
+    name, colon, settings = word.partition(":")
+    if not colon or not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise common.UserInputError(
+            f"--lever {word!r}: expected NAME:KEY=VALUE[,KEY=VALUE] with a NAME of letters, digits, - _ or ., "
+            "e.g. forward-kl:model.divergence=forward-kl"
+        )
+    return name, [
+        common.key_value(pair, f"--lever {name}:", "model.optimizer.lr=0.001") for pair in settings.split(",")
+    ]
+
+
+def labelled(sampler: str, lever: str) -> str:
+    return f"{sampler} [{lever}]" if lever else sampler
 
 
 def round_rows(round_seconds: list[float], start: int) -> list[dict]:
@@ -90,35 +116,43 @@ def text_part(args, size: dict, out: Path) -> dict:
     extra = ["--data.init_args.data_dir", args.data_dir, "--data.init_args.max_length", str(teacher.max_length)]
     extra += ["--data.init_args.corpus", args.corpus] if args.corpus else []
     extra += ["--trainer.precision", "32-true"] if args.smoke else []
-    folder, round_seconds, seconds = distill("shakespeare_char", args.teacher, size, out, extra + levers(args))
+    students = []
+    for lever, options in distillations(args):
+        folder, rounds, seconds = distill("shakespeare_char", args.teacher, size, out, extra, options)
+        students.append({"lever": lever, "options": options, "students": str(folder), "rounds": rounds,
+                         "distillation_seconds": seconds})  # fmt: skip
     rows = []
-    for who, model, calls in [("teacher", teacher, TEACHER_CALLS)] + [
-        ("student", load_model(folder / f"student-{n}-steps.ckpt"), (n,)) for n in STUDENT_CALLS
+    for who, lever, model, calls in [("teacher", "", teacher, TEACHER_CALLS)] + [
+        ("student", s["lever"], load_model(Path(s["students"]) / f"student-{n}-steps.ckpt"), (n,))
+        for s in students
+        for n in STUDENT_CALLS
+        if (Path(s["students"]) / f"student-{n}-steps.ckpt").is_file()  # fewer rounds (a lever) skip some counts
     ]:
         for steps in calls:
             sample = sampling_benchmark.diffusion_sampler(model, "ancestral", steps)
-            row = sampling_benchmark.measure(f"{who}@{steps}", sample, judge, measured, CPU)
-            rows.append({**row, "model": who, "steps": steps})
+            row = sampling_benchmark.measure(labelled(f"{who}@{steps}", lever), sample, judge, measured, CPU)
+            rows.append({**row, "model": who, "lever": lever, "steps": steps})
             print(f"{row['sampler']}: {row['judge_bits_per_character']['mean']:.3f} bits/char", file=sys.stderr)
-    return {"size": measured, "rows": rows, "rounds": round_rows(round_seconds, size["start"]),
-            "distillation_seconds": seconds, "students": str(folder), "targets": text_targets(rows)}  # fmt: skip
+    targets = [t for s in students for t in text_targets(rows, s["lever"])]
+    return {"size": measured, "rows": rows, **students[0], "levers": students[1:], "targets": targets}
 
 
-def text_targets(rows: list[dict]) -> list[dict]:
-    find = {(r["model"], r["steps"]): r for r in rows}
-    best, baseline, student = find[("teacher", 256)], find[("teacher", 8)], find[("student", 8)]
+def text_targets(rows: list[dict], lever: str = "") -> list[dict]:
+    find = {r["sampler"]: r for r in rows}
+    best, baseline, student = find["teacher@256"], find["teacher@8"], find[labelled("student@8", lever)]
     bits, entropy = (lambda r: r["judge_bits_per_character"]), (lambda r: r["entropy_bits"]["mean"])
     gap = bits(baseline)["mean"] - bits(student)["mean"]
     error = math.sqrt(sum(bits(r)["std"] ** 2 / bits(r)["n"] for r in (baseline, student)))
+    name = labelled("student@8", lever)
     return [
-        target("student@8 judge bits / teacher@256", bits(student)["mean"] / bits(best)["mean"], 1 + BITS_TOLERANCE),
+        target(f"{name} judge bits / teacher@256", bits(student)["mean"] / bits(best)["mean"], 1 + BITS_TOLERANCE),
         target(
-            "student@8 entropy, relative gap to teacher@256",
+            f"{name} entropy, relative gap to teacher@256",
             abs(entropy(student) - entropy(best)) / entropy(best),
             ENTROPY_TOLERANCE,
         ),
         {
-            "target": "student@8 beats teacher@8 (bits lower by > 2 standard errors)",
+            "target": f"{name} beats teacher@8 (bits lower by > 2 standard errors)",
             "value": gap,
             "threshold": 2 * error,
             "met": gap > 2 * error,
@@ -134,17 +168,23 @@ def target(name: str, value: float, threshold: float, at_least: bool = False) ->
 def protein_part(args, size: dict, out: Path) -> dict:
     extra = ["--data.init_args.data_dir", args.data_dir]
     extra += ["--trainer.precision", "32-true"] if args.smoke else []
-    folder, round_seconds, seconds = distill("hemopexin", args.protein_teacher, size, out, extra + levers(args))
-    student = load_model(folder / f"student-{PROTEIN_STUDENT_CALLS}-steps.ckpt")
-    data = common.trained_data(student.data["datamodule"], args.data_dir)
+    students = []
+    for lever, options in distillations(args):
+        folder, rounds, seconds = distill("hemopexin", args.protein_teacher, size, out, extra, options)
+        students.append({"lever": lever, "options": options, "students": str(folder), "rounds": rounds,
+                         "distillation_seconds": seconds})  # fmt: skip
+    first = load_model(Path(students[0]["students"]) / f"student-{PROTEIN_STUDENT_CALLS}-steps.ckpt")
+    data = common.trained_data(first.data["datamodule"], args.data_dir)
     train_ids = {r.id for r in data.train_records}
     rows_hmm = read_alignment(alignment_paths("hemopexin", args.data_dir)[0], keep=train_ids)
     train, held_out = [r.sequence for r in data.train_records], [r.sequence for r in data.validation_records]
     teacher = load_model(args.protein_teacher)
     rows = []
-    for who, model, steps in [("teacher", teacher, n) for n in PROTEIN_TEACHER_CALLS] + [
-        ("student", student, PROTEIN_STUDENT_CALLS)
-    ]:
+    for who, lever, model, steps in [("teacher", "", teacher, n) for n in PROTEIN_TEACHER_CALLS] + [
+        ("student", s["lever"], load_model(Path(s["students"]) / f"student-{PROTEIN_STUDENT_CALLS}-steps.ckpt"),
+         PROTEIN_STUDENT_CALLS)
+        for s in students
+    ]:  # fmt: skip
         lengths = choose_lengths(model, size["generated"], None, torch.Generator().manual_seed(0))
         settings = SamplingSettings(steps=steps)
         started = time.perf_counter()
@@ -152,21 +192,23 @@ def protein_part(args, size: dict, out: Path) -> dict:
         seconds_taken = time.perf_counter() - started
         metrics = evaluate_proteins(generated, train, held_out, alignment_rows=rows_hmm)
         identity = metrics["diversity"]["generated_mean_pairwise_identity"]
-        rows.append({"sampler": f"{who}@{steps}", "model": who, "steps": steps,
+        rows.append({"sampler": labelled(f"{who}@{steps}", lever), "model": who, "lever": lever, "steps": steps,
                      "HMM hit rate": metrics["family_hmm"]["generated"], "median novelty": metrics["novelty"]["median"],
                      "mean pairwise identity": identity, "diversity (1 - identity)": 1.0 - identity,
                      "composition JS bits": metrics["composition"]["js_bits"],
                      **common.protein_degeneration(metrics), "seconds": seconds_taken})  # fmt: skip
     find = {r["sampler"]: r for r in rows}
-    best, student_row = find[f"teacher@{PROTEIN_TEACHER_CALLS[0]}"], find[f"student@{PROTEIN_STUDENT_CALLS}"]
-    targets = [
-        target("student@10 HMM hit rate (>= teacher@100 - 0.02)", student_row["HMM hit rate"],
-               best["HMM hit rate"] - HIT_RATE_SLACK, at_least=True),
-        target("student@10 diversity (>= 0.9 x teacher@100's)", student_row["diversity (1 - identity)"],
-               (1 - DIVERSITY_TOLERANCE) * best["diversity (1 - identity)"], at_least=True),
-    ]  # fmt: skip
-    return {"rows": rows, "rounds": round_rows(round_seconds, size["start"]), "distillation_seconds": seconds,
-            "students": str(folder), "targets": targets}  # fmt: skip
+    best = find[f"teacher@{PROTEIN_TEACHER_CALLS[0]}"]
+    targets = []
+    for s in students:
+        name = labelled(f"student@{PROTEIN_STUDENT_CALLS}", s["lever"])
+        targets += [
+            target(f"{name} HMM hit rate (>= teacher@100 - 0.02)", find[name]["HMM hit rate"],
+                   best["HMM hit rate"] - HIT_RATE_SLACK, at_least=True),
+            target(f"{name} diversity (>= 0.9 x teacher@100's)", find[name]["diversity (1 - identity)"],
+                   (1 - DIVERSITY_TOLERANCE) * best["diversity (1 - identity)"], at_least=True),
+        ]  # fmt: skip
+    return {"rows": rows, **students[0], "levers": students[1:], "targets": targets}
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -174,14 +216,37 @@ def plot(rows: list[dict], path: Path) -> None:
 
     figure = Figure(figsize=(6, 4))
     axis = figure.subplots()
-    for who, marker in (("teacher", "o"), ("student", "s")):
-        own = sorted((r for r in rows if r["model"] == who), key=lambda r: r["steps"])
+    lines = dict.fromkeys((r["model"], r["lever"]) for r in rows)
+    for (who, lever), marker in zip(lines, "os^vD<>px*", strict=False):
+        own = sorted((r for r in rows if (r["model"], r["lever"]) == (who, lever)), key=lambda r: r["steps"])
         axis.plot([r["steps"] for r in own], [r["judge_bits_per_character"]["mean"] for r in own], marker=marker,
-                  label=who)  # fmt: skip
+                  label=labelled(who, lever))  # fmt: skip
     axis.set(xscale="log", xlabel="sampler steps (network calls at most)", ylabel="judge bits/char (lower is better)")
     axis.legend()
     figure.tight_layout()
     atomic_save_figure(figure, path)
+
+
+def lever_rows(result: dict, part: str) -> list[dict]:
+    """One row per distilled student (the baseline, then each lever): its settings, time and headline numbers."""
+    find = {r["sampler"]: r for r in result["rows"]}
+    rows = []
+    for s in [result, *result["levers"]]:
+        row = {"lever": s["lever"] or "baseline", "options": ", ".join(f"{k}={v}" for k, v in s["options"].items()),
+               "distillation seconds": s["distillation_seconds"]}  # fmt: skip
+        if part == "text":
+            for n in STUDENT_CALLS:
+                student = find.get(labelled(f"student@{n}", s["lever"]))
+                row[f"student@{n} judge bits"] = student["judge_bits_per_character"] if student else None
+            student = find[labelled("student@8", s["lever"])]
+            row["student@8 entropy"] = student["entropy_bits"]
+            best = find["teacher@256"]["judge_bits_per_character"]["mean"]
+            row["student@8 / teacher@256"] = student["judge_bits_per_character"]["mean"] / best
+        else:
+            student = find[labelled(f"student@{PROTEIN_STUDENT_CALLS}", s["lever"])]
+            row.update({k: student[k] for k in ("HMM hit rate", "diversity (1 - identity)", "low-complexity gen")})
+        rows.append(row)
+    return rows
 
 
 def markdown_tables(results: dict, targets: list[dict]) -> dict[str, str]:
@@ -196,8 +261,12 @@ def markdown_tables(results: dict, targets: list[dict]) -> dict[str, str]:
         rows = results["proteins"]["rows"]
         tables["Proteins (hemopexin)"] = common.markdown_table(rows, [c for c in rows[0] if c != "model"])
     for part, result in results.items():
+        if result["levers"]:
+            rows = lever_rows(result, part)
+            tables[f"{part.capitalize()}: the levers side by side"] = common.markdown_table(rows, list(rows[0]))
+        rounds = [{"lever": s["lever"] or "baseline", **r} for s in [result, *result["levers"]] for r in s["rounds"]]
         tables[f"{part.capitalize()}: distillation rounds (wall-clock seconds)"] = common.markdown_table(
-            result["rounds"], list(result["rounds"][0])
+            rounds, list(rounds[0])
         )
     tables["Targets"] = common.markdown_table(targets, ["target", "value", "threshold", "met"])
     return tables
@@ -212,9 +281,22 @@ def run(argv: list[str] | None = None) -> int:
     options.add_argument("--corpus", default=None, help="text corpus (default: the distill config's, shakespeare)")
     options.add_argument("--data-dir", default=str(common.REPO / "data"), help="where built-in sets are kept")
     options.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                         help="a distillation lever, e.g. model.divergence=forward-kl (repeatable)")  # fmt: skip
+                         help="a setting for every student, e.g. model.divergence=forward-kl (repeatable)")  # fmt: skip
+    options.add_argument(
+        "--lever",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+        help="one more student with these settings, measured beside the baseline (repeatable)",
+    )
     args = options.parse_args(argv)
     args.option = [common.key_value(word, "--option", "model.divergence=forward-kl") for word in args.option]
+    args.lever = [parse_lever(word) for word in args.lever]
+    names = [name for name, _ in args.lever]
+    if len(set(names)) < len(names):
+        raise common.UserInputError(
+            f"--lever: the name {next(n for n in names if names.count(n) > 1)!r} is given twice"
+        )
     mode = common.mode(args)
     parts = common.choices(args.parts, ("text", "proteins"), "--parts")
     for part, needed in (("text", ("teacher", "judge")), ("proteins", ("protein_teacher",))):
@@ -231,7 +313,7 @@ def run(argv: list[str] | None = None) -> int:
         results["proteins"] = protein_part(args, SIZES[mode]["protein"], out)
     payload = {"benchmark": NAME, "mode": mode, "machine": common.machine(), "sizes": SIZES[mode],
                "checkpoints": {"teacher": args.teacher, "judge": args.judge, "protein_teacher": args.protein_teacher},
-               "options": dict(args.option),
+               "options": dict(args.option), "levers": {name: dict(pairs) for name, pairs in args.lever},
                **results}  # fmt: skip
     targets = [t for part in results.values() for t in part["targets"]]
     report = common.write_report(out, NAME, payload, markdown_tables(results, targets))

@@ -54,18 +54,28 @@ def inputs(tmp_path_factory):
 def test_smoke_run_reports_every_number(inputs, tmp_path):
     argv = ["--smoke", "--teacher", inputs["teacher"], "--judge", inputs["judge"], "--protein-teacher"]
     argv += [inputs["protein"], "--corpus", str(inputs["corpus"]), "--data-dir", str(inputs["data"])]
-    argv += ["--option", "model.divergence=forward-kl"]
+    argv += [
+        "--option",
+        "model.divergence=forward-kl",
+        "--lever",
+        "lr:model.optimizer.lr=0.001",
+    ]
     assert distill.run([*argv, "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "distill.json").read_text())
     assert result["options"] == {"model.divergence": "forward-kl"}
-    for part in ("text", "proteins"):  # the lever reached both distillations
-        config = yaml.safe_load((Path(result[part]["students"]).parent / "config.yaml").read_text())
-        assert config["model"]["divergence"] == "forward-kl"
+    assert result["levers"] == {"lr": {"model.optimizer.lr": "0.001"}}
+    for part in ("text", "proteins"):  # --option reached every distillation, --lever only its own
+        baseline, lever = result[part], result[part]["levers"][0]
+        config = yaml.safe_load((Path(baseline["students"]).parent / "config.yaml").read_text())
+        assert config["model"]["divergence"] == "forward-kl" and config["model"]["optimizer"]["lr"] != 0.001
+        config = yaml.safe_load((Path(lever["students"]).parent / "config.yaml").read_text())
+        assert config["model"]["divergence"] == "forward-kl" and config["model"]["optimizer"]["lr"] == 0.001
     assert (tmp_path / "distill.md").read_text().startswith("# distill")
     assert (tmp_path / "distill.png").read_bytes()[:4] == b"\x89PNG"
     text = result["text"]
     assert [row["sampler"] for row in text["rows"]] == [
-        "teacher@256", "teacher@64", "teacher@16", "teacher@8", "student@16", "student@8"
+        "teacher@256", "teacher@64", "teacher@16", "teacher@8", "student@16", "student@8",
+        "student@16 [lr]", "student@8 [lr]",
     ]  # fmt: skip
     samples = text["size"]["samples"]
     for row in text["rows"]:
@@ -78,7 +88,7 @@ def test_smoke_run_reports_every_number(inputs, tmp_path):
     assert [(r["teacher steps"], r["student steps"]) for r in result["proteins"]["rounds"]] == [(40, 20), (20, 10)]
     assert text["distillation_seconds"] >= sum(r["seconds"] for r in text["rounds"])
     proteins = result["proteins"]["rows"]
-    assert [row["sampler"] for row in proteins] == ["teacher@100", "teacher@10", "student@10"]
+    assert [row["sampler"] for row in proteins] == ["teacher@100", "teacher@10", "student@10", "student@10 [lr]"]
     for row in proteins:
         assert 0 <= row["HMM hit rate"] <= 1 and 0 <= row["diversity (1 - identity)"] <= 1
         assert 0 <= row["low-complexity gen"] <= 1 and 0 <= row["homopolymer gen"] <= 1
@@ -86,14 +96,33 @@ def test_smoke_run_reports_every_number(inputs, tmp_path):
     assert len({(row["low-complexity held-out"], row["homopolymer held-out"]) for row in proteins}) == 1
     report = (tmp_path / "distill.md").read_text()
     assert "| loop_share |" in report and "| low-complexity held-out |" in report
+    assert "## Text: the levers side by side" in report and "## Proteins: the levers side by side" in report
+    assert "| lr | model.divergence=forward-kl, model.optimizer.lr=0.001 |" in report
     targets = text["targets"] + result["proteins"]["targets"]
-    assert len(targets) == 5 and all(isinstance(t["met"], bool) for t in targets)
+    assert len(targets) == 3 * 2 + 2 * 2 and all(isinstance(t["met"], bool) for t in targets)
     bits = {r["sampler"]: r["judge_bits_per_character"]["mean"] for r in text["rows"]}
     assert targets[0]["value"] == pytest.approx(bits["student@8"] / bits["teacher@256"])
+    assert targets[3]["value"] == pytest.approx(bits["student@8 [lr]"] / bits["teacher@256"])
     assert targets[0]["met"] == (targets[0]["value"] <= 1.03)
     hits = {r["sampler"]: r["HMM hit rate"] for r in proteins}
-    assert targets[3]["met"] == (hits["student@10"] >= hits["teacher@100"] - 0.02)
+    assert targets[6]["met"] == (hits["student@10"] >= hits["teacher@100"] - 0.02)
+    assert targets[8]["met"] == (hits["student@10 [lr]"] >= hits["teacher@100"] - 0.02)
     assert size["text"]["max_steps"] == 4  # what the rounds above were cut from
+
+
+def test_a_lever_with_fewer_rounds_has_its_own_rounds_and_students(inputs, tmp_path):
+    """start_steps 16 (not 32) makes one round, 16 -> 8: its rounds come from the distillation, not the benchmark's
+    size, and it has no 16-step student to sample."""
+    argv = ["--smoke", "--parts", "text", "--teacher", inputs["teacher"], "--judge", inputs["judge"], "--corpus"]
+    argv += [str(inputs["corpus"]), "--data-dir", str(inputs["data"]), "--lever", "fewer:model.start_steps=16"]
+    assert distill.run([*argv, "--out", str(tmp_path)]) == 0
+    text = json.loads((tmp_path / "distill.json").read_text())["text"]
+    assert [(r["teacher steps"], r["student steps"]) for r in text["rounds"]] == [(32, 16), (16, 8)]
+    assert [(r["teacher steps"], r["student steps"]) for r in text["levers"][0]["rounds"]] == [(16, 8)]
+    assert [row["sampler"] for row in text["rows"] if row["model"] == "student"] == [
+        "student@16", "student@8", "student@8 [fewer]"
+    ]  # fmt: skip
+    assert "| fewer | model.start_steps=16 |" in (tmp_path / "distill.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -103,6 +132,13 @@ def test_smoke_run_reports_every_number(inputs, tmp_path):
         (["--parts", "proteins"], "--protein-teacher: needed for the proteins part"),
         (["--parts", "images"], "--parts: unknown ['images']"),
         (["--option", "forward-kl"], "--option 'forward-kl': expected KEY=VALUE"),
+        (["--lever", "forward-kl"], "--lever 'forward-kl': expected NAME:KEY=VALUE"),
+        (["--lever", "a b:model.ema_decay=0.9"], "--lever 'a b:model.ema_decay=0.9': expected NAME:KEY=VALUE"),
+        (["--lever", "lr:0.001"], "--lever lr: '0.001': expected KEY=VALUE"),
+        (
+            ["--lever", "x:model.ema_decay=0.9", "--lever", "x:model.ema_decay=0.5"],
+            "--lever: the name 'x' is given twice",
+        ),
     ],
 )
 def test_missing_inputs_are_one_line(argv, message, tmp_path, capsys):
