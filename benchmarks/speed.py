@@ -58,6 +58,7 @@ SIZES = {
               "cache_thresholds": [0.9], "span": 8, "confidence_steps": 4, "dkv_refresh": 2, "block_steps": [2]},
 }  # fmt: skip
 TOLERANCE = 0.05  # judge bits within 5% of the same model's ancestral samples at the most steps
+TEMPERED = "ancestral + temperature"  # a group that never sets the quality reference: it trades entropy for bits
 # Temperatures at few steps: a sharper law per call trades entropy for judge bits where few calls lose quality.
 # Thresholds reach low: the default (character) model is rarely sure of a character, so at 0.3 a 128-character
 # sample still took 111 calls of 128 (measured), and only low thresholds reveal many per call.
@@ -110,7 +111,7 @@ def diffusion_settings(model: TrainedModel, size: dict) -> list[Setting]:
 
     length, span = size["length"], size["span"]
     rows = [row(f"ancestral@{n}", "ancestral", Ancestral(), n) for n in size["steps"]]
-    rows += [row(f"ancestral@{n} + temperature {t}", "ancestral + temperature", Ancestral(), n, temperature=t)
+    rows += [row(f"ancestral@{n} + temperature {t}", TEMPERED, Ancestral(), n, temperature=t)
              for t in size["temperatures"] for n in size["temperature_steps"]]  # fmt: skip
     rows += [row(f"threshold {t}", "threshold", ThresholdUnmasking(t), length) for t in size["thresholds"]]
     inner: list[tuple[str, Strategy, int]] = [(f"threshold {t}", ThresholdUnmasking(t), length)
@@ -152,7 +153,7 @@ def student_settings(students: list[TrainedModel], paths: list[str]) -> list[Set
 
 def quality_reference(rows: list[dict], model: str) -> dict:
     """The model's ancestral row at the most steps (for block diffusion: the most steps per block), no temperature."""
-    plain = (r for r in rows if "temperature" not in r["sampler"])
+    plain = (r for r in rows if r["group"] != TEMPERED)
     own = [r for r in plain if r["model"] == model and "ancestral@" in r["sampler"]]
     return max(own, key=lambda r: r["network_calls"])
 
