@@ -57,7 +57,9 @@ HIT_RATE_SLACK, DIVERSITY_TOLERANCE = 0.02, 0.10
 CPU = torch.device("cpu")
 
 
-def distill(config: str, teacher: str, size: dict, out: Path, extra: list[str], options: dict[str, str]):
+def distill(
+    config: str, teacher: str, size: dict, out: Path, extra: list[str], options: dict[str, str]
+) -> tuple[Path, list[dict], float]:
     """Run `discrete-diff distill` with the config at this size and these options; (checkpoint folder, round rows,
     total seconds). Validation runs once per round, however many rounds the options make."""
     start = int(options.get("model.start_steps", size["start"]))
@@ -81,6 +83,16 @@ def distillations(args) -> list[tuple[str, dict[str, str]]]:
     --lever with its settings on top of them."""
     base = dict(args.option)
     return [("", base)] + [(name, {**base, **dict(pairs)}) for name, pairs in args.lever]
+
+
+def distil_every_student(config: str, teacher: str, size: dict, out: Path, extra: list[str], args) -> list[dict]:
+    """The baseline student, then one per --lever: each one's lever, options, checkpoint folder, rounds and time."""
+    students = []
+    for lever, options in distillations(args):
+        folder, rounds, seconds = distill(config, teacher, size, out, extra, options)
+        students.append({"lever": lever, "options": options, "students": str(folder), "rounds": rounds,
+                         "distillation_seconds": seconds})  # fmt: skip
+    return students
 
 
 def parse_lever(word: str) -> tuple[str, list[tuple[str, str]]]:
@@ -116,11 +128,7 @@ def text_part(args, size: dict, out: Path) -> dict:
     extra = ["--data.init_args.data_dir", args.data_dir, "--data.init_args.max_length", str(teacher.max_length)]
     extra += ["--data.init_args.corpus", args.corpus] if args.corpus else []
     extra += ["--trainer.precision", "32-true"] if args.smoke else []
-    students = []
-    for lever, options in distillations(args):
-        folder, rounds, seconds = distill("shakespeare_char", args.teacher, size, out, extra, options)
-        students.append({"lever": lever, "options": options, "students": str(folder), "rounds": rounds,
-                         "distillation_seconds": seconds})  # fmt: skip
+    students = distil_every_student("shakespeare_char", args.teacher, size, out, extra, args)
     rows = []
     for who, lever, model, calls in [("teacher", "", teacher, TEACHER_CALLS)] + [
         ("student", s["lever"], load_model(Path(s["students"]) / f"student-{n}-steps.ckpt"), (n,))
@@ -168,11 +176,7 @@ def target(name: str, value: float, threshold: float, at_least: bool = False) ->
 def protein_part(args, size: dict, out: Path) -> dict:
     extra = ["--data.init_args.data_dir", args.data_dir]
     extra += ["--trainer.precision", "32-true"] if args.smoke else []
-    students = []
-    for lever, options in distillations(args):
-        folder, rounds, seconds = distill("hemopexin", args.protein_teacher, size, out, extra, options)
-        students.append({"lever": lever, "options": options, "students": str(folder), "rounds": rounds,
-                         "distillation_seconds": seconds})  # fmt: skip
+    students = distil_every_student("hemopexin", args.protein_teacher, size, out, extra, args)
     first = load_model(Path(students[0]["students"]) / f"student-{PROTEIN_STUDENT_CALLS}-steps.ckpt")
     data = common.trained_data(first.data["datamodule"], args.data_dir)
     train_ids = {r.id for r in data.train_records}
