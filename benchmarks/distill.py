@@ -36,7 +36,7 @@ from discrete_diff.protein.alignment import read_alignment
 from discrete_diff.protein.builtin_sets import alignment_paths
 from discrete_diff.protein_report import evaluate_proteins
 from discrete_diff.sampling import SamplingSettings
-from discrete_diff.training.distillation import DistillationModule
+from discrete_diff.training.distillation import DistillationModule, round_count
 
 NAME = "distill"
 SIZES = {
@@ -65,7 +65,7 @@ def distill(
     start = int(options.get("model.start_steps", size["start"]))
     final = int(options.get("model.final_steps", size["final"]))
     max_steps = int(options.get("trainer.max_steps", size["max_steps"]))
-    rounds = int(math.log2(start // final)) if start >= 2 * final else 1
+    rounds = round_count(start, final)
     args = ["--config", f"distill/{config}", "--teacher", teacher]
     args += ["--trainer.logger.init_args.save_dir", str(out / "runs"), "--trainer.enable_progress_bar", "false"]
     args += ["--trainer.max_steps", str(size["max_steps"]), "--trainer.val_check_interval"]
