@@ -9,9 +9,10 @@ time draws). Proteins are held out two ways: whole sequences (`sequence`), and i
 `data.split_identity` 0.5, no held-out protein at 50% identity or more to a training one). Reported: held-out
 bits per residue/character at the best checkpoints, the epoch of each best, the ratio diffusion/AR, the crossover
 epoch (from which on the diffusion bound, mean over seeds, stays below AR's NLL at the same steps),
-and the learning curves against epochs (data_constrained.png). `--scale 4` doubles the width (4x the parameters).
+and the learning curves against epochs (data_constrained.png). `--scale 4` doubles the width (4x the parameters),
+`--scale 16` quadruples it (16x: the width-64 protein recipe at width 256, the width the configs had before it).
 Finished runs are recorded in OUT/data_constrained_runs.json and reused by a rerun with the same OUT.
-Command: `python benchmarks/data_constrained.py [--quick] [--sets ...] [--seeds N] [--scale 1,4] [--out DIR]`.
+Command: `python benchmarks/data_constrained.py [--quick] [--sets ...] [--seeds N] [--scale 1,4,16] [--out DIR]`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from discrete_diff.protein.fasta import FastaPolicy, header_value, read_fasta
 NAME = "data_constrained"
 MODELS = ("diffusion", "ar")
 SPLIT_IDENTITY = 0.5
+SCALES = ("1", "4", "16")
+"""Parameter factors: the width grows by the square root (transformer parameters grow with width squared)."""
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,9 @@ def family_fasta(family: str, data_dir: str, out: Path) -> Path:
 
 
 def width(config: str, size: dict, scale: int) -> int:
-    """The network width of a run: the size's (or the config's) doubled at scale 4 (4x the parameters)."""
+    """The network width of a run: the size's (or the config's) times sqrt(scale), scale being the parameter factor."""
     base = size["network"].get("d_model", load_config(config)["model"]["network"]["d_model"])
-    return base * (2 if scale == 4 else 1)
+    return base * math.isqrt(scale)
 
 
 def data_overrides(name: str, split: str, size: dict, args, out: Path) -> list[str]:
@@ -279,7 +282,7 @@ def run(argv: list[str] | None = None) -> int:
     options.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, from: {', '.join(SETS)}")
     options.add_argument("--budget", type=float, default=None, help="training seconds per run (default 1200)")
     options.add_argument("--seeds", type=int, default=None, help="training seeds per model (default 2; quick 1)")
-    options.add_argument("--scale", default="1", help="1 (the configs' width), 4 (double width) or 1,4")
+    options.add_argument("--scale", default="1", help="1 (the configs' width), 4 (2x width), 16 (4x); comma-separated")
     options.add_argument(
         "--splits", default=None, help=f"comma-separated, from: {', '.join(ALL_SPLITS)} (default: all)"
     )
@@ -291,7 +294,7 @@ def run(argv: list[str] | None = None) -> int:
     args.budget = common.positive(size["budget"] if args.budget is None else args.budget, "--budget")
     seeds = int(common.positive(({"full": 2}.get(mode, 1)) if args.seeds is None else args.seeds, "--seeds"))
     sets = common.choices(args.sets, SETS, "--sets")
-    scales = [int(s) for s in common.choices(args.scale, ("1", "4"), "--scale")]
+    scales = [int(s) for s in common.choices(args.scale, SCALES, "--scale")]
     splits = None if args.splits is None else tuple(common.choices(args.splits, ALL_SPLITS, "--splits"))
     todo = plan(sets, seeds, scales, splits)
     if not todo:

@@ -88,3 +88,10 @@ def test_splits_keep_only_the_named_held_out_rule():
     assert {split for _, split, *_ in every} == {"sequence", "identity", "works"}
     chosen = data_constrained.plan(["halorhodopsin", "text"], 1, [1], ("identity",))
     assert chosen == [("halorhodopsin", "identity", model, 0, 1) for model in data_constrained.MODELS]
+
+
+def test_scale_multiplies_parameters_so_width_grows_by_its_square_root():
+    base = data_constrained.load_config("hemopexin")["model"]["network"]["d_model"]
+    widths = [data_constrained.width("hemopexin", {"network": {}}, int(s)) for s in data_constrained.SCALES]
+    assert widths == [base, 2 * base, 4 * base]
+    assert data_constrained.width("hemopexin", {"network": {"d_model": 16}}, 16) == 64
