@@ -11,8 +11,11 @@ bits per residue/character at the best checkpoints, the epoch of each best, the 
 epoch (from which on the diffusion bound, mean over seeds, stays below AR's NLL at the same steps),
 and the learning curves against epochs (data_constrained.png). `--scale 4` doubles the width (4x the parameters),
 `--scale 16` quadruples it (16x: the width-64 protein recipe at width 256, the width the configs had before it).
+`--option KEY=VALUE` (repeatable) sets a training setting for both models alike, e.g. `model.network.dropout=0.1` or
+`model.optimizer.weight_decay=0.1`: a regulariser is compared best checkpoint to best checkpoint.
 Finished runs are recorded in OUT/data_constrained_runs.json and reused by a rerun with the same OUT.
-Command: `python benchmarks/data_constrained.py [--quick] [--sets ...] [--seeds N] [--scale 1,4,16] [--out DIR]`.
+Command: `python benchmarks/data_constrained.py [--quick] [--sets ...] [--seeds N] [--scale 1,4,16]
+[--option KEY=VALUE ...] [--out DIR]`.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ from pathlib import Path
 
 import common
 import yaml
+from jsonargparse import ArgumentError
 from matplotlib.figure import Figure
 from training_runs import Curve, duration, finished_runs, reuse_or_train
 
 from discrete_diff.atomic_files import atomic_save_figure, atomic_write_text
 from discrete_diff.commands.config_files import load_config
+from discrete_diff.commands.messages import user_message
 from discrete_diff.commands.train import build_cli, fit
 from discrete_diff.errors import UserInputError
 from discrete_diff.inference import load_model
@@ -133,7 +138,12 @@ def train(name: str, split: str, model: str, seed: int, scale: int, size: dict, 
     overrides += [f"{name}_{split}_{model}_x{scale}_seed{seed}", "--trainer.enable_progress_bar", "false"]
     overrides += ["--trainer.enable_model_summary", "false"]
     overrides += ["--model.optimizer.warmup_steps", str(size["warmup"])] if size["warmup"] else []
-    cli = build_cli(overrides)
+    overrides += common.as_arguments(args.option)  # after the benchmark's own, so that they win
+    try:
+        cli = build_cli(overrides)
+    except ArgumentError as error:  # most likely an --option the configs do not have
+        settings = options_label(args)
+        raise UserInputError(f"{config}: {user_message(error)} (the --option settings: {settings})") from None
     curve = Curve(spec.unit)
     cli.trainer.callbacks.append(curve)
     fit(cli)
@@ -255,13 +265,19 @@ def plot(runs: list[dict], path: Path) -> None:
     atomic_save_figure(figure, path)
 
 
+def options_label(args) -> str:
+    """The --option settings as given, `KEY=VALUE, ...` ('none' without any)."""
+    return ", ".join(f"{key}={value}" for key, value in args.option) or "none"
+
+
 def run_key(name: str, split: str, model: str, seed: int, scale: int, mode: str, args) -> dict:
-    """What makes a finished run reusable: the composed config, set, split, seed, scale, size and budget."""
+    """What makes a finished run reusable: the composed config, set, split, seed, scale, size, budget and
+    --option settings."""
     config = SETS[name].configs[MODELS.index(model)]
     recipe = hashlib.sha256(yaml.safe_dump(load_config(config)).encode()).hexdigest()
     corpus = args.corpus if SETS[name].kind == "text" else "families"
     return {"set": name, "split": split, "model": model, "seed": seed, "scale": scale, "mode": mode,
-            "budget": args.budget, "corpus": corpus, "recipe": recipe}  # fmt: skip
+            "budget": args.budget, "corpus": corpus, "recipe": recipe, "options": options_label(args)}  # fmt: skip
 
 
 def plan(
@@ -288,7 +304,10 @@ def run(argv: list[str] | None = None) -> int:
     )
     options.add_argument("--corpus", default="shakespeare", help="the text set's corpus (default shakespeare)")
     options.add_argument("--data-dir", default=str(common.REPO / "data"), help="where built-in data sets live")
+    options.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                         help="a setting for both models, e.g. model.network.dropout=0.1 (repeatable)")  # fmt: skip
     args = options.parse_args(argv)
+    args.option = [common.key_value(word, "--option", "model.network.dropout=0.1") for word in args.option]
     mode = common.mode(args)
     size = SIZES[mode]
     args.budget = common.positive(size["budget"] if args.budget is None else args.budget, "--budget")
@@ -319,15 +338,17 @@ def run(argv: list[str] | None = None) -> int:
     plot(runs, out / f"{NAME}.png")
     payload = {"benchmark": NAME, "mode": mode, "machine": common.machine(), "size": size,
                "budget_seconds": args.budget, "seeds": seeds, "scales": scales, "sets": sets,
-               "split_identity": SPLIT_IDENTITY, "runs": runs, "comparisons": comparisons,
-               "targets": targets}  # fmt: skip
+               "split_identity": SPLIT_IDENTITY, "options": options_label(args), "runs": runs,
+               "comparisons": comparisons, "targets": targets}  # fmt: skip
     columns = ["set", "split", "scale", "unit", "seeds", "diffusion bits", "ar bits", "ratio", "crossover epoch"]
     columns += ["diffusion best epoch", "ar best epoch", "diffusion epochs", "ar epochs", "train units"]
     run_columns = ["set", "split", "model", "scale", "seed", "parameters", "steps", "epochs", "best_epoch"]
     run_columns += ["held_out_bits", "held_out_error", "train_sequences", "held_out_sequences", "train_units"]
     tables = {
         "Held-out bits per unit at the best checkpoints (diffusion: NELBO bound; AR: exact NLL), means over seeds; "
-        "ratio diffusion/AR": common.markdown_table(comparisons, columns),
+        f"ratio diffusion/AR; settings besides the configs': {options_label(args)}": common.markdown_table(
+            comparisons, columns
+        ),
         "Target: ratio <= 1.0 on at least two of the three families": common.markdown_table(
             targets, ["split", "scale", "families", "ratio <= 1.0", "target met"]
         ),

@@ -95,3 +95,24 @@ def test_scale_multiplies_parameters_so_width_grows_by_its_square_root():
     widths = [data_constrained.width("hemopexin", {"network": {}}, int(s)) for s in data_constrained.SCALES]
     assert widths == [base, 2 * base, 4 * base]
     assert data_constrained.width("hemopexin", {"network": {"d_model": 16}}, 16) == 64
+
+
+def test_options_reach_both_models_and_an_unknown_key_is_a_one_line_error(tmp_path, capsys):
+    stand_in_families(tmp_path / "data")
+    argv = ["--smoke", "--sets", "adeno_fiber", "--splits", "identity", "--data-dir", str(tmp_path / "data")]
+    out = tmp_path / "out"
+    assert data_constrained.run([*argv, "--option", "model.network.dropout=0.25", "--out", str(out)]) == 0
+    result = json.loads((out / "data_constrained.json").read_text())
+    assert result["options"] == "model.network.dropout=0.25"
+    assert "settings besides the configs': model.network.dropout=0.25" in (out / "data_constrained.md").read_text()
+    assert sorted(r["model"] for r in result["runs"]) == ["ar", "diffusion"]
+    for run in result["runs"]:
+        assert data_constrained.load_model(run["checkpoint"]).network.config.dropout == 0.25
+    capsys.readouterr()
+    bad = [*argv, "--option", "model.network.dropout_rate=0.1", "--out", str(tmp_path / "bad")]
+    assert data_constrained.common.main_guard("data_constrained", data_constrained.run, bad) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("benchmarks/data_constrained.py: error: hemopexin: ")
+    assert "'dropout_rate' is not accepted" in errors[0] and "settings: model.network.dropout_rate=0.1" in errors[0]
+    assert data_constrained.common.main_guard("data_constrained", data_constrained.run, [*bad, "--option", "x"]) == 2
+    assert "--option 'x': expected KEY=VALUE" in capsys.readouterr().err
