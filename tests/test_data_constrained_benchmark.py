@@ -76,7 +76,8 @@ def test_crossover_is_where_the_mean_bound_goes_below_ar_for_good():
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):
     for argv, message in ((["--budget", "0"], "--budget must be positive"), (["--sets", "x"], "choose from"),
                           (["--scale", "2"], "--scale: unknown"), (["--splits", "x"], "--splits: unknown"),
-                          (["--sets", "text", "--splits", "identity"], "none of the sets text has")):  # fmt: skip
+                          (["--sets", "text", "--splits", "identity"], "none of the sets text has"),
+                          (["--orders", "-1"], "--orders must be 0 (off) or a number")):  # fmt: skip
         assert data_constrained.common.main_guard("data_constrained", data_constrained.run,
                                                   [*argv, "--out", str(tmp_path)]) == 2  # fmt: skip
         error = capsys.readouterr().err
@@ -108,6 +109,17 @@ def test_options_reach_both_models_and_an_unknown_key_is_a_one_line_error(tmp_pa
     assert sorted(r["model"] for r in result["runs"]) == ["ar", "diffusion"]
     for run in result["runs"]:
         assert data_constrained.load_model(run["checkpoint"]).network.config.dropout == 0.25
+    # The same runs again with the bound over orders: reused, not retrained, and scored with it (kept in the record).
+    again = [*argv, "--option", "model.network.dropout=0.25", "--orders", "2", "--out", str(out)]
+    assert data_constrained.run(again) == 0
+    rescored = json.loads((out / "data_constrained.json").read_text())
+    assert [r["checkpoint"] for r in rescored["runs"]] == [r["checkpoint"] for r in result["runs"]]
+    diffusion = next(r for r in rescored["runs"] if r["model"] == "diffusion")
+    assert diffusion["orders"] == 2 and diffusion["order_bits"] > 0 and diffusion["order_error"] > 0
+    row = rescored["comparisons"][0]
+    assert row["ratio (orders)"] == pytest.approx(diffusion["order_bits"] / row["ar bits"])
+    recorded = json.loads((out / "data_constrained_runs.json").read_text())
+    assert [r.get("order_bits") for r in recorded if r["model"] == "diffusion"] == [diffusion["order_bits"]]
     capsys.readouterr()
     bad = [*argv, "--option", "model.network.dropout_rate=0.1", "--out", str(tmp_path / "bad")]
     assert data_constrained.common.main_guard("data_constrained", data_constrained.run, bad) == 2
