@@ -4,8 +4,9 @@ With a time-independent SUBS denoiser the sampler that starts from all-[MASK] an
 in a uniformly random order, draws x with p(x) = E_sigma[p_sigma(x)], p_sigma(x) = prod_i p(x_sigma(i) | the
 tokens sigma(<i) revealed). The NELBO (`MaskedDiffusion.likelihood`) is E_sigma[-log p_sigma(x)] (Jensen's
 inequality on that mean); with K orders drawn per sequence, -log((1/K) sum_k p_sigma_k(x)) is a bound too, never
-looser in expectation, and tighter as K grows (importance weighting, Burda et al. 2016, with the uniform order as
-its own proposal), at most log K nats per sequence below the NELBO. Each order costs one network call per token.
+looser in expectation, and tighter as K grows, towards -log p(x) itself (importance weighting, Burda et al. 2016,
+with the uniform order as its own proposal): how much it gains is how much the orders disagree. Each order costs
+one network call per token, K x n calls for a sequence of n tokens where the NELBO takes K.
 """
 
 from __future__ import annotations
