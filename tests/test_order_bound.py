@@ -69,7 +69,7 @@ def test_one_order_is_the_nelbo_on_average_and_more_orders_tighten_towards_the_s
         assert bounds[more].nats_per_token < bounds[fewer].nats_per_token - 0.005
     tightest = bounds[64]  # above the sampler's -log p(x) in expectation; this estimate within its error of it
     assert exact - 3 * tightest.standard_error <= tightest.nats_per_token < exact + 0.1 * (nelbo - exact)
-    assert bounds[64].standard_error < bounds[4].standard_error and bounds[64].time_draws == 64
+    assert bounds[64].standard_error < bounds[4].standard_error and bounds[64].orders == 64
 
 
 def test_visible_tokens_condition_and_are_not_scored():

@@ -1,6 +1,7 @@
 """End to end on a real tiny model, a real Lightning Trainer and a real corpus on disk."""
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from discrete_diff.denoiser import Bidirectional, DenoiserInput
 from discrete_diff.generation import generate
 from discrete_diff.inference import load_model, read_checkpoint
 from discrete_diff.objectives import Decoding, MaskedDiffusion
+from discrete_diff.objectives.order_bound import importance_weighted_bound
 from discrete_diff.training.ema import ExponentialMovingAverage
 
 pytestmark = pytest.mark.slow  # trains models or runs subprocesses
@@ -89,6 +91,27 @@ def test_eval_with_one_draw_estimates_its_error_across_sequences(trained, capsys
     printed = capsys.readouterr().out
     assert "± 0.0000" not in printed and "±: estimated across sequences" in printed
     assert "masking levels integrated over [0, 1]" in printed
+
+
+def test_eval_with_orders_reports_the_importance_weighted_bound_below_one_order(trained, capsys):
+    cli, _, corpus = trained
+    last = cli.trainer.checkpoint_callback.last_model_path
+    common = ["eval", "--checkpoint", last, "--data", str(corpus), "--max-batches", "1", "--batch-size", "4", "--json"]
+    results = {}
+    for orders in (1, 8):
+        assert main([*common, "--orders", str(orders)]) == 0
+        results[orders] = json.loads(capsys.readouterr().out)
+    one, eight = results[1], results[8]
+    assert one["orders"] == 1 and one["standard_error"] is None and eight["orders"] == 8
+    assert eight["tokens"] == one["tokens"] == 4 * 64  # the first batch's four blocks
+    model = load_model(last)  # the command's number is the library's on the same blocks and orders
+    blocks = model.domain.evaluation_data(str(corpus), length=model.max_length, batch_size=4).batches
+    expected = importance_weighted_bound(model.network, blocks, model.mask_id, orders=8, max_batches=1)
+    assert eight["nats_per_token"] == pytest.approx(expected.nats_per_token, rel=1e-6)
+    assert main([*common[:-1], "--orders", "2"]) == 0
+    assert "importance-weighted over K=2 unmasking orders per sequence; ±: jackknife" in capsys.readouterr().out
+    assert main([*common, "--orders", "-1"]) == 2
+    assert "--orders must be 0 (the NELBO) or a number of orders, got -1" in capsys.readouterr().err
 
 
 def test_checkpoint_holds_no_pickled_objects(trained):

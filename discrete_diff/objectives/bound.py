@@ -40,6 +40,9 @@ class LikelihoodBound:
     """Scored tokens per unit (a BPE token covers several characters: fewer than 1)."""
     error_from: str = "draws"
     """What the standard error was estimated from: "draws", "sequences", or "" (no estimate)."""
+    orders: int = 0
+    """For the bound importance-weighted over unmasking orders (`order_bound`): orders per sequence (its error: the
+    jackknife's over them); 0 for the NELBO."""
 
     def per_unit(self, unit: str, tokens_per_unit: float) -> LikelihoodBound:
         return replace(self, unit=unit, tokens_per_unit=tokens_per_unit)
@@ -65,6 +68,14 @@ class LikelihoodBound:
             return (
                 f"NLL = {self.bits_per_unit:.4f} {unit} (exact; {self.nats_per_token:.4f} nats/token, "
                 f"perplexity {self.perplexity:.3f}) over {self.sequences} sequences, {self.tokens} tokens"
+            )
+        if self.orders:
+            error = f" ± {self.bits_per_unit_error:.4f}" if self.bits_per_unit_error is not None else ""
+            return (
+                f"bound <= {self.bits_per_unit:.4f}{error} {unit} ({self.nats_per_token:.4f} nats/token, "
+                f"perplexity <= {self.perplexity:.3f}) over {self.sequences} sequences, {self.tokens} tokens; "
+                f"importance-weighted over K={self.orders} unmasking orders per sequence"
+                + ("; ±: jackknife over the orders" if error else "")
             )
         draws = f"K={self.time_draws} draw{'s' if self.time_draws > 1 else ''} per sequence"
         if self.bits_per_unit_error is None:

@@ -70,8 +70,8 @@ def importance_weighted_bound(
     seed: int = 0,
     max_batches: int | None = None,
 ) -> LikelihoodBound:
-    """-log((1/K) sum_k p_sigma_k(x)) summed over the sequences, per scored token, K = `orders` (held in the
-    record's `time_draws`). Its standard error is the jackknife's over each sequence's K orders (K >= 2)."""
+    """-log((1/K) sum_k p_sigma_k(x)) summed over the sequences, per scored token, K = `orders`. Its standard
+    error is the jackknife's over each sequence's K orders (K >= 2)."""
     if orders < 1:
         raise InvalidArgument("orders", f"must be at least 1, got {orders}")
     generator = torch.Generator().manual_seed(seed)
@@ -90,7 +90,7 @@ def importance_weighted_bound(
     total = int(torch.cat(tokens).sum())
     rate = float(torch.cat(nats).sum()) / total
     error, source = (math.sqrt(variance) / total, "draws") if orders > 1 else (None, "")
-    return LikelihoodBound(rate, error, len(torch.cat(nats)), total, time_draws=orders, error_from=source)
+    return LikelihoodBound(rate, error, len(torch.cat(nats)), total, time_draws=0, error_from=source, orders=orders)
 
 
 def weighted_nats(log_p: Tensor) -> Tensor:
