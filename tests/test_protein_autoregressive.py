@@ -132,3 +132,11 @@ def test_run_folders_that_cannot_stand_for_one_checkpoint_are_one_line_errors(ru
     assert main(["eval", "--checkpoint", str(folder.parent)]) == 2  # runs/NAME: which version?
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"a folder of runs; pass one of them: {folder}" in error
+
+
+def test_eval_refuses_the_order_bound_for_an_ar_model(run, capsys):
+    _, folder = run
+    assert main(["eval", "--checkpoint", str(folder), "--use-recorded-data", "--orders", "4"]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    expected = "--orders: the bound over unmasking orders is for masked diffusion, not an autoregressive model"
+    assert error == f"discrete-diff: error: {expected}"

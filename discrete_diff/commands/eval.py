@@ -16,7 +16,7 @@ import sys
 from ..domain import EvaluationData
 from ..errors import UserInputError
 from ..inference import TrainedModel, load_model
-from ..objectives import LikelihoodBound, MaskedDiffusion
+from ..objectives import LikelihoodBound
 from ..objectives.order_bound import importance_weighted_bound
 from ..protein.builtin_sets import DATASETS as PROTEIN_SETS
 from ..specs import build
@@ -119,7 +119,7 @@ def check_orders(model: TrainedModel, orders: int) -> None:
     """The order bound holds for a masked-diffusion model with a time-independent network."""
     if orders < 0:
         raise UserInputError(f"--orders must be 0 (the NELBO) or a number of orders, got {orders}")
-    if type(model.objective) is not MaskedDiffusion:
+    if not model.objective.order_bound_applies:
         raise UserInputError(
             f"--orders: the bound over unmasking orders is for masked diffusion, not {model.objective.kind}"
         )

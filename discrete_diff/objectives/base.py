@@ -74,6 +74,9 @@ class Objective(ABC):
     """A clipped noise window for its training can be chosen by the variance of its loss (`noise_window.py`)."""
     needs_causal_attention: ClassVar[bool] = False
     """Its network attends causally (across positions or blocks): a bidirectional pretrained masked LM cannot."""
+    order_bound_applies: ClassVar[bool] = False
+    """Its sampler reveals one token at a time in a random order, so the bound importance-weighted over unmasking
+    orders (`order_bound`) bounds it (given a time-independent network)."""
 
     def noising(self, mask_id: int, vocab_size: int) -> NoisingProcess:
         """How its models' tokens are noised, over a vocabulary of `vocab_size` with this [MASK] id: absorbing

@@ -48,6 +48,7 @@ class MaskedDiffusion(DrawnBound, Objective):
     two_sided_infill = True
     guidance_applies = True
     sampler_steps_apply = True
+    order_bound_applies = True
 
     WEIGHTINGS = ("elbo", "clipped", "sequence", "flat")
     NORMALIZATIONS = ("tokens", "sequences", "batch")
