@@ -11,12 +11,10 @@ bits per residue/character at the best checkpoints, the epoch of each best, the 
 epoch (from which on the diffusion bound, mean over seeds, stays below AR's NLL at the same steps),
 and the learning curves against epochs (data_constrained.png). `--scale 4` doubles the width (4x the parameters),
 `--scale 16` quadruples it (16x: the width-64 protein recipe at width 256, the width the configs had before it).
-`--option KEY=VALUE` (repeatable) sets a training setting for both models alike, e.g. `model.network.dropout=0.1` or
-`model.optimizer.weight_decay=0.1`: a regulariser is compared best checkpoint to best checkpoint. `--orders K` also
-scores each diffusion run's best checkpoint with the importance-weighted bound over K unmasking orders
-(`objectives.order_bound`: a bound too, tighter than the NELBO; one network call per token and order), added to a
-rerun's reused runs as well.
-Finished runs are recorded in OUT/data_constrained_runs.json and reused by a rerun with the same OUT.
+`--option KEY=VALUE` (repeatable) gives both models a setting, e.g. `model.network.dropout=0.1`: a regulariser compared
+best to best. `--orders K` also scores diffusion's best checkpoints (reused ones too) with the bound over K unmasking
+orders (`objectives.order_bound`: tighter than the NELBO; a network call per token and order). Finished runs are
+recorded in OUT/data_constrained_runs.json and reused by a rerun with the same OUT.
 Command: `python benchmarks/data_constrained.py [--quick] [--sets ...] [--seeds N] [--scale 1,4,16]
 [--option KEY=VALUE ...] [--orders K] [--out DIR]`.
 """
