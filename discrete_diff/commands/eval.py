@@ -2,9 +2,9 @@
 
 Diffusion models report their NELBO bound ± its standard error, autoregressive ones their exact NLL; `--orders K`
 gives a masked-diffusion model's tighter bound, importance-weighted over K unmasking orders (one network call per
-token and order: slow on long sequences). A checkpoint
-never decides what is read: `--data` names the files; without it only a built-in set recorded in the checkpoint
-is used, or the recorded paths when the user says so (`--use-recorded-data`).
+token and order: slow on long sequences). A checkpoint never decides what is read: `--data` names the files;
+without it only a built-in set recorded in the checkpoint is used, or the recorded paths when the user says so
+(`--use-recorded-data`).
 """
 
 from __future__ import annotations
