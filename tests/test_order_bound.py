@@ -101,6 +101,17 @@ def test_padding_is_not_seen():
     assert (scored(torch.ones_like(real)) - expected).abs().min() > 1e-4  # a leak would show
 
 
+def test_bf16_autocast_runs_the_network_in_bf16_and_keeps_the_likelihoods_close():
+    torch.manual_seed(0)
+    network = Transformer(TransformerConfig(d_model=32, n_layers=2, n_heads=2, max_length=16), vocab_size=9).eval()
+    ids = torch.randint(0, 8, (6, 12))
+    batch = Batch(ids, torch.ones_like(ids, dtype=torch.bool), torch.ones_like(ids, dtype=torch.bool))
+    full = order_log_likelihoods(network, batch, 8, 2, torch.Generator().manual_seed(3))
+    bf16 = order_log_likelihoods(network, batch, 8, 2, torch.Generator().manual_seed(3), autocast=torch.bfloat16)
+    assert bf16.dtype == torch.float64 and not torch.equal(bf16, full)  # the network ran in bf16: rounding shows
+    assert torch.allclose(bf16, full, rtol=2e-2)  # the same orders: per-sequence log-likelihoods agree closely
+
+
 def test_a_time_conditioned_network_is_refused():
     class TimeConditioned(ExactDenoiser):
         time_conditioned = True
