@@ -112,6 +112,9 @@ def test_eval_with_orders_reports_the_importance_weighted_bound_below_one_order(
     assert "importance-weighted over K=2 unmasking orders per sequence; ±: jackknife" in capsys.readouterr().out
     assert main([*common, "--orders", "-1"]) == 2
     assert "--orders must be 0 (the NELBO) or a number of orders, got -1" in capsys.readouterr().err
+    assert main([*common, "--orders", "8", "--precision", "bf16"]) == 0  # the network in bf16: close, not equal
+    bf16 = json.loads(capsys.readouterr().out)["nats_per_token"]
+    assert bf16 != eight["nats_per_token"] and bf16 == pytest.approx(eight["nats_per_token"], rel=1e-2)
 
 
 def test_checkpoint_holds_no_pickled_objects(trained):

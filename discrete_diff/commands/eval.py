@@ -2,9 +2,9 @@
 
 Diffusion models report their NELBO bound ± its standard error, autoregressive ones their exact NLL; `--orders K`
 gives a masked-diffusion model's tighter bound, importance-weighted over K unmasking orders (one network call per
-token and order: slow on long sequences). A checkpoint never decides what is read: `--data` names the files;
-without it only a built-in set recorded in the checkpoint is used, or the recorded paths when the user says so
-(`--use-recorded-data`).
+token and order: slow on long sequences); `--precision bf16` runs the network under bf16 autocast. A checkpoint
+never decides what is read: `--data` names the files; without it only a built-in set recorded in the checkpoint is
+used, or the recorded paths when the user says so (`--use-recorded-data`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import nullcontext
+
+import torch
 
 from ..domain import EvaluationData
 from ..errors import UserInputError
@@ -41,6 +44,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="masked diffusion: the bound importance-weighted over K unmasking orders per sequence, tighter than "
         "the NELBO and K x length network calls per sequence (default: 0, the NELBO)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("32", "bf16"),
+        default="32",
+        help="32: float32 throughout; bf16: the network under bf16 autocast, about 2x faster on a CPU with bf16 "
+        "instructions, results within ~1e-4 of their size (default: 32)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed of the time draws (default: 0)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -132,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     data = evaluation_data(model, args)
     for note in data.notes:
         print(f"note: {note}", file=sys.stderr)
-    bound = evaluate(model, data, args.time_draws, args.max_batches, args.seed, args.orders)
+    device = next(model.network.parameters()).device.type
+    with torch.autocast(device, dtype=torch.bfloat16) if args.precision == "bf16" else nullcontext():
+        bound = evaluate(model, data, args.time_draws, args.max_batches, args.seed, args.orders)
     print(json.dumps(bound.to_json()) if args.json else bound.summary())
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from contextlib import nullcontext
 
 import torch
 from torch import Tensor
@@ -38,8 +39,8 @@ def order_log_likelihoods(
     Every maskable token starts as [MASK]; each network call reveals one token per sequence (the next in its
     order) and adds its log-probability given the tokens revealed so far. Tokens that are not maskable stay
     visible throughout and are not scored. `autocast` (e.g. torch.bfloat16) runs the network under autocast to that
-    dtype: about twice as fast on a CPU with bf16 instructions; log-probabilities are still taken in float32 and
-    summed in float64.
+    dtype (None: as the caller's context has it): about twice as fast on a CPU with bf16 instructions;
+    log-probabilities are still taken in float32 and summed in float64.
     """
     if getattr(network, "time_conditioned", False):
         raise InvalidArgument("network", "is time-conditioned: the order bound holds for time-independent ones")
@@ -59,7 +60,7 @@ def order_log_likelihoods(
             position = order[:, step]  # (B,)
             score_at = torch.zeros_like(maskable)
             score_at[rows[active], position[active]] = True
-            with torch.autocast(x0.device.type, dtype=autocast, enabled=autocast is not None):
+            with nullcontext() if autocast is None else torch.autocast(x0.device.type, dtype=autocast):
                 logits = network(DenoiserInput(xt, attention, t=t, class_labels=batch.class_labels, score_at=score_at))
             log_probs = subs_log_probs(logits, mask_id)  # (N, V), one row per active sequence
             target = x0[rows[active], position[active]]  # (N,)
