@@ -25,6 +25,7 @@ import json
 import math
 import statistics
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -184,20 +185,19 @@ def train(name: str, split: str, model: str, seed: int, scale: int, size: dict, 
 
 
 def order_score(run: dict, orders: int, size: dict, args) -> dict:
-    """A diffusion run's best checkpoint scored on the same held-out set with the importance-weighted bound over
-    `orders` unmasking orders per sequence; bf16 autocast where the CPU computes bf16 (2x faster, ~1e-5 relative)."""
+    """A diffusion run's best checkpoint, held out, by the bound over `orders` unmasking orders (bf16 where native)."""
     spec, autocast = SETS[run["set"]], autocast_dtype()
     trained = load_model(run["checkpoint"])
     data = common.trained_data(trained.data["datamodule"], args.data_dir)
     batch = size["text_batch"] if spec.kind == "text" else data.batch_size
-    bound = importance_weighted_bound(
-        trained.network,
-        data.validation_batches(batch),
-        trained.mask_id,
-        orders=orders,
-        max_batches=size["eval_batches"] if spec.kind == "text" else None,
-        autocast=autocast,
-    ).per_unit(spec.unit, data.tokens_per_unit())
+    with nullcontext() if autocast is None else torch.autocast("cpu", dtype=autocast):
+        bound = importance_weighted_bound(
+            trained.network,
+            data.validation_batches(batch),
+            trained.mask_id,
+            orders=orders,
+            max_batches=size["eval_batches"] if spec.kind == "text" else None,
+        ).per_unit(spec.unit, data.tokens_per_unit())
     return {"orders": orders, "order_bits": bound.bits_per_unit, "order_error": bound.bits_per_unit_error or 0.0,
             "order_precision": str(autocast or torch.float32).removeprefix("torch.")}  # fmt: skip
 

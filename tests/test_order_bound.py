@@ -107,7 +107,8 @@ def test_bf16_autocast_runs_the_network_in_bf16_and_keeps_the_likelihoods_close(
     ids = torch.randint(0, 8, (6, 12))
     batch = Batch(ids, torch.ones_like(ids, dtype=torch.bool), torch.ones_like(ids, dtype=torch.bool))
     full = order_log_likelihoods(network, batch, 8, 2, torch.Generator().manual_seed(3))
-    bf16 = order_log_likelihoods(network, batch, 8, 2, torch.Generator().manual_seed(3), autocast=torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = order_log_likelihoods(network, batch, 8, 2, torch.Generator().manual_seed(3))
     assert bf16.dtype == torch.float64 and not torch.equal(bf16, full)  # the network ran in bf16: rounding shows
     assert torch.allclose(bf16, full, rtol=2e-2)  # the same orders: per-sequence log-likelihoods agree closely
 
